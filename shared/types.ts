@@ -1,0 +1,32 @@
+/** Core domain types shared by the pipeline stages and search. */
+
+/** A piece of a document, as produced by the split stage. */
+export interface Chunk {
+  /** Stable id: the same document content always yields the same chunk ids (`<documentId>:<ordinal>`). */
+  chunkId: string;
+  documentId: string;
+  /** 0-based position of the chunk within its document. */
+  ordinal: number;
+  /** 1-based page number (1 for formats without pages). */
+  page: number;
+  /** Character offsets [start, end) into the document's extracted text. */
+  start: number;
+  end: number;
+  text: string;
+}
+
+/** A chunk with its embedding, as published to `chunks.embedded` and stored in a segment. */
+export interface EmbeddedChunk extends Chunk {
+  collection: string;
+  /** L2-normalized embedding; inner product = cosine similarity. */
+  vector: number[];
+}
+
+/** Per-document metadata kept with chunks so search can filter on it. */
+export interface DocumentInfo {
+  documentId: string;
+  collection: string;
+  contentType: string;
+  filename?: string;
+  metadata?: Record<string, string | number | boolean>;
+}
