@@ -106,7 +106,9 @@ export async function waitUntil(
     }
     await sleep(intervalMs);
   }
-  throw new StackError(`${name} did not become ready within ${timeoutMs / 1000}s. Last lines of ${logFile(name)}:\n${tailLog(name)}`);
+  throw new StackError(
+    `${name} did not become ready within ${timeoutMs / 1000}s. Last lines of ${logFile(name)}:\n${tailLog(name)}`,
+  );
 }
 
 export function tailLog(name: string, lines = 20): string {
