@@ -1,0 +1,18 @@
+import type { TestProject } from "vitest/node";
+import { stopProcess } from "../localstack/services/process.ts";
+import { services, stackUp } from "../localstack/stack.ts";
+
+/**
+ * Brings the local stack up once for the test run and exports its endpoints to the test
+ * workers. Servers that were already running (a developer's `npm run stack:up`) are reused and
+ * left running; those started here are stopped at the end.
+ */
+export default async function setup(_project: TestProject) {
+  const { env, states } = await stackUp((line) => console.log(`[stack] ${line}`));
+  Object.assign(process.env, env);
+  return async () => {
+    for (const service of services) {
+      if (states[service.name] === "started") await stopProcess(service.name);
+    }
+  };
+}
