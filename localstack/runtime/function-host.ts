@@ -77,7 +77,9 @@ export class FunctionHost {
         finish(reply.ok ? { ok: true, value: reply.value } : { ok: false, error: reply.error });
       };
       const onExit = (code: number | null, signal: string | null) =>
-        finish(failure("Runtime.ExitError", `RequestId: ${requestId} Error: Runtime exited (${signal ?? `code ${code}`})`));
+        finish(
+          failure("Runtime.ExitError", `RequestId: ${requestId} Error: Runtime exited (${signal ?? `code ${code}`})`),
+        );
       const timer = setTimeout(() => {
         this.discard(worker);
         finish(failure("Sandbox.Timedout", `Task timed out after ${timeoutSeconds.toFixed(2)} seconds`));

@@ -23,7 +23,12 @@ export type FailureDestination = (record: FailedBatchRecord, partitionKey: strin
 
 /** The document AWS writes to an on-failure destination; S3 destinations carry the payload too. */
 export interface FailedBatchRecord {
-  requestContext: { requestId: string; functionArn: string; condition: "RetryAttemptsExhausted"; approximateInvokeCount: number };
+  requestContext: {
+    requestId: string;
+    functionArn: string;
+    condition: "RetryAttemptsExhausted";
+    approximateInvokeCount: number;
+  };
   responseContext: { statusCode: number; executedVersion: string; functionError: string };
   version: "1.0";
   timestamp: string;
@@ -173,7 +178,10 @@ export class KafkaEventSource {
       this.log(`[${mapping.id}] batch ${where} failed ${attempts} times and has no on-failure destination: dropped`);
       return;
     }
-    await this.onFailure(failedBatchRecord(mapping, this.host.definition.name, event, result, attempts), `${batch.topic}-${batch.partition}`);
+    await this.onFailure(
+      failedBatchRecord(mapping, this.host.definition.name, event, result, attempts),
+      `${batch.topic}-${batch.partition}`,
+    );
     this.log(`[${mapping.id}] batch ${where} failed ${attempts} times: sent to the on-failure destination`);
   }
 

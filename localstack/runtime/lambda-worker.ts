@@ -46,5 +46,6 @@ process.on("message", async (message: InvokeMessage) => {
 // The init phase: import the module once, as Lambda does before the first invocation.
 loadHandler().then(
   () => send({ id: "init", ok: true, value: null }),
-  (error: Error) => send({ id: "init", ok: false, error: { errorType: error.name, errorMessage: error.message, stackTrace: [] } }),
+  (error: Error) =>
+    send({ id: "init", ok: false, error: { errorType: error.name, errorMessage: error.message, stackTrace: [] } }),
 );
