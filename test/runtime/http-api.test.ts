@@ -78,11 +78,10 @@ describe("local HTTP API", () => {
   });
 
   it("matches greedy path parameters on routes without an authorizer", async () => {
-    const response = await fetch(`${base}/public/a/b/c`, {
-      method: "GET",
-    });
+    const response = await fetch(`${base}/public/a/b/c`);
     expect(response.status).toBe(201);
-    expect((await response.json()).pathParameters).toEqual({ proxy: "a/b/c" });
+    const event = (await response.json()) as { pathParameters: Record<string, string> };
+    expect(event.pathParameters).toEqual({ proxy: "a/b/c" });
   });
 
   it("answers 500 when the function fails and 404 for unknown routes", async () => {
