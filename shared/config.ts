@@ -56,7 +56,10 @@ export type Config<K extends keyof Settings> = { [P in K]: z.output<Settings[P]>
  * Reads and validates the named settings, failing at cold start with one message that lists
  * every missing or malformed variable.
  */
-export function loadConfig<K extends keyof Settings>(keys: readonly K[], env: NodeJS.ProcessEnv = process.env): Config<K> {
+export function loadConfig<K extends keyof Settings>(
+  keys: readonly K[],
+  env: NodeJS.ProcessEnv = process.env,
+): Config<K> {
   const shape = Object.fromEntries(keys.map((key) => [key, settings[key]]));
   const parsed = z.object(shape).safeParse(env);
   if (!parsed.success) {

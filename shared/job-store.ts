@@ -22,7 +22,9 @@ export class JobStore {
 
   private key = (jobId: string) => ({ pk: `JOB#${jobId}`, sk: "JOB" });
 
-  async create(job: Omit<Job, "state" | "stages" | "chunksTotal" | "chunksEmbedded" | "chunksIndexed" | "createdAt" | "updatedAt">): Promise<Job> {
+  async create(
+    job: Omit<Job, "state" | "stages" | "chunksTotal" | "chunksEmbedded" | "chunksIndexed" | "createdAt" | "updatedAt">,
+  ): Promise<Job> {
     const now = new Date().toISOString();
     const item: Job = {
       ...job,
@@ -52,7 +54,9 @@ export class JobStore {
   }
 
   async get(jobId: string): Promise<Job | undefined> {
-    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: this.key(jobId), ConsistentRead: true }));
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: this.key(jobId), ConsistentRead: true }),
+    );
     if (!Item) return undefined;
     const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, expiresAt: _e, ...job } = Item;
     return job as Job;
@@ -62,7 +66,11 @@ export class JobStore {
    * Moves a job forward to `to` (recording when), optionally setting attributes with it.
    * Returns false when the job is missing or already at or past `to`: replays are no-ops.
    */
-  async advance(jobId: string, to: JobState, set: Partial<Pick<Job, "chunksTotal" | "size" | "error">> = {}): Promise<boolean> {
+  async advance(
+    jobId: string,
+    to: JobState,
+    set: Partial<Pick<Job, "chunksTotal" | "size" | "error">> = {},
+  ): Promise<boolean> {
     const from = statesBefore(to);
     const names: Record<string, string> = { "#state": "state", "#stages": "stages", "#to": to };
     const values: Record<string, unknown> = { ":to": to, ":now": new Date().toISOString(), ":expires": this.expiry() };
@@ -127,7 +135,10 @@ export class JobStore {
       );
       return true;
     } catch (error) {
-      if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === "ConditionalCheckFailed") {
+      if (
+        error instanceof TransactionCanceledException &&
+        error.CancellationReasons?.[0]?.Code === "ConditionalCheckFailed"
+      ) {
         return false;
       }
       throw error;
@@ -143,7 +154,8 @@ export class JobStore {
           TableName: this.table,
           Key: this.key(jobId),
           UpdateExpression: "SET #state = :done, #stages.#done = :now, updatedAt = :now, expiresAt = :expires",
-          ConditionExpression: "chunksTotal > :zero AND chunksIndexed >= chunksTotal AND #state IN (:embedding, :indexing)",
+          ConditionExpression:
+            "chunksTotal > :zero AND chunksIndexed >= chunksTotal AND #state IN (:embedding, :indexing)",
           ExpressionAttributeNames: { "#state": "state", "#stages": "stages", "#done": "COMPLETED" },
           ExpressionAttributeValues: {
             ":done": "COMPLETED",

@@ -1,0 +1,86 @@
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { JobStore } from "../../shared/job-store.ts";
+import { jobView } from "../../shared/jobs.ts";
+import { dynamoClient, uniqueName } from "../support/clients.ts";
+import { createJobsTable } from "../support/tables.ts";
+
+const client = dynamoClient();
+const table = uniqueName("jobs");
+const store = new JobStore(DynamoDBDocumentClient.from(client), table);
+let dropTable: () => Promise<void>;
+
+beforeAll(async () => {
+  dropTable = await createJobsTable(client, table);
+});
+afterAll(async () => {
+  await dropTable();
+  client.destroy();
+});
+
+const newJob = (jobId: string) =>
+  store.create({
+    jobId,
+    tenant: "acme",
+    documentId: `doc-${jobId}`,
+    collection: "default",
+    filename: "a.pdf",
+    contentType: "application/pdf",
+    size: 10,
+    metadata: {},
+    objectKey: `uploads/acme/doc-${jobId}/a.pdf`,
+  });
+
+describe("JobStore on DynamoDB Local", () => {
+  it("walks a job through its states, counting each batch exactly once, and completes it when all chunks are indexed", async () => {
+    await newJob("j1");
+    expect(await store.advance("j1", "UPLOADED", { size: 1234 })).toBe(true);
+    expect(await store.advance("j1", "UPLOADED")).toBe(false); // replayed notification
+    expect(await store.advance("j1", "SPLITTING")).toBe(true);
+    expect(await store.advance("j1", "EMBEDDING", { chunksTotal: 5 })).toBe(true);
+
+    expect(await store.countBatch("j1", "embedded", "doc-j1:g0", 3)).toBe(true);
+    expect(await store.countBatch("j1", "embedded", "doc-j1:g0", 3)).toBe(false); // redelivered
+    expect(await store.countBatch("j1", "embedded", "doc-j1:g1", 2)).toBe(true);
+    expect(await store.countBatch("j1", "indexed", "doc-j1:g0", 3)).toBe(true);
+    expect(await store.advance("j1", "INDEXING")).toBe(true);
+    expect(await store.completeIfDone("j1")).toBe(false); // 3 of 5
+    expect(await store.countBatch("j1", "indexed", "doc-j1:g1", 2)).toBe(true);
+    expect(await store.countBatch("j1", "indexed", "doc-j1:g1", 2)).toBe(false);
+    expect(await store.completeIfDone("j1")).toBe(true);
+    expect(await store.completeIfDone("j1")).toBe(false);
+    expect(await store.fail("j1", "too late")).toBe(false); // a completed job stays completed
+
+    const job = await store.get("j1");
+    expect(job).toMatchObject({ state: "COMPLETED", size: 1234, chunksTotal: 5, chunksEmbedded: 5, chunksIndexed: 5 });
+    expect(Object.keys(job?.stages ?? {})).toEqual(
+      expect.arrayContaining(["PENDING_UPLOAD", "UPLOADED", "SPLITTING", "EMBEDDING", "INDEXING", "COMPLETED"]),
+    );
+    expect(job?.error).toBeUndefined();
+  });
+
+  it("fails a job with its reason and never moves it backwards", async () => {
+    await newJob("j2");
+    await store.advance("j2", "UPLOADED");
+    await store.noteError("j2", "pdf-parse: bad xref");
+    expect(await store.fail("j2", "the PDF is corrupt")).toBe(true);
+    expect(await store.advance("j2", "SPLITTING")).toBe(false);
+    const job = await store.get("j2");
+    expect(job).toMatchObject({ state: "FAILED", error: "the PDF is corrupt", lastError: "pdf-parse: bad xref" });
+  });
+
+  it("reports a running job that stopped moving as stalled", async () => {
+    const job = await newJob("j3");
+    const later = new Date(Date.parse(job.updatedAt) + 11 * 60_000);
+    expect(jobView(job, later, 10)).toMatchObject({
+      stalled: true,
+      error: expect.stringContaining("no progress since"),
+    });
+    expect(jobView(job, new Date(job.updatedAt), 10).stalled).toBe(false);
+  });
+
+  it("refuses to create the same job twice", async () => {
+    await newJob("j4");
+    await expect(newJob("j4")).rejects.toThrow();
+  });
+});
