@@ -36,6 +36,8 @@ export const settings = {
     .int()
     .positive()
     .default(50 * 1024 * 1024),
+  /** POST (a policy S3 enforces: type and size) or PUT (a presigned URL signing type and length). */
+  UPLOAD_METHOD: z.enum(["POST", "PUT"]).default("POST"),
   UPLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
   TENANT_CLAIM: z.string().default("tenant"),
   MODEL_DIR: name,

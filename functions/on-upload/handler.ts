@@ -1,0 +1,56 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { S3Event } from "aws-lambda";
+import { dynamoDocumentClient, s3Client } from "../../shared/aws-clients.ts";
+import { loadConfig } from "../../shared/config.ts";
+import { matchesDeclaredType } from "../../shared/extract.ts";
+import { checkUpload } from "../../shared/ingest.ts";
+import { JobStore } from "../../shared/job-store.ts";
+import { kafkaClient, Publisher } from "../../shared/kafka.ts";
+import { ObjectStore } from "../../shared/object-store.ts";
+
+/** S3 ObjectCreated on the upload bucket: check the file, mark the job UPLOADED, publish documents.uploaded. */
+const config = loadConfig([
+  "JOBS_TABLE",
+  "MAX_UPLOAD_BYTES",
+  "KAFKA_BROKERS",
+  "KAFKA_SASL_MECHANISM",
+  "AWS_REGION",
+  "TOPIC_DOCUMENTS_UPLOADED",
+  "JOB_RETENTION_DAYS",
+]);
+const logger = new Logger({ serviceName: "on-upload" });
+const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
+const objects = new ObjectStore(s3Client());
+const publisher = new Publisher(
+  kafkaClient({
+    brokers: config.KAFKA_BROKERS,
+    saslMechanism: config.KAFKA_SASL_MECHANISM,
+    region: config.AWS_REGION,
+    clientId: "on-upload",
+  }),
+);
+
+export async function handler(event: S3Event): Promise<void> {
+  for (const record of event.Records) {
+    const bucket = record.s3.bucket.name;
+    // S3 event keys are URL-encoded, with spaces as '+'.
+    const key = decodeURIComponent(record.s3.object.key.replace(/\+/g, " "));
+    const outcome = await checkUpload(bucket, key, {
+      jobs,
+      objects,
+      maxUploadBytes: config.MAX_UPLOAD_BYTES,
+      matchesDeclaredType,
+      publish: (message) =>
+        publisher.publish(config.TOPIC_DOCUMENTS_UPLOADED, [
+          { key: message.document.documentId, value: JSON.stringify(message) },
+        ]),
+    });
+    if (outcome.kind === "accepted") {
+      logger.info("upload accepted", { jobId: outcome.message.jobId, key });
+    } else if (outcome.kind === "rejected") {
+      logger.warn("upload rejected", { jobId: outcome.jobId, reason: outcome.reason });
+    } else {
+      logger.info("upload ignored", { key, reason: outcome.reason });
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { dynamoDocumentClient, s3Client } from "../../shared/aws-clients.ts";
+import { loadConfig } from "../../shared/config.ts";
+import { errorBody, httpHandler, json, parseBody, tenantOf } from "../../shared/http.ts";
+import { JobStore } from "../../shared/job-store.ts";
+import { ObjectStore } from "../../shared/object-store.ts";
+import { requestUpload, UploadRejected, uploadRequest } from "../../shared/uploads.ts";
+
+/** POST /uploads: validate, create the job (PENDING_UPLOAD), answer 202 with a presigned upload. */
+const config = loadConfig([
+  "JOBS_TABLE",
+  "UPLOAD_BUCKET",
+  "ALLOWED_CONTENT_TYPES",
+  "MAX_UPLOAD_BYTES",
+  "UPLOAD_METHOD",
+  "UPLOAD_URL_TTL_SECONDS",
+  "TENANT_CLAIM",
+  "JOB_RETENTION_DAYS",
+]);
+const logger = new Logger({ serviceName: "upload-url" });
+const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
+const objects = new ObjectStore(s3Client());
+
+export const handler = httpHandler(
+  async (event) => {
+    const tenant = tenantOf(event, config.TENANT_CLAIM);
+    const request = parseBody(event, uploadRequest);
+    try {
+      const response = await requestUpload(
+        tenant,
+        request,
+        {
+          bucket: config.UPLOAD_BUCKET,
+          allowedContentTypes: config.ALLOWED_CONTENT_TYPES,
+          maxUploadBytes: config.MAX_UPLOAD_BYTES,
+          ttlSeconds: config.UPLOAD_URL_TTL_SECONDS,
+          method: config.UPLOAD_METHOD,
+        },
+        { jobs, objects },
+      );
+      logger.info("upload requested", { tenant, jobId: response.jobId, documentId: response.documentId });
+      return json(202, response, { location: `/jobs/${response.jobId}` });
+    } catch (error) {
+      if (error instanceof UploadRejected) {
+        return json(error.code === "TOO_LARGE" ? 413 : 415, errorBody(error.code, error.message));
+      }
+      throw error;
+    }
+  },
+  (error) => logger.error("upload-url failed", error as Error),
+);

@@ -1,0 +1,62 @@
+import { z } from "zod";
+
+/** The messages on the pipeline's topics, validated where they are consumed. */
+
+const documentInfo = z.object({
+  documentId: z.string().min(1),
+  collection: z.string().min(1),
+  contentType: z.string().min(1),
+  filename: z.string().optional(),
+  metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+});
+
+const chunk = z.object({
+  chunkId: z.string().min(1),
+  documentId: z.string().min(1),
+  ordinal: z.number().int().min(0),
+  page: z.number().int().min(1),
+  start: z.number().int().min(0),
+  end: z.number().int().min(0),
+  text: z.string(),
+});
+
+/** documents.uploaded, keyed by document id: a document landed and passed its checks. */
+export const documentUploaded = z.object({
+  jobId: z.string().min(1),
+  tenant: z.string().min(1),
+  document: documentInfo,
+  bucket: z.string().min(1),
+  key: z.string().min(1),
+  size: z.number().int().min(0),
+});
+export type DocumentUploaded = z.infer<typeof documentUploaded>;
+
+/** chunks.to-embed, keyed by group id: one group of a document's chunks, the unit of embedding work. */
+export const chunkGroup = z.object({
+  jobId: z.string().min(1),
+  tenant: z.string().min(1),
+  /** `<jobId>:<group ordinal>`: stable, so a re-split produces the same ids and counts once. */
+  groupId: z.string().min(1),
+  document: documentInfo,
+  chunks: z.array(chunk).min(1),
+});
+export type ChunkGroup = z.infer<typeof chunkGroup>;
+
+/** chunks.embedded, keyed by tenant/collection: the group with a vector per chunk. */
+export const embeddedGroup = chunkGroup.extend({
+  /** Float32 little-endian vectors, base64, one per chunk in order: compact and fast to decode. */
+  vectors: z.array(z.string().min(1)),
+});
+export type EmbeddedGroup = z.infer<typeof embeddedGroup>;
+
+export const encodeVector = (vector: Float32Array): string =>
+  Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString("base64");
+
+export function decodeVector(encoded: string): Float32Array {
+  const bytes = Buffer.from(encoded, "base64");
+  // Copy into an aligned buffer: Float32Array needs a 4-byte aligned offset.
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+/** The key of chunks.embedded: one collection's groups stay in one partition, in order. */
+export const collectionKey = (tenant: string, collection: string) => `${tenant}/${collection}`;

@@ -1,0 +1,119 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  NotFound,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+
+/** A presigned upload as the API hands it to clients. */
+export interface PresignedUpload {
+  method: "PUT" | "POST";
+  url: string;
+  headers?: Record<string, string>;
+  fields?: Record<string, string>;
+}
+
+/** The S3 operations the domain needs, behind one small adapter. */
+export class ObjectStore {
+  constructor(private readonly s3: S3Client) {}
+
+  /**
+   * A browser-style POST policy S3 itself enforces: the exact key, the declared content type
+   * and a content-length-range up to the declared size, valid for `ttlSeconds`. With `PUT`, a
+   * presigned PUT that signs the content type and length instead.
+   */
+  async presignUpload(options: {
+    bucket: string;
+    key: string;
+    contentType: string;
+    maxBytes: number;
+    ttlSeconds: number;
+    method: "PUT" | "POST";
+  }): Promise<PresignedUpload> {
+    const { bucket, key, contentType, maxBytes, ttlSeconds } = options;
+    if (options.method === "POST") {
+      const { url, fields } = await createPresignedPost(this.s3, {
+        Bucket: bucket,
+        Key: key,
+        Conditions: [
+          ["content-length-range", 1, maxBytes],
+          ["eq", "$Content-Type", contentType],
+        ],
+        Fields: { "Content-Type": contentType },
+        Expires: ttlSeconds,
+      });
+      return { method: "POST", url, fields };
+    }
+    const url = await getSignedUrl(
+      this.s3,
+      new PutObjectCommand({ Bucket: bucket, Key: key, ContentType: contentType, ContentLength: maxBytes }),
+      { expiresIn: ttlSeconds, signableHeaders: new Set(["content-type", "content-length"]) },
+    );
+    return { method: "PUT", url, headers: { "Content-Type": contentType } };
+  }
+
+  async size(bucket: string, key: string): Promise<number | undefined> {
+    try {
+      const head = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return head.ContentLength;
+    } catch (error) {
+      if (error instanceof NotFound || error instanceof NoSuchKey) return undefined;
+      throw error;
+    }
+  }
+
+  async read(bucket: string, key: string, range?: { first: number; last: number }): Promise<Uint8Array> {
+    const object = await this.s3.send(
+      new GetObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        ...(range ? { Range: `bytes=${range.first}-${range.last}` } : {}),
+      }),
+    );
+    if (!object.Body) throw new Error(`s3://${bucket}/${key} has no body`);
+    return object.Body.transformToByteArray();
+  }
+
+  async readIfExists(bucket: string, key: string): Promise<Uint8Array | undefined> {
+    try {
+      return await this.read(bucket, key);
+    } catch (error) {
+      if (error instanceof NoSuchKey || error instanceof NotFound) return undefined;
+      throw error;
+    }
+  }
+
+  async write(
+    bucket: string,
+    key: string,
+    body: Uint8Array | string,
+    contentType = "application/octet-stream",
+  ): Promise<void> {
+    await this.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+  }
+
+  async delete(bucket: string, key: string): Promise<void> {
+    await this.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  }
+
+  async list(bucket: string, prefix: string): Promise<{ key: string; size: number; lastModified?: Date }[]> {
+    const objects: { key: string; size: number; lastModified?: Date }[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const object of page.Contents ?? []) {
+        if (object.Key) objects.push({ key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return objects;
+  }
+}
