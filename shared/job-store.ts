@@ -179,6 +179,29 @@ export class JobStore {
     return this.advance(jobId, "FAILED", { error: reason });
   }
 
+  /**
+   * Re-opens a FAILED job at `state` for a redrive: its counters and batch markers stay, so the
+   * replayed batches only add what was never counted.
+   */
+  async reopen(jobId: string, state: JobState): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: this.key(jobId),
+          UpdateExpression: "SET #state = :state, updatedAt = :now REMOVE #error",
+          ConditionExpression: "#state = :failed",
+          ExpressionAttributeNames: { "#state": "state", "#error": "error" },
+          ExpressionAttributeValues: { ":state": state, ":failed": "FAILED", ":now": new Date().toISOString() },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
   /** Remembers the latest error a stage hit, so a dead-lettered batch can name its cause. */
   async noteError(jobId: string, message: string): Promise<void> {
     await this.db
