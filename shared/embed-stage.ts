@@ -13,7 +13,10 @@ export interface EmbedDeps {
  * their vectors to chunks.embedded, and only then counts each group as embedded (once, by its
  * marker). Groups of a job that already failed are dropped.
  */
-export async function embedGroups(groups: ChunkGroup[], deps: EmbedDeps): Promise<{ embedded: number; skipped: number }> {
+export async function embedGroups(
+  groups: ChunkGroup[],
+  deps: EmbedDeps,
+): Promise<{ embedded: number; skipped: number }> {
   const live = await liveGroups(groups, deps.jobs);
   const texts = live.flatMap((group) => group.chunks.map((chunk) => chunk.text));
   const vectors = texts.length > 0 ? await deps.embed(texts) : [];

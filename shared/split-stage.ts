@@ -1,9 +1,9 @@
-import type { Chunk } from "./types.ts";
 import { ExtractionError, isDomainError } from "./errors.ts";
 import type { JobStore } from "./job-store.ts";
 import { isTerminal } from "./jobs.ts";
 import type { ChunkGroup, DocumentUploaded } from "./messages.ts";
 import type { ObjectStore } from "./object-store.ts";
+import type { Chunk } from "./types.ts";
 
 export interface SplitDeps {
   jobs: JobStore;
@@ -14,7 +14,10 @@ export interface SplitDeps {
   chunksPerGroup: number;
 }
 
-export type SplitOutcome = { kind: "split"; chunks: number; groups: number } | { kind: "failed"; reason: string } | { kind: "skipped"; reason: string };
+export type SplitOutcome =
+  | { kind: "split"; chunks: number; groups: number }
+  | { kind: "failed"; reason: string }
+  | { kind: "skipped"; reason: string };
 
 /**
  * The fan-out: one uploaded document becomes groups of chunks on chunks.to-embed. The job's
