@@ -25,7 +25,9 @@ export function loadCloudAssembly(cdkOut: string): StackTemplate[] {
   const manifest = JSON.parse(readFileSync(manifestFile, "utf8")) as {
     artifacts: Record<string, { type: string; properties?: { templateFile?: string }; dependencies?: string[] }>;
   };
-  const stacks = Object.entries(manifest.artifacts).filter(([, artifact]) => artifact.type === "aws:cloudformation:stack");
+  const stacks = Object.entries(manifest.artifacts).filter(
+    ([, artifact]) => artifact.type === "aws:cloudformation:stack",
+  );
   // Deploy order: a stack after the stacks it depends on.
   const ordered: string[] = [];
   const visit = (id: string) => {
@@ -38,7 +40,10 @@ export function loadCloudAssembly(cdkOut: string): StackTemplate[] {
   for (const [id] of stacks) visit(id);
   return ordered.map((id) => {
     const file = manifest.artifacts[id]?.properties?.templateFile ?? `${id}.template.json`;
-    return { stackName: id, ...(JSON.parse(readFileSync(join(cdkOut, file), "utf8")) as Omit<StackTemplate, "stackName">) };
+    return {
+      stackName: id,
+      ...(JSON.parse(readFileSync(join(cdkOut, file), "utf8")) as Omit<StackTemplate, "stackName">),
+    };
   });
 }
 
@@ -106,7 +111,9 @@ export class Resolver {
         return String(this.resolve(stack, source)).split(separator);
       }
       case "Fn::Sub": {
-        const [template, variables] = Array.isArray(arg) ? (arg as [string, Record<string, unknown>]) : [String(arg), {}];
+        const [template, variables] = Array.isArray(arg)
+          ? (arg as [string, Record<string, unknown>])
+          : [String(arg), {}];
         return template.replace(/\$\{([^}]+)\}/g, (_, name: string) => {
           if (name in variables) return String(this.resolve(stack, variables[name]));
           if (name.includes(".") && !name.startsWith("AWS::")) {
