@@ -60,3 +60,12 @@ export function decodeVector(encoded: string): Float32Array {
 
 /** The key of chunks.embedded: one collection's groups stay in one partition, in order. */
 export const collectionKey = (tenant: string, collection: string) => `${tenant}/${collection}`;
+
+/** Parses a topic message; malformed JSON or a wrong shape is a failed result, never an exception. */
+export function parseMessage<S extends z.ZodType>(schema: S, value: string) {
+  try {
+    return schema.safeParse(JSON.parse(value));
+  } catch (error) {
+    return { success: false as const, error: { issues: [{ message: `not JSON: ${(error as Error).message}` }] } };
+  }
+}

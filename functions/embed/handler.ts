@@ -1,0 +1,65 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { MSKEvent } from "aws-lambda";
+import { dynamoDocumentClient } from "../../shared/aws-clients.ts";
+import { loadConfig } from "../../shared/config.ts";
+import { embedGroups } from "../../shared/embed-stage.ts";
+import { Embedder } from "../../shared/embedder.ts";
+import { JobStore } from "../../shared/job-store.ts";
+import { kafkaClient, Publisher } from "../../shared/kafka.ts";
+import { kafkaRecords } from "../../shared/kafka-records.ts";
+import { type ChunkGroup, chunkGroup, collectionKey, parseMessage } from "../../shared/messages.ts";
+import { modelPaths } from "../../shared/models.ts";
+
+/** chunks.to-embed → one batched ONNX pass over every chunk of the batch → chunks.embedded. */
+const config = loadConfig([
+  "JOBS_TABLE",
+  "KAFKA_BROKERS",
+  "KAFKA_SASL_MECHANISM",
+  "AWS_REGION",
+  "TOPIC_CHUNKS_EMBEDDED",
+  "MODEL_DIR",
+  "JOB_RETENTION_DAYS",
+]);
+const logger = new Logger({ serviceName: "embed" });
+const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
+// One ONNX session per execution environment, created during init.
+const embedder = await Embedder.load(modelPaths(config.MODEL_DIR).embedder);
+const publisher = new Publisher(
+  kafkaClient({
+    brokers: config.KAFKA_BROKERS,
+    saslMechanism: config.KAFKA_SASL_MECHANISM,
+    region: config.AWS_REGION,
+    clientId: "embed",
+  }),
+);
+
+export async function handler(event: MSKEvent): Promise<void> {
+  const groups: ChunkGroup[] = [];
+  for (const record of kafkaRecords(event)) {
+    const parsed = parseMessage(chunkGroup, record.value);
+    if (parsed.success) groups.push(parsed.data);
+    else logger.error("malformed chunks.to-embed message", { offset: record.offset, issues: parsed.error.issues });
+  }
+  const started = Date.now();
+  try {
+    const result = await embedGroups(groups, {
+      jobs,
+      embed: (texts) => embedder.embed(texts),
+      publish: (embedded) =>
+        publisher.publish(
+          config.TOPIC_CHUNKS_EMBEDDED,
+          // Keyed by collection: one collection's index has one writer, in order.
+          embedded.map((group) => ({
+            key: collectionKey(group.tenant, group.document.collection),
+            value: JSON.stringify(group),
+          })),
+        ),
+    });
+    logger.info("embedded", { ...result, groups: groups.length, ms: Date.now() - started });
+  } catch (error) {
+    for (const jobId of new Set(groups.map((group) => group.jobId))) {
+      await jobs.noteError(jobId, `embed: ${(error as Error).message}`);
+    }
+    throw error;
+  }
+}

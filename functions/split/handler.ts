@@ -1,0 +1,69 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { MSKEvent } from "aws-lambda";
+import { dynamoDocumentClient, s3Client } from "../../shared/aws-clients.ts";
+import { loadConfig } from "../../shared/config.ts";
+import { JobStore } from "../../shared/job-store.ts";
+import { kafkaClient, Publisher } from "../../shared/kafka.ts";
+import { kafkaRecords } from "../../shared/kafka-records.ts";
+import { documentUploaded, parseMessage } from "../../shared/messages.ts";
+import { modelPaths } from "../../shared/models.ts";
+import { ObjectStore } from "../../shared/object-store.ts";
+import { splitDocument } from "../../shared/split-stage.ts";
+import { documentSplitter, embedderTokenCounter } from "../../shared/splitter.ts";
+import { EMBEDDER_MAX_TOKENS, TextTokenizer } from "../../shared/tokenizer.ts";
+
+/** documents.uploaded → extract, chunk, publish groups of chunks to chunks.to-embed (the fan-out). */
+const config = loadConfig([
+  "JOBS_TABLE",
+  "KAFKA_BROKERS",
+  "KAFKA_SASL_MECHANISM",
+  "AWS_REGION",
+  "TOPIC_CHUNKS_TO_EMBED",
+  "CHUNKS_PER_GROUP",
+  "MODEL_DIR",
+  "JOB_RETENTION_DAYS",
+]);
+const logger = new Logger({ serviceName: "split" });
+const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
+const objects = new ObjectStore(s3Client());
+// Chunks are measured with the embedder's own tokenizer, loaded once per execution environment.
+const tokenizer = TextTokenizer.fromFile(modelPaths(config.MODEL_DIR).embedder.tokenizer, EMBEDDER_MAX_TOKENS);
+const split = documentSplitter(embedderTokenCounter(tokenizer));
+const publisher = new Publisher(
+  kafkaClient({
+    brokers: config.KAFKA_BROKERS,
+    saslMechanism: config.KAFKA_SASL_MECHANISM,
+    region: config.AWS_REGION,
+    clientId: "split",
+  }),
+);
+
+export async function handler(event: MSKEvent): Promise<void> {
+  for (const record of kafkaRecords(event)) {
+    const message = parseMessage(documentUploaded, record.value);
+    if (!message.success) {
+      // Not a message this stage understands: retrying cannot help, so it is logged and skipped.
+      logger.error("malformed documents.uploaded message", { offset: record.offset, issues: message.error.issues });
+      continue;
+    }
+    const { jobId } = message.data;
+    try {
+      const outcome = await splitDocument(message.data, {
+        jobs,
+        objects,
+        split,
+        chunksPerGroup: config.CHUNKS_PER_GROUP,
+        publish: (groups) =>
+          publisher.publish(
+            config.TOPIC_CHUNKS_TO_EMBED,
+            // Keyed by group: the groups of one document spread over every partition.
+            groups.map((group) => ({ key: group.groupId, value: JSON.stringify(group) })),
+          ),
+      });
+      logger.info("split", { jobId, ...outcome });
+    } catch (error) {
+      await jobs.noteError(jobId, `split: ${(error as Error).message}`);
+      throw error;
+    }
+  }
+}

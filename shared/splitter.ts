@@ -1,0 +1,16 @@
+import { type ChunkOptions, chunkDocument, type TokenCounter } from "./chunking.ts";
+import { extractText } from "./extract.ts";
+import type { TextTokenizer } from "./tokenizer.ts";
+import type { Chunk } from "./types.ts";
+
+/** Token counts as the embedder sees them: word pieces plus its [CLS]/[SEP]. */
+export const embedderTokenCounter = (tokenizer: TextTokenizer): TokenCounter => {
+  const specials = tokenizer.encode("").ids.length;
+  return { count: (text) => tokenizer.countTokens(text) + specials };
+};
+
+/** Extraction then token-aware chunking: the split stage's whole transformation of a document. */
+export function documentSplitter(tokens: TokenCounter, options: ChunkOptions = {}) {
+  return async (documentId: string, bytes: Uint8Array, contentType: string): Promise<Chunk[]> =>
+    chunkDocument(documentId, await extractText(bytes, contentType), tokens, options);
+}
