@@ -3,11 +3,13 @@ import { extractText } from "./extract.ts";
 import type { TextTokenizer } from "./tokenizer.ts";
 import type { Chunk } from "./types.ts";
 
-/** Token counts as the embedder sees them: word pieces plus its [CLS]/[SEP]. */
-export const embedderTokenCounter = (tokenizer: TextTokenizer): TokenCounter => {
-  const specials = tokenizer.encode("").ids.length;
-  return { count: (text) => tokenizer.countTokens(text) + specials };
-};
+/**
+ * Token counts in the embedder's word pieces. The chunk budget (200) stays below the model's
+ * 256-token window with room for its [CLS]/[SEP].
+ */
+export const embedderTokenCounter = (tokenizer: TextTokenizer): TokenCounter => ({
+  count: (text) => tokenizer.countTokens(text),
+});
 
 /** Extraction then token-aware chunking: the split stage's whole transformation of a document. */
 export function documentSplitter(tokens: TokenCounter, options: ChunkOptions = {}) {
