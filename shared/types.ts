@@ -29,4 +29,13 @@ export interface DocumentInfo {
   contentType: string;
   filename?: string;
   metadata?: Record<string, string | number | boolean>;
+  /**
+   * Which upload of the document these chunks come from (its job id). A newer upload replaces
+   * the document: the older revision is tombstoned as `documentKey(info)`.
+   */
+  revision?: string;
 }
+
+/** The identity tombstones use: a document's revision when known, else the document. */
+export const documentKey = (info: Pick<DocumentInfo, "documentId" | "revision">) =>
+  info.revision ? `${info.documentId}@${info.revision}` : info.documentId;
