@@ -43,6 +43,8 @@ export const settings = {
   MODEL_DIR: name,
   /** Chunks per message on chunks.to-embed: the unit of parallel embedding work. */
   CHUNKS_PER_GROUP: z.coerce.number().int().min(1).max(512).default(16),
+  /** A collection's live segments before the index stage merges the smallest. */
+  MAX_SEGMENTS: z.coerce.number().int().min(2).default(16),
   /** Days a finished job stays readable before its TTL removes it. */
   JOB_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
   /** Minutes without progress after which a running job is reported stalled. */

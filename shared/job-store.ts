@@ -145,6 +145,19 @@ export class JobStore {
     }
   }
 
+  /** True when this batch was already counted for the stage (its work can be skipped). */
+  async hasCounted(jobId: string, stage: "embedded" | "indexed", batchId: string): Promise<boolean> {
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: `JOB#${jobId}`, sk: `DONE#${stage}#${batchId}` },
+        ConsistentRead: true,
+        ProjectionExpression: "pk",
+      }),
+    );
+    return Item !== undefined;
+  }
+
   /** Marks the job COMPLETED once every chunk is indexed; true only for the call that completes it. */
   async completeIfDone(jobId: string): Promise<boolean> {
     const now = new Date().toISOString();

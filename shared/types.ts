@@ -19,7 +19,7 @@ export interface Chunk {
 export interface EmbeddedChunk extends Chunk {
   collection: string;
   /** L2-normalized embedding; inner product = cosine similarity. */
-  vector: number[];
+  vector: Float32Array | readonly number[];
 }
 
 /** Per-document metadata kept with chunks so search can filter on it. */

@@ -1,0 +1,40 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { MSKEvent } from "aws-lambda";
+import { dynamoDocumentClient, s3Client } from "../../shared/aws-clients.ts";
+import { loadConfig } from "../../shared/config.ts";
+import { indexGroups } from "../../shared/index-stage.ts";
+import { JobStore } from "../../shared/job-store.ts";
+import { kafkaRecords } from "../../shared/kafka-records.ts";
+import { ManifestStore } from "../../shared/manifest-store.ts";
+import { type EmbeddedGroup, embeddedGroup, parseMessage } from "../../shared/messages.ts";
+import { ObjectStore } from "../../shared/object-store.ts";
+
+/** chunks.embedded → immutable segments in the index bucket + manifest; job progress and completion. */
+const config = loadConfig(["JOBS_TABLE", "INDEX_BUCKET", "JOB_RETENTION_DAYS", "MAX_SEGMENTS"]);
+const logger = new Logger({ serviceName: "index" });
+const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
+const manifests = new ManifestStore(dynamoDocumentClient(), config.JOBS_TABLE);
+const objects = new ObjectStore(s3Client());
+const blobs = {
+  write: (key: string, bytes: Uint8Array) => objects.write(config.INDEX_BUCKET, key, bytes),
+  read: (key: string) => objects.read(config.INDEX_BUCKET, key),
+};
+
+export async function handler(event: MSKEvent): Promise<void> {
+  const groups: EmbeddedGroup[] = [];
+  for (const record of kafkaRecords(event)) {
+    const parsed = parseMessage(embeddedGroup, record.value);
+    if (parsed.success) groups.push(parsed.data);
+    else logger.error("malformed chunks.embedded message", { offset: record.offset, issues: parsed.error.issues });
+  }
+  const started = Date.now();
+  try {
+    const result = await indexGroups(groups, { jobs, manifests, blobs, maxSegments: config.MAX_SEGMENTS });
+    logger.info("indexed", { ...result, groups: groups.length, ms: Date.now() - started });
+  } catch (error) {
+    for (const jobId of new Set(groups.map((group) => group.jobId))) {
+      await jobs.noteError(jobId, `index: ${(error as Error).message}`);
+    }
+    throw error;
+  }
+}
