@@ -1,0 +1,42 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { dynamoDocumentClient, s3Client } from "../../shared/aws-clients.ts";
+import { loadConfig } from "../../shared/config.ts";
+import { Embedder } from "../../shared/embedder.ts";
+import { HttpError, httpHandler, json, parseBody, tenantOf } from "../../shared/http.ts";
+import { ManifestStore } from "../../shared/manifest-store.ts";
+import { hasModelFiles, modelPaths } from "../../shared/models.ts";
+import { ObjectStore } from "../../shared/object-store.ts";
+import { Reranker } from "../../shared/reranker.ts";
+import { InvalidCursorError } from "../../shared/search.ts";
+import { SearchService, searchRequest } from "../../shared/search-service.ts";
+
+/** POST /search: BM25 + dense retrieval, fused, reranked by the cross-encoder. */
+const config = loadConfig(["JOBS_TABLE", "INDEX_BUCKET", "TENANT_CLAIM", "MODEL_DIR"]);
+const logger = new Logger({ serviceName: "search" });
+const models = modelPaths(config.MODEL_DIR);
+// Both models load once per execution environment, during init.
+const embedder = await Embedder.load(models.embedder);
+const reranker = hasModelFiles(models.reranker) ? await Reranker.load(models.reranker) : undefined;
+if (!reranker) logger.warn("no cross-encoder model found: results are not reranked", { dir: config.MODEL_DIR });
+const objects = new ObjectStore(s3Client());
+const service = new SearchService({
+  manifests: new ManifestStore(dynamoDocumentClient(), config.JOBS_TABLE),
+  blobs: { read: (key) => objects.read(config.INDEX_BUCKET, key) },
+  embed: async (text) => (await embedder.embed([text]))[0] as Float32Array,
+  ...(reranker ? { rerank: (query: string, passages: string[]) => reranker.score(query, passages) } : {}),
+});
+
+export const handler = httpHandler(
+  async (event) => {
+    const tenant = tenantOf(event, config.TENANT_CLAIM);
+    const request = parseBody(event, searchRequest);
+    try {
+      // The collection is looked up under the caller's tenant only: no other tenant's data is reachable.
+      return json(200, await service.search(tenant, request));
+    } catch (error) {
+      if (error instanceof InvalidCursorError) throw new HttpError(400, "INVALID_CURSOR", error.message);
+      throw error;
+    }
+  },
+  (error) => logger.error("search failed", error as Error),
+);
