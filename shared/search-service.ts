@@ -3,8 +3,8 @@ import { z } from "zod";
 import { highlight } from "./highlight.ts";
 import type { SegmentBlobs } from "./index-stage.ts";
 import type { Manifest, ManifestStore, SegmentRef } from "./manifest-store.ts";
-import { applyRerank, type Candidate, decodeCursor, paginate, type Segment, searchSegments } from "./search.ts";
-import { decodeSegment } from "./segment.ts";
+import { applyRerank, type Candidate, decodeCursor, paginate, searchSegments } from "./search.ts";
+import { decodeSegment, type Segment } from "./segment.ts";
 import { DEFAULT_COLLECTION } from "./uploads.ts";
 
 /** POST /search: the request, validated. */
