@@ -1,0 +1,171 @@
+/**
+ * A small client of DataDistiller's public HTTP API, shared by the CLI, the benchmarks and the
+ * end-to-end tests. It only speaks HTTP, so it works the same against the local stack and a
+ * deployed stage.
+ */
+
+export interface PresignedUpload {
+  method: "PUT" | "POST";
+  url: string;
+  headers?: Record<string, string>;
+  fields?: Record<string, string>;
+}
+
+export interface UploadTicket {
+  jobId: string;
+  documentId: string;
+  upload: PresignedUpload;
+  expiresAt: string;
+}
+
+export type JobState = "PENDING_UPLOAD" | "UPLOADED" | "SPLITTING" | "EMBEDDING" | "INDEXING" | "COMPLETED" | "FAILED";
+
+export interface JobStatus {
+  jobId: string;
+  documentId: string;
+  collection: string;
+  filename: string;
+  state: JobState;
+  counts: { chunksTotal: number; chunksEmbedded: number; chunksIndexed: number };
+  percentages: { embedded: number; indexed: number };
+  stages: Partial<Record<JobState, string>>;
+  stalled: boolean;
+  error?: string;
+}
+
+export interface SearchHit {
+  documentId: string;
+  chunkId: string;
+  collection: string;
+  filename?: string;
+  page: number;
+  start: number;
+  end: number;
+  text: string;
+  highlights: string;
+  score: number;
+  scores: { bm25?: number; dense?: number; fused: number; rerank?: number };
+}
+
+export interface SearchResponse {
+  results: SearchHit[];
+  nextCursor?: string;
+  timings: Record<string, number>;
+}
+
+export interface SearchRequest {
+  query: string;
+  collection?: string;
+  k?: number;
+  mode?: "hybrid" | "dense" | "bm25";
+  rerank?: boolean;
+  rerankTopN?: number;
+  filters?: { documentIds?: string[]; contentTypes?: string[]; metadata?: Record<string, string | number | boolean> };
+  cursor?: string;
+}
+
+/** A non-2xx answer, with the API's JSON error. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {
+    const detail = (body as { error?: { message?: string }; message?: string } | undefined) ?? {};
+    super(`HTTP ${status}: ${detail.error?.message ?? detail.message ?? JSON.stringify(body)}`);
+    this.name = "ApiError";
+  }
+}
+
+export class DataDistillerClient {
+  constructor(
+    readonly endpoint: string,
+    private readonly token: string | undefined,
+  ) {}
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await fetch(new URL(path, this.endpoint), {
+      method,
+      headers: {
+        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: keep the text
+    }
+    if (!response.ok) throw new ApiError(response.status, parsed);
+    return parsed as T;
+  }
+
+  requestUpload(request: {
+    filename: string;
+    contentType: string;
+    size: number;
+    collection?: string;
+    documentId?: string;
+    metadata?: Record<string, string | number | boolean>;
+  }): Promise<UploadTicket> {
+    return this.call("POST", "/uploads", request);
+  }
+
+  job(jobId: string): Promise<JobStatus> {
+    return this.call("GET", `/jobs/${encodeURIComponent(jobId)}`);
+  }
+
+  search(request: SearchRequest): Promise<SearchResponse> {
+    return this.call("POST", "/search", request);
+  }
+
+  deleteDocument(documentId: string): Promise<{ deleted: boolean; documentId: string }> {
+    return this.call("DELETE", `/documents/${encodeURIComponent(documentId)}`);
+  }
+
+  /** Asks for an upload, then sends the bytes the way the API said (POST form or PUT). */
+  async ingest(
+    file: { filename: string; contentType: string; bytes: Uint8Array },
+    options: { collection?: string; documentId?: string; metadata?: Record<string, string | number | boolean> } = {},
+  ): Promise<UploadTicket> {
+    const ticket = await this.requestUpload({
+      filename: file.filename,
+      contentType: file.contentType,
+      size: file.bytes.byteLength,
+      ...options,
+    });
+    await uploadFile(ticket.upload, file.bytes, file.contentType);
+    return ticket;
+  }
+
+  /** Polls a job until it completes or fails. */
+  async waitForJob(
+    jobId: string,
+    options: { timeoutMs?: number; intervalMs?: number; onProgress?: (job: JobStatus) => void } = {},
+  ): Promise<JobStatus> {
+    const deadline = Date.now() + (options.timeoutMs ?? 300_000);
+    for (;;) {
+      const job = await this.job(jobId);
+      options.onProgress?.(job);
+      if (job.state === "COMPLETED" || job.state === "FAILED") return job;
+      if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job.state} after ${options.timeoutMs ?? 300_000} ms`);
+      await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 250));
+    }
+  }
+}
+
+/** Sends a file with a presigned upload; S3 enforces its conditions and answers 4xx when one fails. */
+export async function uploadFile(upload: PresignedUpload, bytes: Uint8Array, contentType: string): Promise<void> {
+  let response: Response;
+  if (upload.method === "POST") {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(upload.fields ?? {})) form.append(name, value);
+    form.append("file", new Blob([bytes], { type: contentType }));
+    response = await fetch(upload.url, { method: "POST", body: form });
+  } else {
+    response = await fetch(upload.url, { method: "PUT", headers: upload.headers ?? { "content-type": contentType }, body: bytes });
+  }
+  if (!response.ok) throw new ApiError(response.status, await response.text());
+}
