@@ -94,6 +94,11 @@ export class FunctionHost {
     return { ...outcome, requestId, durationMs };
   }
 
+  /** Process ids of the live execution environments (for operators and fault-injection tests). */
+  pids(): number[] {
+    return [...this.workers].flatMap((worker) => (worker.process.pid === undefined ? [] : [worker.process.pid]));
+  }
+
   /** Stops every execution environment. */
   async close(): Promise<void> {
     this.closed = true;
