@@ -5,7 +5,8 @@
  * fused top-N and can record the result with `applyRerank`.
  *
  * Filters and tombstones are applied inside each retriever (as a mask over the segment's chunks) before
- * its top-N is taken, so a selective filter never starves the results. BM25 uses collection-wide idf
+ * its top-N is taken, so a selective filter never starves the results. A tombstone hides one revision of a
+ * document (its `documentKey`) or, as a bare document id, every revision of it. BM25 uses collection-wide idf
  * (document frequencies summed over the segments), so scores from segments of different sizes are
  * comparable. A chunk id held by several segments (redelivery, re-ingestion) is answered only from the
  * newest of them (by header createdAt, then position), even when only an older copy matched.
@@ -18,7 +19,7 @@ export type SearchMode = "hybrid" | "dense" | "bm25";
 export type FusionMethod = "rrf" | "weighted";
 
 export interface SearchFilters {
-  /** Only chunks of these documents. */
+  /** Only chunks of these documents (public document ids: every revision of each matches). */
   documentIds?: readonly string[] | ReadonlySet<string>;
   /** Only documents of these content types (media type compared case-insensitively, parameters ignored). */
   contentTypes?: readonly string[];
@@ -45,7 +46,10 @@ export interface SearchQuery {
   /** The RRF constant (default 60). */
   rrfK?: number;
   filters?: SearchFilters;
-  /** Deleted documents. */
+  /**
+   * Deleted or replaced documents: `documentKey`s (`<documentId>@<revision>`, hiding that revision) and/or
+   * bare document ids (hiding every revision of the document).
+   */
   tombstones?: ReadonlySet<string>;
 }
 
@@ -93,12 +97,24 @@ function segmentMask(
   const filtering =
     filters !== undefined &&
     (filters.documentIds !== undefined || filters.contentTypes !== undefined || filters.metadata !== undefined);
+  // Does any tombstone hit this segment? Iterate the smaller side; a tombstone matches a document's key
+  // (one revision) or its public id (every revision).
   let tombstoned = false;
   if (tombstones !== undefined && tombstones.size > 0) {
     if (tombstones.size <= segment.documents.size) {
-      for (const id of tombstones) if (segment.documents.has(id)) tombstoned = true;
+      for (const id of tombstones) {
+        if (segment.documents.has(id) || segment.documentKeys.has(id)) {
+          tombstoned = true;
+          break;
+        }
+      }
     } else {
-      for (const id of segment.documents.keys()) if (tombstones.has(id)) tombstoned = true;
+      for (const [key, doc] of segment.documents) {
+        if (tombstones.has(key) || tombstones.has(doc.info.documentId)) {
+          tombstoned = true;
+          break;
+        }
+      }
     }
   }
   if (!filtering && !tombstoned) return undefined;
@@ -112,9 +128,11 @@ function segmentMask(
   const metadata = filters?.metadata === undefined ? undefined : Object.entries(filters.metadata);
   const mask = new Uint8Array(segment.chunks.length);
   let allowed = 0;
-  const consider = (documentId: string) => {
-    const doc = segment.documents.get(documentId);
-    if (doc === undefined || tombstones?.has(documentId)) return;
+  /** Allows the chunks of the document stored under `key` unless it is tombstoned or filtered out. */
+  const consider = (key: string) => {
+    const doc = segment.documents.get(key);
+    if (doc === undefined) return;
+    if (tombstoned && (tombstones?.has(key) || tombstones?.has(doc.info.documentId))) return;
     if (contentTypes !== undefined && !contentTypes.has(mediaType(doc.info.contentType))) return;
     if (metadata !== undefined) {
       const own = doc.info.metadata;
@@ -125,10 +143,16 @@ function segmentMask(
     for (const ordinal of doc.ordinals) mask[ordinal] = 1;
     allowed += doc.ordinals.length;
   };
-  if (documentIds !== undefined && documentIds.size < segment.documents.size) {
-    for (const id of documentIds) consider(id);
+  // `documentIds` are public ids: iterate whichever is smaller, the filter or the segment's public ids.
+  if (documentIds !== undefined && documentIds.size < segment.documentKeys.size) {
+    for (const id of documentIds) {
+      const keys = segment.documentKeys.get(id);
+      if (keys !== undefined) for (const key of keys) consider(key);
+    }
   } else {
-    for (const id of segment.documents.keys()) if (documentIds === undefined || documentIds.has(id)) consider(id);
+    for (const [key, doc] of segment.documents) {
+      if (documentIds === undefined || documentIds.has(doc.info.documentId)) consider(key);
+    }
   }
   return allowed === 0 ? null : mask;
 }

@@ -4,7 +4,12 @@
  * A segment holds, for the same n chunks in the same order (chunk ordinal = faiss label = BM25 ordinal):
  * the faiss `IndexFlatIP` buffer (which also carries the normalised vectors, so compaction can rebuild
  * from them), the BM25 model (a wink-bm25-text-search export, or the exact format for < 3 chunks), and
- * the chunk store (ids, positions, text, and each document's content type and metadata for filtering).
+ * the chunk store (ids, positions, text, and each document's content type, metadata and revision for filtering).
+ *
+ * Documents are identified by `documentKey(info)` (`<documentId>@<revision>`, or the bare id when the info
+ * has no revision), so two revisions (uploads) of one document can live in one segment as two documents,
+ * each with its own info and chunks. Their chunk ids share one scheme (`<documentId>:<ordinal>`), so a
+ * segment holds at most one copy of each chunk id, whichever revision it comes from.
  *
  * Binary format (all integers little-endian):
  *
@@ -16,14 +21,15 @@
  *                        {name, offset, length, crc32, encoding}; offsets count from 12 + H
  *     12 + H   ...       the sections, back to back:
  *                          "faiss"  raw   faiss `Index.toBuffer()` (empty when the segment is empty)
- *                          "chunks" gzip  JSON chunk store (columnar; documents stored once)
+ *                          "chunks" gzip  JSON chunk store (columnar; each document revision stored once;
+ *                                         a document without `revision` decodes with none)
  *                          "bm25"   gzip  JSON BM25 model (`Bm25Index.toJSON()`)
  *
  * Decoding parses each section once into search-ready structures; nothing is parsed per query.
  */
 import { crc32, gunzipSync, gzipSync } from "node:zlib";
 import { Bm25Index } from "./bm25.ts";
-import type { Chunk, DocumentInfo, EmbeddedChunk } from "./types.ts";
+import { type Chunk, type DocumentInfo, documentKey, type EmbeddedChunk } from "./types.ts";
 import { VectorIndex, type VectorInput } from "./vector-index.ts";
 
 export const SEGMENT_MAGIC = "DDSG";
@@ -39,6 +45,8 @@ export interface StoredChunk extends Chunk {
   filename?: string;
   /** Shared by all chunks of the document: do not mutate. */
   metadata?: Readonly<Record<string, MetadataValue>>;
+  /** The document revision (upload) the chunk belongs to; `documentKey(chunk)` is its document's key. */
+  revision?: string;
 }
 
 export interface SegmentHeader {
@@ -73,8 +81,13 @@ export interface Segment {
   readonly vectors: VectorIndex;
   /** chunk id → ordinal. */
   readonly chunkOrdinals: ReadonlyMap<string, number>;
-  /** document id → its info and chunk ordinals. */
+  /**
+   * `documentKey(info)` → the document's info and chunk ordinals: one entry per revision of a document
+   * (the bare document id for chunks without a revision).
+   */
   readonly documents: ReadonlyMap<string, SegmentDocument>;
+  /** Public document id → the keys in `documents` of its revisions in this segment. */
+  readonly documentKeys: ReadonlyMap<string, readonly string[]>;
   /** BM25 ordinal → chunk ordinal, when the BM25 model orders documents differently (normally identity: undefined). */
   readonly bm25ToChunk?: Int32Array;
 }
@@ -100,7 +113,7 @@ interface EncodedHeader extends SegmentHeader {
   sections: SectionEntry[];
 }
 
-/** The chunk store as serialised: documents once, chunks as columns. */
+/** The chunk store as serialised: each document revision once, chunks as columns. */
 interface ChunkStoreJson {
   documents: DocumentInfo[];
   chunks: {
@@ -141,6 +154,7 @@ function storedChunk(chunk: Chunk, info: DocumentInfo): StoredChunk {
   };
   if (info.filename !== undefined) stored.filename = info.filename;
   if (info.metadata !== undefined) stored.metadata = info.metadata;
+  if (info.revision !== undefined) stored.revision = info.revision;
   return stored;
 }
 
@@ -152,6 +166,7 @@ function documentInfo(info: DocumentInfo): DocumentInfo {
   };
   if (info.filename !== undefined) copy.filename = info.filename;
   if (info.metadata !== undefined) copy.metadata = Object.freeze({ ...info.metadata });
+  if (info.revision !== undefined) copy.revision = info.revision;
   return copy;
 }
 
@@ -159,19 +174,29 @@ function documentInfo(info: DocumentInfo): DocumentInfo {
 function assemble(header: SegmentHeader, chunks: StoredChunk[], bm25: Bm25Index, vectors: VectorIndex): Segment {
   const chunkOrdinals = new Map<string, number>();
   const documents = new Map<string, SegmentDocument>();
+  const documentKeys = new Map<string, string[]>();
+  let doc: SegmentDocument | undefined;
   chunks.forEach((chunk, ordinal) => {
     chunkOrdinals.set(chunk.chunkId, ordinal);
-    let doc = documents.get(chunk.documentId);
-    if (doc === undefined) {
-      const info: DocumentInfo = {
-        documentId: chunk.documentId,
-        collection: chunk.collection,
-        contentType: chunk.contentType,
-      };
-      if (chunk.filename !== undefined) info.filename = chunk.filename;
-      if (chunk.metadata !== undefined) info.metadata = chunk.metadata as Record<string, MetadataValue>;
-      doc = { info, ordinals: [] };
-      documents.set(chunk.documentId, doc);
+    // Chunks come grouped by document: only look the document up when it changes.
+    if (doc === undefined || doc.info.documentId !== chunk.documentId || doc.info.revision !== chunk.revision) {
+      const key = documentKey(chunk);
+      doc = documents.get(key);
+      if (doc === undefined) {
+        const info: DocumentInfo = {
+          documentId: chunk.documentId,
+          collection: chunk.collection,
+          contentType: chunk.contentType,
+        };
+        if (chunk.filename !== undefined) info.filename = chunk.filename;
+        if (chunk.metadata !== undefined) info.metadata = chunk.metadata as Record<string, MetadataValue>;
+        if (chunk.revision !== undefined) info.revision = chunk.revision;
+        doc = { info, ordinals: [] };
+        documents.set(key, doc);
+        const keys = documentKeys.get(chunk.documentId);
+        if (keys === undefined) documentKeys.set(chunk.documentId, [key]);
+        else keys.push(key);
+      }
     }
     doc.ordinals.push(ordinal);
   });
@@ -189,7 +214,15 @@ function assemble(header: SegmentHeader, chunks: StoredChunk[], bm25: Bm25Index,
   vectors.ids.forEach((id, label) => {
     if (id !== chunks[label]?.chunkId) throw new Error(`segment ${header.segmentId}: vector labels out of order`);
   });
-  const segment: Segment = { header: Object.freeze(header), chunks, bm25, vectors, chunkOrdinals, documents };
+  const segment: Segment = {
+    header: Object.freeze(header),
+    chunks,
+    bm25,
+    vectors,
+    chunkOrdinals,
+    documents,
+    documentKeys,
+  };
   return bm25ToChunk === undefined ? segment : { ...segment, bm25ToChunk };
 }
 
@@ -233,8 +266,9 @@ function buildFromEntries(
 }
 
 /**
- * Builds a segment from one batch of embedded chunks. `docs` must describe every chunk's document.
- * A chunk id given twice keeps its last occurrence. All chunks must belong to one collection.
+ * Builds a segment from one batch of embedded chunks. `docs` (by document id) must describe every chunk's
+ * document, with its `revision` when known: a batch holds one revision per document. A chunk id given twice
+ * keeps its last occurrence. All chunks must belong to one collection.
  */
 export function buildSegment(
   segmentId: string,
@@ -263,9 +297,11 @@ export function buildSegment(
 }
 
 /**
- * Compaction: one segment with the live chunks of `segments`. Chunks of tombstoned documents are dropped;
- * a chunk id present in several segments keeps the version from the newest segment (by `createdAt`, then
- * by position in `segments`). BM25 and faiss are rebuilt from the stored text and vectors.
+ * Compaction: one segment with the live chunks of `segments`. Chunks of tombstoned documents are dropped:
+ * a tombstone is a `documentKey` (that revision only) or a bare document id (every revision). Among the
+ * chunks left, a chunk id present in several segments keeps the version from the newest segment (by
+ * `createdAt`, then by position in `segments`). Each chunk keeps its own revision, with the newest info of
+ * that revision (never another revision's). BM25 and faiss are rebuilt from the stored text and vectors.
  */
 export function mergeSegments(
   segments: readonly Segment[],
@@ -281,24 +317,21 @@ export function mergeSegments(
   if (dimensions.size > 1) throw new Error("mergeSegments: segments have different embedding dimensions");
   const collections = new Set(ordered.map((s) => s.header.collection).filter((c) => c !== null));
   if (collections.size > 1) throw new Error("mergeSegments: segments belong to different collections");
-  const byId = new Map<string, Entry>();
+  const byId = new Map<string, Entry & { key: string }>();
   const infos = new Map<string, DocumentInfo>();
   for (const segment of ordered) {
-    for (const [documentId, doc] of segment.documents) {
-      if (!tombstones.has(documentId)) infos.set(documentId, doc.info);
+    for (const [key, doc] of segment.documents) {
+      if (tombstones.has(key) || tombstones.has(doc.info.documentId)) continue;
+      infos.set(key, doc.info);
+      for (const ordinal of doc.ordinals) {
+        const chunk = segment.chunks[ordinal] as StoredChunk;
+        byId.delete(chunk.chunkId);
+        byId.set(chunk.chunkId, { chunk, info: doc.info, vector: segment.vectors.vector(ordinal), key });
+      }
     }
-    segment.chunks.forEach((chunk, ordinal) => {
-      if (tombstones.has(chunk.documentId)) return;
-      byId.delete(chunk.chunkId);
-      const info = (segment.documents.get(chunk.documentId) as SegmentDocument).info;
-      byId.set(chunk.chunkId, { chunk, info, vector: segment.vectors.vector(ordinal) });
-    });
   }
-  // Every document's chunks take the newest info for that document.
-  const entries = [...byId.values()].map((entry) => ({
-    ...entry,
-    info: infos.get(entry.chunk.documentId) ?? entry.info,
-  }));
+  // Every document revision's chunks take the newest info for that revision.
+  const entries = [...byId.values()].map(({ key, ...entry }) => ({ ...entry, info: infos.get(key) ?? entry.info }));
   const [dimension] = dimensions;
   const [collection] = collections;
   const buildOptions: BuildSegmentOptions & { mergedFrom: string[] } = {
@@ -333,11 +366,12 @@ export function encodeSegment(segment: Segment): Uint8Array {
     text: [],
   };
   for (const chunk of segment.chunks) {
-    let d = docIndex.get(chunk.documentId);
+    const key = documentKey(chunk);
+    let d = docIndex.get(key);
     if (d === undefined) {
       d = documents.length;
-      docIndex.set(chunk.documentId, d);
-      documents.push((segment.documents.get(chunk.documentId) as SegmentDocument).info);
+      docIndex.set(key, d);
+      documents.push((segment.documents.get(key) as SegmentDocument).info);
     }
     columns.chunkId.push(chunk.chunkId);
     columns.document.push(d);

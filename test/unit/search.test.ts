@@ -294,6 +294,155 @@ describe("filters, tombstones and de-duplication", () => {
   });
 });
 
+describe("document revisions", () => {
+  /**
+   * One segment holding two revisions of A (r2 newer: A:0; r1: A:1, A:2, A:0 superseded by r2), B without
+   * a revision and C@r1. Every chunk mentions "kiwi"; vectors are distinct axes.
+   */
+  function fixture() {
+    const axis = (i: number) => Array.from({ length: 8 }, (_, j) => (j === i ? 1 : 0));
+    const rev = (documentId: string, revision: string, metadata: DocumentInfo["metadata"]) => ({
+      ...info(documentId, "text/plain", metadata),
+      revision,
+    });
+    const older = buildSegment(
+      "old",
+      [
+        chunk("A", 0, "kiwi apple", axis(0)),
+        chunk("A", 1, "kiwi banana", axis(1)),
+        chunk("A", 2, "kiwi cherry", axis(2)),
+        chunk("B", 0, "kiwi damson", axis(3)),
+        chunk("C", 0, "kiwi elder", axis(4)),
+      ],
+      new Map([
+        ["A", rev("A", "r1", { v: 1 })],
+        ["B", info("B", "text/plain", { v: 1 })],
+        ["C", rev("C", "r1", { v: 1 })],
+      ]),
+      { createdAt: "2026-01-01T00:00:00Z" },
+    );
+    const newer = buildSegment(
+      "new",
+      [chunk("A", 0, "kiwi fig", axis(5))],
+      new Map([["A", rev("A", "r2", { v: 2 })]]),
+      {
+        createdAt: "2026-01-02T00:00:00Z",
+      },
+    );
+    const segment = mergeSegments([older, newer], new Set(), "both");
+    expect([...segment.documents.keys()].sort()).toEqual(["A@r1", "A@r2", "B", "C@r1"]);
+    return { segment, older, newer, vector: Array.from({ length: 8 }, () => 1 / Math.sqrt(8)) };
+  }
+  const tagged = (candidates: Candidate[]) =>
+    candidates.map((c) => `${c.chunk.chunkId}@${c.chunk.revision ?? "-"}`).sort();
+  // Tombstones and filters large enough to take the other side of each "iterate the smaller side" path.
+  const padding = Array.from({ length: 10 }, (_, i) => `Z${i}@r${i}`);
+  const modes = ["dense", "bm25", "hybrid"] as const;
+
+  it("a documentKey tombstone hides only that revision, a bare document id every revision", () => {
+    const { segment, vector } = fixture();
+    const all = ["A:0@r2", "A:1@r1", "A:2@r1", "B:0@-", "C:0@r1"];
+    for (const mode of modes) {
+      const search = (tombstones?: string[]) =>
+        tagged(
+          searchSegments([segment], {
+            text: "kiwi",
+            vector,
+            k: 10,
+            mode,
+            ...(tombstones === undefined ? {} : { tombstones: new Set(tombstones) }),
+          }),
+        );
+      expect(search()).toEqual(all);
+      for (const pad of [[], padding]) {
+        expect(search(["A@r1", ...pad])).toEqual(["A:0@r2", "B:0@-", "C:0@r1"]);
+        expect(search(["A@r2", ...pad])).toEqual(["A:1@r1", "A:2@r1", "B:0@-", "C:0@r1"]);
+        expect(search(["A", ...pad])).toEqual(["B:0@-", "C:0@r1"]);
+        expect(search(["C", "B", ...pad])).toEqual(["A:0@r2", "A:1@r1", "A:2@r1"]);
+        expect(search(["A@r9", "A:0", "r1", ...pad])).toEqual(all);
+        expect(search(["A", "B", "C@r1", ...pad])).toEqual([]);
+      }
+    }
+  });
+
+  it("applies the same tombstones across segments holding different revisions", () => {
+    const { older, newer, vector } = fixture();
+    const query = { text: "kiwi", vector, k: 10, mode: "hybrid" as const };
+    expect(tagged(searchSegments([older, newer], { ...query, tombstones: new Set(["A@r1"]) }))).toEqual([
+      "A:0@r2",
+      "B:0@-",
+      "C:0@r1",
+    ]);
+    expect(tagged(searchSegments([older, newer], { ...query, tombstones: new Set(["A"]) }))).toEqual([
+      "B:0@-",
+      "C:0@r1",
+    ]);
+  });
+
+  it("filters documentIds by public document id, across revisions", () => {
+    const { segment, vector } = fixture();
+    for (const mode of modes) {
+      const search = (documentIds: string[] | Set<string>, tombstones: string[] = []) =>
+        tagged(
+          searchSegments([segment], {
+            text: "kiwi",
+            vector,
+            k: 10,
+            mode,
+            filters: { documentIds },
+            tombstones: new Set(tombstones),
+          }),
+        );
+      for (const pad of [[], padding]) {
+        expect(search(["A", ...pad])).toEqual(["A:0@r2", "A:1@r1", "A:2@r1"]);
+        expect(search(new Set(["A", ...pad]))).toEqual(["A:0@r2", "A:1@r1", "A:2@r1"]);
+        expect(search(["C", "B", ...pad])).toEqual(["B:0@-", "C:0@r1"]);
+        // A documentKey is not a public document id.
+        expect(search(["A@r1", "C@r1", ...pad])).toEqual([]);
+        expect(search(["A", ...pad], ["A@r2"])).toEqual(["A:1@r1", "A:2@r1"]);
+        expect(search(["A", "C", ...pad], ["A", ...pad])).toEqual(["C:0@r1"]);
+      }
+    }
+  });
+
+  it("filters each revision by its own document info", () => {
+    const { segment, vector } = fixture();
+    const results = searchSegments([segment], {
+      text: "kiwi",
+      vector,
+      k: 10,
+      mode: "hybrid",
+      filters: { metadata: { v: 2 } },
+    });
+    expect(tagged(results)).toEqual(["A:0@r2"]);
+    const old = searchSegments([segment], {
+      text: "kiwi",
+      vector,
+      k: 10,
+      mode: "hybrid",
+      filters: { metadata: { v: 1 } },
+    });
+    expect(tagged(old)).toEqual(["A:1@r1", "A:2@r1", "B:0@-", "C:0@r1"]);
+  });
+
+  it("gives the same results from a decoded segment", () => {
+    const { segment, vector } = fixture();
+    const decoded = decodeSegment(encodeSegment(segment));
+    expect(decoded.chunks).toEqual(segment.chunks);
+    for (const tombstones of [new Set(["A@r1"]), new Set(["A"])]) {
+      const query = {
+        text: "kiwi",
+        vector,
+        k: 10,
+        mode: "hybrid" as const,
+        tombstones,
+        filters: { documentIds: ["A", "C"] },
+      };
+      expect(searchSegments([decoded], query)).toEqual(searchSegments([segment], query));
+    }
+  });
+});
+
 describe("applyRerank", () => {
   it("re-sorts by the rerank score, records it and leaves the input alone", () => {
     const { segment, q } = fusionFixture();

@@ -259,3 +259,130 @@ describe("mergeSegments", () => {
     expect(() => mergeSegments([a, b], new Set(), "m")).toThrow(/collections/);
   });
 });
+
+describe("document revisions", () => {
+  /**
+   * Revision r1 of doc0 and doc1 (4 chunks each) in an older segment; revision r2 of doc0 (2 chunks, other
+   * text, filename and metadata) in a newer one. Merged: doc0:0-1 from r2, doc0:2-3 and doc1 from r1.
+   */
+  function revisions() {
+    const first = corpus(2, 4, 10);
+    const second = corpus(1, 2, 11);
+    const r1 = new Map([...first.docs].map(([id, doc]) => [id, { ...doc, revision: "r1" }]));
+    const r2 = new Map([
+      ["doc0", { ...(second.docs.get("doc0") as DocumentInfo), filename: "doc0-v2.txt", metadata: { year: 2099 } }],
+    ]);
+    (r2.get("doc0") as DocumentInfo).revision = "r2";
+    const older = buildSegment("old", first.chunks, r1, { createdAt: "2026-01-01T00:00:00Z" });
+    const newer = buildSegment("new", second.chunks, r2, { createdAt: "2026-01-02T00:00:00Z" });
+    return { older, newer, first, second };
+  }
+  const byId = (segment: Segment, chunkId: string) => segment.chunks[segment.chunkOrdinals.get(chunkId) as number];
+
+  it("stores the revision with every chunk and keys documents by documentKey", () => {
+    const { older } = revisions();
+    expect(byId(older, "doc1:2")?.revision).toBe("r1");
+    expect([...older.documents.keys()]).toEqual(["doc0@r1", "doc1@r1"]);
+    expect(older.documents.get("doc0@r1")?.info).toMatchObject({ documentId: "doc0", revision: "r1" });
+    expect(older.documentKeys.get("doc1")).toEqual(["doc1@r1"]);
+    // Without a revision, the key is the bare document id and chunks carry no revision.
+    const { docs, chunks } = corpus(1, 2, 12);
+    const plain = decodeSegment(encodeSegment(buildSegment("p", chunks, docs)));
+    expect([...plain.documents.keys()]).toEqual(["doc0"]);
+    expect(plain.documentKeys.get("doc0")).toEqual(["doc0"]);
+    expect(plain.chunks.every((c) => !("revision" in c))).toBe(true);
+    expect(plain.documents.get("doc0")?.info).not.toHaveProperty("revision");
+  });
+
+  it("merges two revisions of a document into one segment, each chunk keeping its own revision", () => {
+    const { older, newer, first, second } = revisions();
+    // Newest first on purpose: createdAt decides.
+    const merged = mergeSegments([newer, older], new Set(), "m");
+    expect(merged.chunks.map((c) => `${c.chunkId}@${c.revision}`)).toEqual([
+      "doc0:0@r2",
+      "doc0:1@r2",
+      "doc0:2@r1",
+      "doc0:3@r1",
+      "doc1:0@r1",
+      "doc1:1@r1",
+      "doc1:2@r1",
+      "doc1:3@r1",
+    ]);
+    // Each revision's chunks keep that revision's info: r1's chunks are not relabelled with r2's.
+    expect(byId(merged, "doc0:0")).toMatchObject({
+      text: second.chunks[0]?.text,
+      filename: "doc0-v2.txt",
+      metadata: { year: 2099 },
+    });
+    expect(byId(merged, "doc0:2")).toMatchObject({
+      text: first.chunks[2]?.text,
+      filename: "doc0.txt",
+      metadata: { year: 2000, lang: "en", reviewed: true },
+    });
+    expect([...merged.documents.keys()].sort()).toEqual(["doc0@r1", "doc0@r2", "doc1@r1"]);
+    expect(merged.documents.get("doc0@r1")?.ordinals).toEqual([2, 3]);
+    expect(merged.documents.get("doc0@r2")?.ordinals).toEqual([0, 1]);
+    expect(merged.documents.get("doc0@r2")?.info).toMatchObject({ revision: "r2", metadata: { year: 2099 } });
+    expect([...(merged.documentKeys.get("doc0") ?? [])].sort()).toEqual(["doc0@r1", "doc0@r2"]);
+    // Header counts public documents.
+    expect(merged.header).toMatchObject({ chunkCount: 8, documentCount: 2 });
+
+    // Round trip: revisions, both documents of doc0 and the bytes survive.
+    const bytes = encodeSegment(merged);
+    const decoded = decodeSegment(bytes);
+    expect(decoded.chunks).toEqual(merged.chunks);
+    expect(decoded.documents).toEqual(merged.documents);
+    expect(decoded.documentKeys).toEqual(merged.documentKeys);
+    expect(Buffer.from(encodeSegment(decoded)).equals(Buffer.from(bytes))).toBe(true);
+
+    // Merging a segment that already holds both revisions again keeps them apart.
+    const again = mergeSegments([decoded], new Set(), "again");
+    expect(again.chunks).toEqual(merged.chunks);
+  });
+
+  it("drops only the tombstoned revision when merging, or every revision for a bare document id", () => {
+    const { older, newer } = revisions();
+    const chunkIds = (segment: Segment) => segment.chunks.map((c) => `${c.chunkId}@${c.revision}`);
+    const withoutR1 = mergeSegments([older, newer], new Set(["doc0@r1"]), "m1");
+    expect(chunkIds(withoutR1)).toEqual(["doc0:0@r2", "doc0:1@r2", "doc1:0@r1", "doc1:1@r1", "doc1:2@r1", "doc1:3@r1"]);
+    expect([...withoutR1.documents.keys()]).toEqual(["doc0@r2", "doc1@r1"]);
+    const withoutR2 = mergeSegments([older, newer], new Set(["doc0@r2"]), "m2");
+    expect(chunkIds(withoutR2)).toEqual([
+      "doc0:0@r1",
+      "doc0:1@r1",
+      "doc0:2@r1",
+      "doc0:3@r1",
+      "doc1:0@r1",
+      "doc1:1@r1",
+      "doc1:2@r1",
+      "doc1:3@r1",
+    ]);
+    const withoutDoc0 = mergeSegments([older, newer], new Set(["doc0"]), "m3");
+    expect(chunkIds(withoutDoc0)).toEqual(["doc1:0@r1", "doc1:1@r1", "doc1:2@r1", "doc1:3@r1"]);
+    expect(withoutDoc0.documentKeys.has("doc0")).toBe(false);
+    // A tombstone of a revision the segments don't hold changes nothing.
+    expect(chunkIds(mergeSegments([older, newer], new Set(["doc0@r9", "doc1@r2"]), "m4"))).toHaveLength(8);
+    // Re-compacting a segment holding both revisions drops the tombstoned one too.
+    const both = decodeSegment(encodeSegment(mergeSegments([older, newer], new Set(), "both")));
+    expect(chunkIds(mergeSegments([both], new Set(["doc0@r1"]), "m5"))).toEqual(chunkIds(withoutR1));
+
+    // Searching the merged segment equals searching the inputs with the same tombstones (here the
+    // tombstoned revisions are never the newest copy of a chunk id).
+    const vector = older.vectors.vector(2);
+    for (const tombstones of [
+      new Set(["doc0@r1"]),
+      new Set(["doc0"]),
+      new Set(["doc1@r1"]),
+      new Set(["doc0@r1", "doc1"]),
+    ]) {
+      const query = { text: "tumor immune therapy gene", vector, k: 20, mode: "hybrid" as const };
+      const merged = mergeSegments([older, newer], tombstones, "m");
+      const viaMerged = searchSegments([merged], query).map((c) => `${c.chunk.chunkId}@${c.chunk.revision}`);
+      const viaInputs = searchSegments([older, newer], { ...query, tombstones }).map(
+        (c) => `${c.chunk.chunkId}@${c.chunk.revision}`,
+      );
+      expect(viaInputs.length).toBeGreaterThan(0);
+      expect(viaMerged.sort()).toEqual(viaInputs.sort());
+    }
+  });
+});
