@@ -36,8 +36,12 @@ export const settings = {
     .int()
     .positive()
     .default(50 * 1024 * 1024),
-  /** POST (a policy S3 enforces: type and size) or PUT (a presigned URL signing type and length). */
-  UPLOAD_METHOD: z.enum(["POST", "PUT"]).default("POST"),
+  /**
+   * PUT: a presigned URL that signs the content type and the exact length, so S3 refuses any
+   * other file. POST: a browser form policy (content-length-range, content type); the local S3
+   * server's notifications for POST uploads carry no object key, so PUT is the default.
+   */
+  UPLOAD_METHOD: z.enum(["POST", "PUT"]).default("PUT"),
   UPLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
   TENANT_CLAIM: z.string().default("tenant"),
   MODEL_DIR: name,

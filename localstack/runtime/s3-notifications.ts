@@ -1,4 +1,6 @@
+import { createServer, type Server } from "node:http";
 import type { S3EventRecord } from "aws-lambda";
+import { s3EventsWebhook } from "../services/s3.ts";
 import type { FunctionHost } from "./function-host.ts";
 import type { LocalTargets } from "./provision.ts";
 
@@ -54,10 +56,85 @@ export async function invokeAsync(
   }
 }
 
+/**
+ * Receives the S3 server's event webhook (see services/s3.ts: versitygw POSTs every event of every
+ * bucket to one URL), turns each record into the exact shape AWS delivers, and invokes the
+ * functions whose bucket notification configuration matches, asynchronously as S3 does.
+ */
 export async function startS3Notifications(
   _targets: LocalTargets,
-  _subscriptions: S3NotificationSubscription[],
-  _log: (line: string) => void,
+  subscriptions: S3NotificationSubscription[],
+  log: (line: string) => void,
+  webhook: string = s3EventsWebhook,
 ): Promise<S3Notifications> {
-  throw new Error("S3 notifications: transport not wired yet");
+  if (!webhook) throw new Error("S3_EVENTS_WEBHOOK is empty: the S3 server sends no notifications to the runtime");
+  const url = new URL(webhook);
+  const inFlight = new Set<Promise<void>>();
+  const server: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      // Answer at once: the server's sender times out after a few seconds and never retries.
+      response.writeHead(200).end();
+      let body: { Records?: unknown[] };
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      } catch {
+        return;
+      }
+      for (const raw of body.Records ?? []) {
+        const record = awsS3Record(raw as S3EventRecord);
+        for (const subscription of matchingSubscriptions(subscriptions, record)) {
+          const delivery = invokeAsync(subscription.target, record, log).finally(() => inFlight.delete(delivery));
+          inFlight.add(delivery);
+        }
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === "EADDRINUSE"
+          ? new Error(`port ${url.port} (S3_EVENTS_WEBHOOK=${webhook}) is in use: is another \`npm start\` running?`)
+          : error,
+      ),
+    );
+    server.listen(Number(url.port), url.hostname, resolve);
+  });
+  return {
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.allSettled(inFlight);
+    },
+  };
+}
+
+/** AWS URL-encodes event keys as a form does (spaces as "+"), path separators kept. */
+const encodeKey = (key: string) =>
+  key
+    .split("/")
+    .map((part) => encodeURIComponent(part).replace(/%20/g, "+"))
+    .join("/");
+
+/**
+ * The record as AWS shapes it: event names without the "s3:" prefix, the key URL-encoded, the
+ * bucket ARN of the bucket alone, the ETag without quotes.
+ */
+export function awsS3Record(record: S3EventRecord): S3EventRecord {
+  const bucket = record.s3.bucket.name;
+  return {
+    ...record,
+    eventVersion: "2.1",
+    eventName: record.eventName.replace(/^s3:/, ""),
+    s3: {
+      ...record.s3,
+      bucket: { ...record.s3.bucket, arn: `arn:aws:s3:::${bucket}` },
+      object: {
+        ...record.s3.object,
+        key: encodeKey(record.s3.object.key),
+        eTag: record.s3.object.eTag?.replace(/"/g, "") ?? "",
+      },
+    },
+  };
 }
