@@ -1,0 +1,665 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Match, Template } from "aws-cdk-lib/assertions";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { beforeAll, describe, expect, it } from "vitest";
+import { buildApp, cdkJsonContext } from "../../infra/app.ts";
+import { FUNCTION_NAMES, KAFKA_CONSUMERS } from "../../infra/pipeline.ts";
+
+// ---- Synthesis (once per variant: NodejsFunction bundling runs esbuild for every function) ------
+
+/** A synthesized CloudFormation value: the assertions below navigate it freely. */
+// biome-ignore lint/suspicious/noExplicitAny: template JSON is untyped by nature
+type Json = any;
+
+interface TemplateJson {
+  Resources: Record<
+    string,
+    { Type: string; Properties?: Record<string, Json>; Metadata?: Record<string, Json>; DependsOn?: string[] }
+  >;
+}
+
+interface Statement {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, unknown>;
+}
+
+/**
+ * Synthesizes the app with the repo's cdk.json context plus overrides. `bundle: false` skips the
+ * esbuild bundling (NodejsFunction then uses a dummy asset): for variants whose code is unchanged.
+ */
+function synthesize(context: Record<string, unknown> = {}, options: { bundle?: boolean } = {}) {
+  const built = buildApp({
+    // Hermetic: the placeholder layer, even where `npm run build:layer` has run.
+    layerDirectory: join(tmpdir(), "datadistiller-no-layer"),
+    context: {
+      ...cdkJsonContext(),
+      ...(options.bundle === false ? { "aws:cdk:bundling-stacks": [] } : {}),
+      ...context,
+    },
+  });
+  const template = Template.fromStack(built.stack);
+  return { ...built, template, json: template.toJSON() as TemplateJson };
+}
+
+const actionsOf = (statement: Statement): string[] =>
+  Array.isArray(statement.Action) ? statement.Action : [statement.Action];
+const resourcesOf = (statement: Statement): unknown[] =>
+  Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource];
+
+function logicalIds(json: TemplateJson, type: string, prefix = ""): string[] {
+  return Object.entries(json.Resources)
+    .filter(([id, resource]) => resource.Type === type && id.startsWith(prefix))
+    .map(([id]) => id);
+}
+
+function logicalId(json: TemplateJson, type: string, prefix: string): string {
+  const ids = logicalIds(json, type, prefix);
+  if (ids.length !== 1)
+    throw new Error(`expected one ${type} starting with ${prefix}, found ${ids.join(", ") || "none"}`);
+  return ids[0] as string;
+}
+
+/** The function whose template metadata names the given service ("search", …). */
+function functionId(json: TemplateJson, service: string): string {
+  const ids = Object.entries(json.Resources)
+    .filter(
+      ([, resource]) =>
+        resource.Type === "AWS::Lambda::Function" && resource.Metadata?.DataDistiller?.service === service,
+    )
+    .map(([id]) => id);
+  if (ids.length !== 1) throw new Error(`expected one function for ${service}, found ${ids.length}`);
+  return ids[0] as string;
+}
+
+/** Every IAM statement of a function's execution role (which must have no managed policies). */
+function statementsOf(json: TemplateJson, fnId: string): Statement[] {
+  const role = json.Resources[fnId]?.Properties?.Role as { "Fn::GetAtt": [string, string] } | undefined;
+  if (!role) throw new Error(`${fnId} has no role`);
+  const roleId = role["Fn::GetAtt"][0];
+  expect(json.Resources[roleId]?.Properties?.ManagedPolicyArns ?? []).toEqual([]);
+  return Object.values(json.Resources)
+    .filter(
+      (resource) =>
+        resource.Type === "AWS::IAM::Policy" &&
+        ((resource.Properties?.Roles ?? []) as unknown[]).some(
+          (ref) => JSON.stringify(ref) === JSON.stringify({ Ref: roleId }),
+        ),
+    )
+    .flatMap((policy) => policy.Properties?.PolicyDocument.Statement as Statement[]);
+}
+
+/** Actions granted on resources whose rendering mentions `needle` (a logical id, a key prefix…). */
+function actionsOn(statements: Statement[], needle: string): string[] {
+  return statements
+    .filter(
+      (statement) =>
+        statement.Effect === "Allow" && resourcesOf(statement).some((r) => JSON.stringify(r).includes(needle)),
+    )
+    .flatMap(actionsOf)
+    .sort();
+}
+
+const allActions = (statements: Statement[]) => [...new Set(statements.flatMap(actionsOf))].sort();
+
+let synth: ReturnType<typeof synthesize>;
+let json: TemplateJson;
+let ids: { uploads: string; index: string; deadLetters: string; table: string; cluster: string };
+
+beforeAll(() => {
+  synth = synthesize();
+  json = synth.json;
+  ids = {
+    uploads: logicalId(json, "AWS::S3::Bucket", "StorageUploads"),
+    index: logicalId(json, "AWS::S3::Bucket", "StorageIndex"),
+    deadLetters: logicalId(json, "AWS::S3::Bucket", "StorageDeadLetters"),
+    table: logicalId(json, "AWS::DynamoDB::Table", "StorageJobs"),
+    cluster: logicalId(json, "AWS::MSK::ServerlessCluster", "StreamingCluster"),
+  };
+});
+
+// ---- Kafka event source mappings -----------------------------------------------------------------
+
+describe("Kafka event source mappings", () => {
+  it("one per consumer, on its topic, with its consumer group, from TRIM_HORIZON", () => {
+    const mappings = logicalIds(json, "AWS::Lambda::EventSourceMapping").map((id) => json.Resources[id]?.Properties);
+    const expected = { split: "documents.uploaded", embed: "chunks.to-embed", index: "chunks.embedded" };
+    expect(mappings).toHaveLength(KAFKA_CONSUMERS.length);
+    for (const fn of KAFKA_CONSUMERS) {
+      const mapping = mappings.find(
+        (m) => m?.AmazonManagedKafkaEventSourceConfig?.ConsumerGroupId === `datadistiller-${fn}`,
+      );
+      expect(mapping, fn).toBeDefined();
+      expect(mapping?.Topics).toEqual([expected[fn]]);
+      expect(mapping?.StartingPosition).toBe("TRIM_HORIZON");
+      expect(mapping?.EventSourceArn).toEqual({ "Fn::GetAtt": [ids.cluster, "Arn"] });
+      expect(mapping?.FunctionName).toEqual({ Ref: functionId(json, fn) });
+      expect(mapping?.BatchSize).toBeGreaterThan(0);
+      expect(mapping?.MaximumBatchingWindowInSeconds).toBeGreaterThan(0);
+    }
+  });
+
+  it("every mapping sends exhausted batches to the S3 dead-letter bucket after bounded retries", () => {
+    for (const id of logicalIds(json, "AWS::Lambda::EventSourceMapping")) {
+      const mapping = json.Resources[id]?.Properties ?? {};
+      expect(mapping.DestinationConfig, id).toEqual({
+        OnFailure: { Destination: { "Fn::GetAtt": [ids.deadLetters, "Arn"] } },
+      });
+      expect(mapping.MaximumRetryAttempts, id).toBeGreaterThanOrEqual(0);
+      expect(mapping.MaximumRetryAttempts, id).toBeLessThanOrEqual(10);
+      // The error-handling controls of Kafka mappings live in provisioned poller mode.
+      expect(mapping.ProvisionedPollerConfig?.MinimumPollers, id).toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  it("bisects poison batches in split and embed, not in index (one batch = one segment)", () => {
+    const byGroup = (fn: string) =>
+      logicalIds(json, "AWS::Lambda::EventSourceMapping")
+        .map((id) => json.Resources[id]?.Properties)
+        .find((m) => m?.AmazonManagedKafkaEventSourceConfig?.ConsumerGroupId === `datadistiller-${fn}`);
+    expect(byGroup("split")?.BisectBatchOnFunctionError).toBe(true);
+    expect(byGroup("embed")?.BisectBatchOnFunctionError).toBe(true);
+    expect(byGroup("index")?.BisectBatchOnFunctionError).toBe(false);
+  });
+
+  it("each mapping waits for the topics and its role's permissions", () => {
+    const topics = logicalId(json, "Custom::KafkaTopics", "StreamingTopics");
+    for (const id of logicalIds(json, "AWS::Lambda::EventSourceMapping")) {
+      expect(json.Resources[id]?.DependsOn).toEqual(
+        expect.arrayContaining([topics, expect.stringMatching(/RoleDefaultPolicy/)]),
+      );
+    }
+  });
+
+  it("the topics custom resource declares every topic with its partition count", () => {
+    synth.template.hasResourceProperties("Custom::KafkaTopics", {
+      Topics: [
+        { Name: "documents.uploaded", Partitions: 6 },
+        { Name: "chunks.to-embed", Partitions: 12 },
+        { Name: "chunks.embedded", Partitions: 6 },
+      ],
+      BootstrapBrokers: {
+        "Fn::GetAtt": [Match.stringLikeRegexp("^StreamingBootstrapBrokers"), "BootstrapBrokerStringSaslIam"],
+      },
+    });
+  });
+
+  it("the MSK Serverless cluster uses IAM authentication in the private subnets", () => {
+    synth.template.hasResourceProperties("AWS::MSK::ServerlessCluster", {
+      ClientAuthentication: { Sasl: { Iam: { Enabled: true } } },
+      VpcConfigs: [{ SubnetIds: Match.arrayWith([{ Ref: Match.stringLikeRegexp("privateSubnet") }]) }],
+    });
+  });
+
+  it("the VPC has S3 and DynamoDB gateway endpoints (S3 is required by the S3 on-failure destination)", () => {
+    const services = logicalIds(json, "AWS::EC2::VPCEndpoint").map((id) =>
+      JSON.stringify(json.Resources[id]?.Properties?.ServiceName),
+    );
+    expect(services.some((s) => s.includes(".s3"))).toBe(true);
+    expect(services.some((s) => s.includes(".dynamodb"))).toBe(true);
+  });
+});
+
+// ---- Storage -----------------------------------------------------------------------------------------
+
+describe("buckets", () => {
+  it("every bucket blocks public access and is encrypted", () => {
+    const buckets = logicalIds(json, "AWS::S3::Bucket");
+    expect(buckets.length).toBeGreaterThanOrEqual(4);
+    for (const id of buckets) {
+      const properties = json.Resources[id]?.Properties ?? {};
+      expect(properties.PublicAccessBlockConfiguration, id).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      expect(
+        properties.BucketEncryption?.ServerSideEncryptionConfiguration?.[0]?.ServerSideEncryptionByDefault
+          ?.SSEAlgorithm,
+        id,
+      ).toBe("AES256");
+    }
+  });
+
+  it("every bucket denies requests without TLS", () => {
+    for (const id of logicalIds(json, "AWS::S3::Bucket")) {
+      const policy = Object.values(json.Resources).find(
+        (r) =>
+          r.Type === "AWS::S3::BucketPolicy" && JSON.stringify(r.Properties?.Bucket) === JSON.stringify({ Ref: id }),
+      );
+      const statements = (policy?.Properties?.PolicyDocument.Statement ?? []) as Statement[];
+      expect(
+        statements.some(
+          (s) =>
+            s.Effect === "Deny" &&
+            JSON.stringify(s.Condition) === JSON.stringify({ Bool: { "aws:SecureTransport": "false" } }),
+        ),
+        id,
+      ).toBe(true);
+    }
+  });
+
+  it("the upload bucket allows browser PUT/POST and cleans up abandoned and old uploads", () => {
+    const upload = json.Resources[ids.uploads]?.Properties ?? {};
+    expect(upload.CorsConfiguration.CorsRules[0].AllowedMethods.sort()).toEqual(["POST", "PUT"]);
+    const rules = upload.LifecycleConfiguration.Rules as Record<string, Json>[];
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: "Enabled" }),
+        expect.objectContaining({ Prefix: "uploads/", ExpirationInDays: 30, Status: "Enabled" }),
+      ]),
+    );
+  });
+
+  it("S3 ObjectCreated under uploads/ invokes on-upload", () => {
+    synth.template.hasResourceProperties("Custom::S3BucketNotifications", {
+      BucketName: { Ref: ids.uploads },
+      NotificationConfiguration: {
+        LambdaFunctionConfigurations: [
+          {
+            Events: ["s3:ObjectCreated:*"],
+            Filter: { Key: { FilterRules: [{ Name: "prefix", Value: "uploads/" }] } },
+            LambdaFunctionArn: { "Fn::GetAtt": [functionId(json, "on-upload"), "Arn"] },
+          },
+        ],
+      },
+    });
+  });
+
+  it("the jobs table: pk/sk, gsi1, on-demand, PITR, TTL on expiresAt", () => {
+    synth.template.hasResourceProperties("AWS::DynamoDB::Table", {
+      KeySchema: [
+        { AttributeName: "pk", KeyType: "HASH" },
+        { AttributeName: "sk", KeyType: "RANGE" },
+      ],
+      BillingMode: "PAY_PER_REQUEST",
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      TimeToLiveSpecification: { AttributeName: "expiresAt", Enabled: true },
+      GlobalSecondaryIndexes: [
+        Match.objectLike({
+          IndexName: "gsi1",
+          KeySchema: [
+            { AttributeName: "gsi1pk", KeyType: "HASH" },
+            { AttributeName: "gsi1sk", KeyType: "RANGE" },
+          ],
+        }),
+      ],
+    });
+  });
+});
+
+// ---- Functions: configuration and least privilege ------------------------------------------------------
+
+describe("functions", () => {
+  // The exact variables each handler reads with loadConfig (AWS_REGION comes from the runtime).
+  const ENV: Record<string, string[]> = {
+    "upload-url": [
+      "JOBS_TABLE",
+      "UPLOAD_BUCKET",
+      "ALLOWED_CONTENT_TYPES",
+      "MAX_UPLOAD_BYTES",
+      "UPLOAD_METHOD",
+      "UPLOAD_URL_TTL_SECONDS",
+      "TENANT_CLAIM",
+      "JOB_RETENTION_DAYS",
+    ],
+    "on-upload": [
+      "JOBS_TABLE",
+      "MAX_UPLOAD_BYTES",
+      "KAFKA_BROKERS",
+      "KAFKA_SASL_MECHANISM",
+      "TOPIC_DOCUMENTS_UPLOADED",
+      "JOB_RETENTION_DAYS",
+    ],
+    split: [
+      "JOBS_TABLE",
+      "KAFKA_BROKERS",
+      "KAFKA_SASL_MECHANISM",
+      "TOPIC_CHUNKS_TO_EMBED",
+      "CHUNKS_PER_GROUP",
+      "MODEL_DIR",
+      "JOB_RETENTION_DAYS",
+    ],
+    embed: [
+      "JOBS_TABLE",
+      "KAFKA_BROKERS",
+      "KAFKA_SASL_MECHANISM",
+      "TOPIC_CHUNKS_EMBEDDED",
+      "MODEL_DIR",
+      "JOB_RETENTION_DAYS",
+    ],
+    index: ["JOBS_TABLE", "INDEX_BUCKET", "JOB_RETENTION_DAYS", "MAX_SEGMENTS"],
+    search: ["JOBS_TABLE", "INDEX_BUCKET", "TENANT_CLAIM", "MODEL_DIR"],
+    "job-status": ["JOBS_TABLE", "TENANT_CLAIM", "STALL_AFTER_MINUTES"],
+    "delete-document": ["JOBS_TABLE", "TENANT_CLAIM"],
+  };
+  const COMMON = ["STAGE", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "NODE_OPTIONS"];
+
+  it("each function gets exactly its environment, with Refs to the resources it names", () => {
+    for (const name of FUNCTION_NAMES) {
+      const variables = json.Resources[functionId(json, name)]?.Properties?.Environment.Variables as Record<
+        string,
+        unknown
+      >;
+      expect(Object.keys(variables).sort(), name).toEqual([...COMMON, ...(ENV[name] ?? [])].sort());
+      expect(variables.POWERTOOLS_SERVICE_NAME).toBe(name);
+      expect(variables.POWERTOOLS_METRICS_NAMESPACE).toBe("DataDistiller");
+      if ("JOBS_TABLE" in variables) expect(variables.JOBS_TABLE).toEqual({ Ref: ids.table });
+      if ("UPLOAD_BUCKET" in variables) expect(variables.UPLOAD_BUCKET).toEqual({ Ref: ids.uploads });
+      if ("INDEX_BUCKET" in variables) expect(variables.INDEX_BUCKET).toEqual({ Ref: ids.index });
+      if ("KAFKA_SASL_MECHANISM" in variables) expect(variables.KAFKA_SASL_MECHANISM).toBe("aws-iam");
+      if ("MODEL_DIR" in variables) expect(variables.MODEL_DIR).toBe("/opt/models");
+    }
+    const uploadUrl = json.Resources[functionId(json, "upload-url")]?.Properties?.Environment.Variables;
+    expect(uploadUrl.UPLOAD_METHOD).toBe("POST");
+    expect(uploadUrl.ALLOWED_CONTENT_TYPES).toBe("application/pdf,text/plain,text/markdown,text/html");
+    expect(uploadUrl.MAX_UPLOAD_BYTES).toBe(String(50 * 1024 * 1024));
+    expect(uploadUrl.TENANT_CLAIM).toBe("tenant");
+  });
+
+  it("node 22+/x86_64, ES module bundles, JSON logs, explicit memory and timeout", () => {
+    for (const name of FUNCTION_NAMES) {
+      const properties = json.Resources[functionId(json, name)]?.Properties ?? {};
+      expect(properties.Runtime, name).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
+      expect(properties.Architectures, name).toEqual(["x86_64"]);
+      expect(properties.Handler, name).toBe("index.handler");
+      expect(properties.LoggingConfig, name).toMatchObject({ LogFormat: "JSON" });
+      expect(properties.MemorySize, name).toBeGreaterThanOrEqual(128);
+      expect(properties.Timeout, name).toBeGreaterThan(0);
+    }
+  });
+
+  it("model and FAISS functions use the native layer; Kafka consumers reserve one execution per partition", () => {
+    const layer = logicalId(json, "AWS::Lambda::LayerVersion", "NativeLayer");
+    for (const name of ["split", "embed", "index", "search"]) {
+      expect(json.Resources[functionId(json, name)]?.Properties?.Layers, name).toEqual([{ Ref: layer }]);
+    }
+    const reserved = (name: string) => json.Resources[functionId(json, name)]?.Properties?.ReservedConcurrentExecutions;
+    expect([reserved("split"), reserved("embed"), reserved("index")]).toEqual([6, 12, 6]);
+    expect(reserved("search")).toBeUndefined();
+  });
+
+  it("no function has wildcard actions or managed policies", () => {
+    for (const name of FUNCTION_NAMES) {
+      for (const action of allActions(statementsOf(json, functionId(json, name)))) {
+        expect(action, name).not.toMatch(/\*$/);
+      }
+    }
+  });
+
+  it("search reads the index bucket and the table, and writes nothing", () => {
+    const statements = statementsOf(json, functionId(json, "search"));
+    expect(actionsOn(statements, ids.index)).toEqual(["s3:GetObject"]);
+    expect(JSON.stringify(statements.find((s) => s.Sid === "ReadSegments")?.Resource)).toContain("/index/*");
+    expect(actionsOn(statements, ids.uploads)).toEqual([]);
+    expect(actionsOn(statements, ids.table)).toEqual(["dynamodb:GetItem"]);
+    expect(allActions(statements).filter((a) => /Put|Delete|Update|Write/.test(a) && !a.startsWith("logs:"))).toEqual(
+      [],
+    );
+  });
+
+  it("upload-url may put objects under uploads/ and create jobs, nothing more", () => {
+    const statements = statementsOf(json, functionId(json, "upload-url"));
+    const put = statements.find((s) => s.Sid === "PresignUpload");
+    expect(actionsOf(put as Statement)).toEqual(["s3:PutObject"]);
+    expect(put?.Resource).toEqual({ "Fn::Join": ["", [{ "Fn::GetAtt": [ids.uploads, "Arn"] }, "/uploads/*"]] });
+    expect(actionsOn(statements, ids.table)).toEqual(["dynamodb:PutItem"]);
+    expect(actionsOn(statements, ids.index)).toEqual([]);
+    expect(allActions(statements).filter((a) => !a.startsWith("logs:"))).toEqual(["dynamodb:PutItem", "s3:PutObject"]);
+  });
+
+  it("job-status only reads the table", () => {
+    const statements = statementsOf(json, functionId(json, "job-status"));
+    expect(allActions(statements).filter((a) => !a.startsWith("logs:"))).toEqual(["dynamodb:GetItem"]);
+    expect(actionsOn(statements, ids.table)).toEqual(["dynamodb:GetItem"]);
+  });
+
+  it("producers may write only their output topic; consumers read only their input topic and group", () => {
+    const topicActions = (name: string, topic: string) =>
+      actionsOn(statementsOf(json, functionId(json, name)), `/${topic}`).filter((a) => a.startsWith("kafka-cluster:"));
+    expect(topicActions("on-upload", "documents.uploaded")).toEqual([
+      "kafka-cluster:DescribeTopic",
+      "kafka-cluster:WriteData",
+    ]);
+    expect(topicActions("split", "documents.uploaded")).toEqual([
+      "kafka-cluster:DescribeTopic",
+      "kafka-cluster:ReadData",
+    ]);
+    expect(topicActions("split", "chunks.to-embed")).toEqual([
+      "kafka-cluster:DescribeTopic",
+      "kafka-cluster:WriteData",
+    ]);
+    expect(topicActions("embed", "chunks.to-embed")).toEqual(["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]);
+    expect(topicActions("embed", "chunks.embedded")).toEqual([
+      "kafka-cluster:DescribeTopic",
+      "kafka-cluster:WriteData",
+    ]);
+    expect(topicActions("index", "chunks.embedded")).toEqual(["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]);
+    expect(allActions(statementsOf(json, functionId(json, "index")))).not.toContain("kafka-cluster:WriteData");
+    for (const name of ["upload-url", "search", "job-status", "delete-document"]) {
+      expect(
+        allActions(statementsOf(json, functionId(json, name))).filter((a) => a.startsWith("kafka")),
+        name,
+      ).toEqual([]);
+    }
+    expect(actionsOn(statementsOf(json, functionId(json, "embed")), "group/")).toEqual([
+      "kafka-cluster:AlterGroup",
+      "kafka-cluster:DescribeGroup",
+    ]);
+  });
+
+  it("Kafka consumers may only put (and list) into the dead-letter bucket", () => {
+    for (const name of KAFKA_CONSUMERS) {
+      expect(actionsOn(statementsOf(json, functionId(json, name)), ids.deadLetters), name).toEqual([
+        "s3:ListBucket",
+        "s3:PutObject",
+      ]);
+    }
+    for (const name of ["upload-url", "on-upload", "search", "job-status", "delete-document"]) {
+      expect(actionsOn(statementsOf(json, functionId(json, name)), ids.deadLetters), name).toEqual([]);
+    }
+  });
+
+  it("index reads and writes segments under index/ only; delete-document touches only the table", () => {
+    expect(actionsOn(statementsOf(json, functionId(json, "index")), ids.index)).toEqual([
+      "s3:GetObject",
+      "s3:PutObject",
+    ]);
+    expect(actionsOn(statementsOf(json, functionId(json, "index")), ids.uploads)).toEqual([]);
+    const deletion = statementsOf(json, functionId(json, "delete-document"));
+    expect(allActions(deletion).filter((a) => !a.startsWith("logs:"))).toEqual([
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+    ]);
+  });
+
+  it("on-upload reads uploads (HEAD + ranged GET) and may list only the uploads/ prefix", () => {
+    const statements = statementsOf(json, functionId(json, "on-upload"));
+    expect(actionsOn(statements, ids.uploads)).toEqual(["s3:GetObject", "s3:ListBucket"]);
+    expect(statements.find((s) => s.Sid === "ListUploads")?.Condition).toEqual({
+      StringLike: { "s3:prefix": ["uploads/*"] },
+    });
+  });
+
+  it("each function writes only to its own log group", () => {
+    for (const name of FUNCTION_NAMES) {
+      const fnId = functionId(json, name);
+      const logGroup = json.Resources[fnId]?.Properties?.LoggingConfig?.LogGroup;
+      const logs = statementsOf(json, fnId).filter((s) => actionsOf(s).some((a) => a.startsWith("logs:")));
+      expect(logs, name).toHaveLength(1);
+      expect(logs[0]?.Resource, name).toEqual({ "Fn::GetAtt": [logGroup.Ref, "Arn"] });
+    }
+  });
+});
+
+// ---- HTTP API ------------------------------------------------------------------------------------------
+
+describe("HTTP API", () => {
+  it("has the routes, each with a Lambda integration", () => {
+    const routes = logicalIds(json, "AWS::ApiGatewayV2::Route")
+      .map((id) => json.Resources[id]?.Properties?.RouteKey)
+      .sort();
+    expect(routes).toEqual([
+      "DELETE /documents/{id}",
+      "GET /health",
+      "GET /jobs/{id}",
+      "POST /search",
+      "POST /uploads",
+    ]);
+    for (const id of logicalIds(json, "AWS::ApiGatewayV2::Route")) {
+      const target = json.Resources[id]?.Properties?.Target as { "Fn::Join": [string, [string, { Ref: string }]] };
+      const integration = json.Resources[target["Fn::Join"][1][1].Ref];
+      expect(integration?.Properties).toMatchObject({ IntegrationType: "AWS_PROXY", PayloadFormatVersion: "2.0" });
+    }
+  });
+
+  it("every route except GET /health has the JWT authorizer", () => {
+    const authorizer = logicalId(json, "AWS::ApiGatewayV2::Authorizer", "Api");
+    synth.template.hasResourceProperties("AWS::ApiGatewayV2::Authorizer", {
+      AuthorizerType: "JWT",
+      IdentitySource: ["$request.header.Authorization"],
+      JwtConfiguration: { Issuer: "https://datadistiller.local/issuer", Audience: ["datadistiller"] },
+    });
+    for (const id of logicalIds(json, "AWS::ApiGatewayV2::Route")) {
+      const route = json.Resources[id]?.Properties ?? {};
+      if (route.RouteKey === "GET /health") {
+        expect(route.AuthorizationType ?? "NONE").toBe("NONE");
+        expect(route.AuthorizerId).toBeUndefined();
+      } else {
+        expect(route.AuthorizationType, route.RouteKey).toBe("JWT");
+        expect(route.AuthorizerId, route.RouteKey).toEqual({ Ref: authorizer });
+      }
+    }
+  });
+
+  it("the default stage is throttled and writes access logs", () => {
+    synth.template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      StageName: "$default",
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+      AccessLogSettings: {
+        DestinationArn: { "Fn::GetAtt": [Match.stringLikeRegexp("^ApiAccessLogs"), "Arn"] },
+        Format: Match.stringLikeRegexp("requestId"),
+      },
+    });
+  });
+});
+
+// ---- Operations ------------------------------------------------------------------------------------------
+
+describe("alarms and dashboard", () => {
+  const alarms = () => logicalIds(json, "AWS::CloudWatch::Alarm").map((id) => json.Resources[id]?.Properties ?? {});
+  const named = (suffix: string) => alarms().find((a) => String(a.AlarmName).endsWith(`-${suffix}`));
+
+  it("alarm on dead letters (S3 PutRequests on the dead-letter bucket)", () => {
+    const alarm = named("dead-letters");
+    expect(alarm).toMatchObject({ Namespace: "AWS/S3", MetricName: "PutRequests", Threshold: 1 });
+    expect(alarm?.Dimensions).toEqual(
+      expect.arrayContaining([{ Name: "BucketName", Value: { Ref: ids.deadLetters } }]),
+    );
+    synth.template.hasResourceProperties("AWS::S3::Bucket", { MetricsConfigurations: [{ Id: "EntireBucket" }] });
+  });
+
+  it("alarm on Kafka offset lag per consumer", () => {
+    for (const fn of KAFKA_CONSUMERS) {
+      const alarm = named(`${fn}-offset-lag`);
+      expect(alarm, fn).toMatchObject({ Namespace: "AWS/Lambda", MetricName: "OffsetLag", Statistic: "Maximum" });
+      expect(alarm?.Dimensions).toEqual([{ Name: "FunctionName", Value: { Ref: functionId(json, fn) } }]);
+    }
+  });
+
+  it("alarm on errors and throttles of every function, API 5xx and p99 latency", () => {
+    for (const fn of FUNCTION_NAMES) {
+      expect(named(`${fn}-errors`), fn).toMatchObject({ MetricName: "Errors" });
+      expect(named(`${fn}-throttles`), fn).toMatchObject({ MetricName: "Throttles" });
+    }
+    expect(named("api-5xx")).toMatchObject({ Namespace: "AWS/ApiGateway", MetricName: "5xx" });
+    expect(named("api-p99-latency")).toMatchObject({
+      Namespace: "AWS/ApiGateway",
+      MetricName: "Latency",
+      ExtendedStatistic: "p99",
+    });
+  });
+
+  it("every alarm notifies the SNS topic", () => {
+    const topic = logicalId(json, "AWS::SNS::Topic", "OperationsAlarmTopic");
+    for (const alarm of alarms()) expect(alarm.AlarmActions, String(alarm.AlarmName)).toEqual([{ Ref: topic }]);
+    synth.template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
+  });
+});
+
+// ---- cdk-nag -------------------------------------------------------------------------------------------
+
+describe("cdk-nag AwsSolutions", () => {
+  it("reports no unacknowledged finding", () => {
+    const report = new AwsSolutionsChecks().validateScope(synth.app);
+    const findings = report.violations.map(
+      (v) => `${v.severity} ${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(", ")}`,
+    );
+    expect(findings).toEqual([]);
+  });
+});
+
+// ---- Variants (no bundling: the code is the same) ------------------------------------------------------
+
+describe("configuration variants", () => {
+  it("provisioned MSK: IAM auth, TLS in transit, broker logs; nag-clean", () => {
+    const variant = synthesize({ mskMode: "provisioned", mskBrokersPerAz: "2" }, { bundle: false });
+    variant.template.resourceCountIs("AWS::MSK::ServerlessCluster", 0);
+    variant.template.hasResourceProperties("AWS::MSK::Cluster", {
+      NumberOfBrokerNodes: 4,
+      ClientAuthentication: { Sasl: { Iam: { Enabled: true } }, Unauthenticated: { Enabled: false } },
+      EncryptionInfo: { EncryptionInTransit: { ClientBroker: "TLS", InCluster: true } },
+      LoggingInfo: { BrokerLogs: { CloudWatchLogs: { Enabled: true } } },
+    });
+    expect(new AwsSolutionsChecks().validateScope(variant.app).violations).toEqual([]);
+  });
+
+  it("models from S3: MODEL_S3_URI and read access to that prefix only; nag-clean", () => {
+    const variant = synthesize({ modelLocation: "s3://acme-models/datadistiller/v1" }, { bundle: false });
+    for (const name of ["embed", "search", "split"]) {
+      const fnId = functionId(variant.json, name);
+      const env = variant.json.Resources[fnId]?.Properties?.Environment.Variables;
+      expect(env).toMatchObject({ MODEL_S3_URI: "s3://acme-models/datadistiller/v1", MODEL_DIR: "/tmp/models" });
+      const read = statementsOf(variant.json, fnId).find((s) => s.Sid === "ReadModels");
+      expect(actionsOf(read as Statement)).toEqual(["s3:GetObject"]);
+      expect(JSON.stringify(read?.Resource)).toContain(":s3:::acme-models/datadistiller/v1/*");
+    }
+    expect(new AwsSolutionsChecks().validateScope(variant.app).violations).toEqual([]);
+  });
+
+  it("small accounts: no reserved concurrency; destroy policy; a NAT gateway; nag-clean", () => {
+    const variant = synthesize(
+      {
+        reserveConcurrency: "false",
+        removalPolicy: "destroy",
+        natGateways: "1",
+        alarmEmail: "ops@example.com",
+        stage: "test",
+      },
+      { bundle: false },
+    );
+    expect(variant.stack.stackName).toBe("DataDistiller-test");
+    for (const id of logicalIds(variant.json, "AWS::Lambda::Function", "Pipeline")) {
+      expect(variant.json.Resources[id]?.Properties?.ReservedConcurrentExecutions, id).toBeUndefined();
+    }
+    variant.template.resourceCountIs("AWS::EC2::NatGateway", 1);
+    variant.template.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Delete" });
+    variant.template.hasResourceProperties("AWS::SNS::Subscription", {
+      Protocol: "email",
+      Endpoint: "ops@example.com",
+    });
+    expect(new AwsSolutionsChecks().validateScope(variant.app).violations).toEqual([]);
+  });
+
+  it("rejects an invalid configuration with every problem listed", () => {
+    expect(() =>
+      synthesize({ mskMode: "huge", partitionsChunksToEmbed: "0", jwtIssuer: "not a url" }, { bundle: false }),
+    ).toThrow(/mskMode[\s\S]*partitionsChunksToEmbed[\s\S]*jwtIssuer/);
+  });
+});
