@@ -116,7 +116,7 @@ export const configSchema = z
     maxUploadBytes: int(1, 5 * 1024 * MiB).default(50 * MiB),
     uploadUrlTtlSeconds: int(60, 3600).default(900),
     /** POST: a presigned POST policy S3 enforces (type and size); PUT: a presigned URL (signed type and length). */
-    uploadMethod: z.enum(["POST", "PUT"]).default("POST"),
+    uploadMethod: z.enum(["POST", "PUT"]).default("PUT"),
     /** Raw uploads are deleted this many days after upload (the index keeps the extracted chunks). */
     uploadRetentionDays: int(1, 3650).default(30),
     deadLetterRetentionDays: int(1, 3650).default(30),

@@ -355,7 +355,7 @@ describe("functions", () => {
       if ("MODEL_DIR" in variables) expect(variables.MODEL_DIR).toBe("/opt/models");
     }
     const uploadUrl = json.Resources[functionId(json, "upload-url")]?.Properties?.Environment.Variables;
-    expect(uploadUrl.UPLOAD_METHOD).toBe("POST");
+    expect(uploadUrl.UPLOAD_METHOD).toBe("PUT");
     expect(uploadUrl.ALLOWED_CONTENT_TYPES).toBe("application/pdf,text/plain,text/markdown,text/html");
     expect(uploadUrl.MAX_UPLOAD_BYTES).toBe(String(50 * 1024 * 1024));
     expect(uploadUrl.TENANT_CLAIM).toBe("tenant");
