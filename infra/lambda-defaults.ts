@@ -22,7 +22,11 @@ export const RUNTIME: lambda.Runtime =
   (lambda.Runtime as unknown as Record<string, lambda.Runtime | undefined>).NODEJS_24_X ?? lambda.Runtime.NODEJS_22_X;
 
 /** Modules provided by the native layer (/opt/nodejs/node_modules): never bundled. */
-export const NATIVE_MODULES = ["onnxruntime-node", "faiss-node"];
+/**
+ * Packages the functions take from the native layer instead of their bundle: the two native
+ * bindings, and pdf-parse, whose pdf.js loads its worker and canvas by path at run time.
+ */
+export const NATIVE_MODULES = ["onnxruntime-node", "faiss-node", "pdf-parse"];
 
 export interface NodeFunctionOptions {
   /** Entry file, relative to the repository root. */

@@ -144,6 +144,24 @@ export async function buildLayer(options: BuildOptions): Promise<LayerManifest> 
     }
   }
 
+  // pdf-parse (pdf.js): left out of the bundles because pdf.js loads its worker module and its
+  // optional canvas binding by path at run time, which a single-file bundle breaks.
+  const pdfParse = packageDir("pdf-parse");
+  if (!pdfParse) {
+    warnings.push("pdf-parse is not installed: the split function cannot read PDFs");
+  } else {
+    const withoutMaps = (path: string) => !path.endsWith(".map") && !path.startsWith(`test${sep}`);
+    copyPackageFiles(pdfParse, join(modulesDir, "pdf-parse"), withoutMaps);
+    packages["pdf-parse"] = version(pdfParse);
+    for (const [name, dir] of runtimeDependencies(pdfParse)) {
+      copyPackageFiles(dir, join(modulesDir, name), withoutMaps);
+      packages[name] = version(dir);
+    }
+    // @napi-rs/canvas picks its binary from a per-platform optional dependency.
+    const canvas = packageDir("@napi-rs/canvas-linux-x64-gnu");
+    if (canvas) copyPackageFiles(canvas, join(modulesDir, "@napi-rs", "canvas-linux-x64-gnu"), withoutMaps);
+  }
+
   // Shared libraries the bindings need that are not part of Amazon Linux 2023 (ldd resolves the
   // whole dependency tree; libraries shipped inside the packages are already there).
   const sharedLibraries = new Set<string>();

@@ -1,7 +1,7 @@
 import { Command } from "commander";
-import { StackError } from "./services/process.ts";
 import { startPlatform } from "./platform.ts";
 import { mintToken } from "./runtime/local-jwt.ts";
+import { StackError } from "./services/process.ts";
 import { shellExports, stackDown, stackStatus, stackUp } from "./stack.ts";
 
 // Progress goes to stderr so that stdout carries only what a shell may `eval`.

@@ -2,18 +2,20 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { ensureModels } from "../layers/models.ts";
 import { repoRoot } from "./paths.ts";
-import { LocalRuntime } from "./runtime/runtime.ts";
 import type { LocalHandler } from "./runtime/http-api.ts";
-import { StackError } from "./services/process.ts";
+import { LocalRuntime } from "./runtime/runtime.ts";
+import { StackError, stopProcess } from "./services/process.ts";
 import { services, stackUp } from "./stack.ts";
-import { stopProcess } from "./services/process.ts";
 
 export const cdkOut = join(repoRoot, "cdk.out");
 
 /** Writes the CloudFormation templates (and bundles the functions) into cdk.out, offline. */
 export function synth(log: (line: string) => void): void {
   const began = Date.now();
-  const result = spawnSync("npx", ["cdk", "synth", "--quiet"], { cwd: repoRoot, stdio: ["ignore", "inherit", "inherit"] });
+  const result = spawnSync("npx", ["cdk", "synth", "--quiet"], {
+    cwd: repoRoot,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   if (result.status !== 0) throw new StackError(`cdk synth failed (exit ${result.status})`);
   log(`synthesized the template in ${((Date.now() - began) / 1000).toFixed(1)}s`);
 }

@@ -1,5 +1,5 @@
 import { generateAuthToken } from "aws-msk-iam-sasl-signer-js";
-import { Kafka, logLevel, type Message, type Producer } from "kafkajs";
+import { Kafka, logLevel, type Message, Partitioners, type Producer } from "kafkajs";
 
 /**
  * Kafka clients for the functions. In AWS, MSK with IAM authentication (TLS + OAUTHBEARER tokens
@@ -50,7 +50,11 @@ export class Publisher {
 
   private async connected(): Promise<Producer> {
     if (!this.producer) {
-      this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
+      // The default (Java-compatible murmur2) partitioner, named so kafkajs does not warn about it.
+      this.producer = this.kafka.producer({
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       this.connecting = this.producer.connect();
     }
     await this.connecting;

@@ -63,9 +63,9 @@ export class ManifestStore {
         new UpdateCommand({
           TableName: this.table,
           Key: this.key(tenant, collection),
-          UpdateExpression: "SET segments.#id = :segment ADD version :one",
-          ConditionExpression: "attribute_not_exists(segments.#id)",
-          ExpressionAttributeNames: { "#id": segment.id },
+          UpdateExpression: "SET #segments.#id = :segment ADD #version :one",
+          ConditionExpression: "attribute_not_exists(#segments.#id)",
+          ExpressionAttributeNames: { "#segments": "segments", "#version": "version", "#id": segment.id },
           ExpressionAttributeValues: { ":segment": segment, ":one": 1 },
         }),
       );
@@ -83,7 +83,8 @@ export class ManifestStore {
       new UpdateCommand({
         TableName: this.table,
         Key: this.key(tenant, collection),
-        UpdateExpression: "ADD tombstones :revision, version :one",
+        UpdateExpression: "ADD tombstones :revision, #version :one",
+        ExpressionAttributeNames: { "#version": "version" },
         ExpressionAttributeValues: { ":revision": new Set([revision]), ":one": 1 },
       }),
     );
@@ -99,17 +100,17 @@ export class ManifestStore {
     added: SegmentRef,
     purgedTombstones: string[],
   ): Promise<void> {
-    const names: Record<string, string> = { "#added": added.id };
+    const names: Record<string, string> = { "#segments": "segments", "#version": "version", "#added": added.id };
     const removals = removed.map((id, i) => {
       names[`#r${i}`] = id;
-      return `segments.#r${i}`;
+      return `#segments.#r${i}`;
     });
     const values: Record<string, unknown> = {
       ":added": added,
       ":expected": manifest.version,
       ":next": manifest.version + 1,
     };
-    let update = `SET segments.#added = :added, version = :next REMOVE ${removals.join(", ")}`;
+    let update = `SET #segments.#added = :added, #version = :next REMOVE ${removals.join(", ")}`;
     if (purgedTombstones.length > 0) {
       values[":purged"] = new Set(purgedTombstones);
       update += " DELETE tombstones :purged";
@@ -120,7 +121,7 @@ export class ManifestStore {
           TableName: this.table,
           Key: this.key(manifest.tenant, manifest.collection),
           UpdateExpression: update,
-          ConditionExpression: "version = :expected",
+          ConditionExpression: "#version = :expected",
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
         }),

@@ -272,6 +272,8 @@ export class LocalRuntime {
       // References to AWS endpoints become the local servers'.
       ...this.options.stackEnv,
       KAFKA_SASL_MECHANISM: "none",
+      // The functions target Lambda's Node 24; the SDK's notice about this machine's Node is noise here.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       NODE_OPTIONS: "--enable-source-maps",
       ...this.options.functionEnv,
     };
