@@ -150,7 +150,8 @@ export class DataDistillerClient {
       const job = await this.job(jobId);
       options.onProgress?.(job);
       if (job.state === "COMPLETED" || job.state === "FAILED") return job;
-      if (Date.now() > deadline) throw new Error(`job ${jobId} still ${job.state} after ${options.timeoutMs ?? 300_000} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`job ${jobId} still ${job.state} after ${options.timeoutMs ?? 300_000} ms`);
       await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 250));
     }
   }
@@ -165,7 +166,11 @@ export async function uploadFile(upload: PresignedUpload, bytes: Uint8Array, con
     form.append("file", new Blob([bytes], { type: contentType }));
     response = await fetch(upload.url, { method: "POST", body: form });
   } else {
-    response = await fetch(upload.url, { method: "PUT", headers: upload.headers ?? { "content-type": contentType }, body: bytes });
+    response = await fetch(upload.url, {
+      method: "PUT",
+      headers: upload.headers ?? { "content-type": contentType },
+      body: bytes,
+    });
   }
   if (!response.ok) throw new ApiError(response.status, await response.text());
 }

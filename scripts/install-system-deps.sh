@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages DataDistiller needs on a development or CI machine, skipping
+# those already present. Needs root (or sudo).
+set -euo pipefail
+
+packages=(openjdk-17-jre-headless maven golang-go libfaiss-dev libopenblas-dev g++ make python3 unzip)
+have() { command -v "$1" >/dev/null 2>&1; }
+
+missing=()
+for package in "${packages[@]}"; do
+  case "$package" in
+    # Toolchains may come from elsewhere than Debian (SDKMAN, go.dev, pyenv): accept any on PATH.
+    openjdk-17-jre-headless) have java && continue ;;
+    maven) have mvn && continue ;;
+    golang-go) have go && continue ;;
+    python3) have python3 && continue ;;
+    g++) have g++ && continue ;;
+    make) have make && continue ;;
+    unzip) have unzip && continue ;;
+  esac
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system packages: all present"
+  exit 0
+fi
+
+echo "system packages: installing ${missing[*]}"
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+"${sudo_cmd[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
