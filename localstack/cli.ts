@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { startPlatform } from "./platform.ts";
+import { invokeFunction, startPlatform } from "./platform.ts";
 import { mintToken } from "./runtime/local-jwt.ts";
 import { StackError } from "./services/process.ts";
 import { shellExports, stackDown, stackStatus, stackUp } from "./stack.ts";
@@ -88,6 +88,21 @@ program
       expiresIn: options.expiresIn,
     });
     process.stdout.write(`${token}\n`);
+  });
+
+program
+  .command("redrive")
+  .description("replay dead-lettered batches onto their topics once the cause is fixed (runs the redrive function)")
+  .option("--tenant <name>", "only the dead letters of this tenant's jobs")
+  .option("--dry-run", "list the dead letters without replaying them")
+  .action(async (options: { tenant?: string; dryRun?: boolean }) => {
+    const result = await invokeFunction(
+      "PipelineRedrive",
+      { ...(options.tenant ? { tenant: options.tenant } : {}), dryRun: options.dryRun === true },
+      report,
+    );
+    if (!result.ok) throw new StackError(`redrive failed: ${result.error.errorMessage}`);
+    process.stdout.write(`${JSON.stringify(result.value, null, 2)}\n`);
   });
 
 program.parseAsync().catch((error: unknown) => {

@@ -62,3 +62,26 @@ export async function startPlatform(options: {
     },
   };
 }
+
+/**
+ * Invokes one template function once, the way `aws lambda invoke` does in AWS (e.g. the redrive
+ * function): on the local servers (started if needed, and then stopped again), from cdk.out.
+ */
+export async function invokeFunction(logicalIdPrefix: string, event: unknown, log: (line: string) => void) {
+  const { env, states } = await stackUp(log);
+  const runtime = await LocalRuntime.start({
+    cdkOut,
+    stackEnv: env,
+    apiPort: 0,
+    functionsOnly: true,
+    log,
+  });
+  try {
+    return await runtime.invoke(logicalIdPrefix, event);
+  } finally {
+    await runtime.stop();
+    for (const service of services) {
+      if (states[service.name] === "started") await stopProcess(service.name);
+    }
+  }
+}

@@ -22,6 +22,8 @@ export interface RuntimeOptions {
   maxConcurrency?: number;
   localHandlers?: LocalHandler[];
   log?: (line: string) => void;
+  /** Only provision and prepare the functions: no event sources, notifications or API (one-off invocations). */
+  functionsOnly?: boolean;
 }
 
 interface Located {
@@ -40,6 +42,8 @@ export class LocalRuntime {
   readonly hosts = new Map<string, FunctionHost>();
   readonly eventSources: KafkaEventSource[] = [];
   private api: HttpApi | undefined;
+  private functionsByLogicalId = new Map<string, Located>();
+  private hostFor: ((nameOrArn: string) => FunctionHost) | undefined;
   private notifications: S3Notifications | undefined;
   apiUrl = "";
   /** Physical names by logical id, for tools and tests (buckets, tables, functions). */
@@ -133,6 +137,7 @@ export class LocalRuntime {
         functionsByArn.set(resource.ref, located);
       }
     }
+    for (const located of functionsByArn.values()) this.functionsByLogicalId.set(located.logicalId, located);
     const host = (nameOrArn: string): FunctionHost => {
       const located = functionsByArn.get(nameOrArn) ?? functionsByArn.get(nameOrArn.split(":").at(-1) ?? "");
       if (!located) throw new Error(`the template refers to a function it does not declare: ${nameOrArn}`);
@@ -143,6 +148,8 @@ export class LocalRuntime {
       }
       return created;
     };
+    this.hostFor = host;
+    if (this.options.functionsOnly) return;
 
     // 3. Kafka event source mappings.
     for (const located of ofType("AWS::Lambda::EventSourceMapping")) {
@@ -256,6 +263,23 @@ export class LocalRuntime {
         `route ${route.method} ${route.path} → ${route.target.definition.name}${route.jwtAudience ? " (JWT)" : ""}`,
       );
     }
+  }
+
+  /**
+   * Invokes a template function once (looked up by the start of its logical id, e.g.
+   * "PipelineRedrive") and returns its result, as `aws lambda invoke` would.
+   */
+  async invoke(logicalIdPrefix: string, event: unknown) {
+    const matches = [...this.functionsByLogicalId.keys()].filter((id) => id.startsWith(logicalIdPrefix));
+    if (matches.length !== 1) {
+      throw new Error(
+        `${matches.length} functions match ${logicalIdPrefix}: ${[...this.functionsByLogicalId.keys()].join(", ")}`,
+      );
+    }
+    const located = this.functionsByLogicalId.get(matches[0] as string) as Located;
+    const host = this.hostFor?.(this.names.get(located.logicalId) ?? located.logicalId);
+    if (!host) throw new Error("the runtime is not wired");
+    return host.invoke(event);
   }
 
   /** How a function runs locally: its bundled asset, its template settings, local endpoints on top. */
