@@ -228,6 +228,105 @@ describe("bad input", () => {
   });
 });
 
+describe("search", () => {
+  const topics = {
+    volcano:
+      "Volcanic eruptions happen when magma rises through the crust. Lava flows and ash clouds follow the eruption, and pyroclastic flows can bury nearby towns.",
+    bread:
+      "To bake sourdough bread, feed the starter, mix flour and water, let the dough ferment overnight, then shape the loaf and bake it in a hot Dutch oven.",
+    football:
+      "The striker scored twice in the second half, and the goalkeeper saved a penalty, so the home team won the championship final three goals to one.",
+    contract:
+      "The lease agreement names the tenant and the landlord, sets the monthly rent, and says the deposit is returned within thirty days after the contract ends. Clause QX-7741 covers pets.",
+  } as const;
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    const tickets = await Promise.all(
+      Object.entries(topics).map(async ([name, text]) => {
+        const ticket = await api.ingest(
+          { filename: `${name}.txt`, contentType: "text/plain", bytes: makeUtf8Text(text) },
+          { collection: "search", metadata: { topic: name } },
+        );
+        ids[name] = ticket.documentId;
+        return ticket;
+      }),
+    );
+    for (const ticket of tickets)
+      expect((await api.waitForJob(ticket.jobId, { timeoutMs: 120_000 })).state).toBe("COMPLETED");
+  }, 180_000);
+
+  it("finds the right document first for paraphrased questions (dense meaning, not shared words)", async () => {
+    const cases: [string, string][] = [
+      ["what happens when a mountain explodes and molten rock comes out", "volcano"],
+      ["how do I make a loaf at home with a fermented culture", "bread"],
+      ["who won the big soccer match", "football"],
+      ["when do I get my security money back after moving out of the apartment", "contract"],
+    ];
+    for (const [query, expected] of cases) {
+      const { results, timings } = await api.search({ query, collection: "search", k: 3 });
+      expect(results[0]?.documentId, query).toBe(ids[expected]);
+      expect(results[0]?.scores.dense).toBeGreaterThan(0);
+      expect(timings.total).toBeGreaterThan(0);
+    }
+  });
+
+  it("finds an exact keyword, with the term highlighted, page and offsets", async () => {
+    const { results } = await api.search({ query: "QX-7741", collection: "search", mode: "bm25" });
+    expect(results[0]?.documentId).toBe(ids.contract);
+    expect(results[0]?.highlights).toContain("<mark>");
+    expect(results[0]).toMatchObject({ page: 1, start: 0 });
+    const hybrid = await api.search({ query: "clause QX-7741 pets", collection: "search" });
+    expect(hybrid.results[0]?.documentId).toBe(ids.contract);
+  });
+
+  it("filters by document and by metadata", async () => {
+    const { results } = await api.search({
+      query: "eruption",
+      collection: "search",
+      filters: { metadata: { topic: "bread" } },
+    });
+    expect(results.every((result) => result.documentId === ids.bread)).toBe(true);
+    const byId = await api.search({
+      query: "eruption",
+      collection: "search",
+      filters: { documentIds: [ids.football as string] },
+    });
+    expect(byId.results.map((result) => result.documentId)).toEqual([ids.football]);
+  });
+
+  it("never shows one tenant another tenant's documents", async () => {
+    const { results } = await otherTenant.search({ query: "volcanic eruption lava", collection: "search" });
+    expect(results).toEqual([]);
+  });
+
+  it("stops showing a deleted document", async () => {
+    const before = await api.search({ query: "sourdough starter", collection: "search" });
+    expect(before.results[0]?.documentId).toBe(ids.bread);
+    await expect(otherTenant.deleteDocument(ids.bread as string)).rejects.toMatchObject({ status: 404 });
+    await api.deleteDocument(ids.bread as string);
+    const after = await api.search({ query: "sourdough starter", collection: "search" });
+    expect(after.results.map((result) => result.documentId)).not.toContain(ids.bread);
+  });
+
+  it("replaces a document when the same file is uploaded again", async () => {
+    const ticket = await api.ingest(
+      {
+        filename: "volcano.txt",
+        contentType: "text/plain",
+        bytes: makeUtf8Text("Glaciers are slow rivers of ice that carve valleys."),
+      },
+      { collection: "search" },
+    );
+    expect(ticket.documentId).toBe(ids.volcano);
+    expect((await api.waitForJob(ticket.jobId, { timeoutMs: 120_000 })).state).toBe("COMPLETED");
+    const { results } = await api.search({ query: "magma lava ash eruption", collection: "search", mode: "bm25" });
+    expect(results.map((result) => result.documentId)).not.toContain(ids.volcano);
+    const glacier = await api.search({ query: "glaciers carve valleys", collection: "search", mode: "bm25" });
+    expect(glacier.results[0]?.documentId).toBe(ids.volcano);
+  });
+});
+
 /** Every chunk id held by the collection's live segments, duplicates included. */
 async function indexedChunkIds(collection: string): Promise<string[]> {
   const env = platform.env;

@@ -270,6 +270,27 @@ describe("buckets", () => {
     });
   });
 
+  it("S3 ObjectCreated under aws/lambda/ on the dead-letter bucket invokes dead-letter", () => {
+    synth.template.hasResourceProperties("Custom::S3BucketNotifications", {
+      BucketName: { Ref: ids.deadLetters },
+      NotificationConfiguration: {
+        LambdaFunctionConfigurations: [
+          {
+            Events: ["s3:ObjectCreated:*"],
+            Filter: { Key: { FilterRules: [{ Name: "prefix", Value: "aws/lambda/" }] } },
+            LambdaFunctionArn: { "Fn::GetAtt": [functionId(json, "dead-letter"), "Arn"] },
+          },
+        ],
+      },
+    });
+    synth.template.hasResourceProperties("AWS::Lambda::Permission", {
+      Action: "lambda:InvokeFunction",
+      FunctionName: { "Fn::GetAtt": [functionId(json, "dead-letter"), "Arn"] },
+      Principal: "s3.amazonaws.com",
+      SourceArn: { "Fn::GetAtt": [ids.deadLetters, "Arn"] },
+    });
+  });
+
   it("the jobs table: pk/sk, gsi1, on-demand, PITR, TTL on expiresAt", () => {
     synth.template.hasResourceProperties("AWS::DynamoDB::Table", {
       KeySchema: [
@@ -336,6 +357,17 @@ describe("functions", () => {
     search: ["JOBS_TABLE", "INDEX_BUCKET", "TENANT_CLAIM", "MODEL_DIR"],
     "job-status": ["JOBS_TABLE", "TENANT_CLAIM", "STALL_AFTER_MINUTES"],
     "delete-document": ["JOBS_TABLE", "TENANT_CLAIM"],
+    "dead-letter": ["JOBS_TABLE", "DEAD_LETTER_BUCKET", "JOB_RETENTION_DAYS"],
+    redrive: [
+      "JOBS_TABLE",
+      "DEAD_LETTER_BUCKET",
+      "KAFKA_BROKERS",
+      "KAFKA_SASL_MECHANISM",
+      "TOPIC_DOCUMENTS_UPLOADED",
+      "TOPIC_CHUNKS_TO_EMBED",
+      "TOPIC_CHUNKS_EMBEDDED",
+      "JOB_RETENTION_DAYS",
+    ],
   };
   const COMMON = ["STAGE", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "NODE_OPTIONS"];
 
@@ -351,6 +383,7 @@ describe("functions", () => {
       if ("JOBS_TABLE" in variables) expect(variables.JOBS_TABLE).toEqual({ Ref: ids.table });
       if ("UPLOAD_BUCKET" in variables) expect(variables.UPLOAD_BUCKET).toEqual({ Ref: ids.uploads });
       if ("INDEX_BUCKET" in variables) expect(variables.INDEX_BUCKET).toEqual({ Ref: ids.index });
+      if ("DEAD_LETTER_BUCKET" in variables) expect(variables.DEAD_LETTER_BUCKET).toEqual({ Ref: ids.deadLetters });
       if ("KAFKA_SASL_MECHANISM" in variables) expect(variables.KAFKA_SASL_MECHANISM).toBe("aws-iam");
       if ("MODEL_DIR" in variables) expect(variables.MODEL_DIR).toBe("/opt/models");
     }
@@ -359,6 +392,12 @@ describe("functions", () => {
     expect(uploadUrl.ALLOWED_CONTENT_TYPES).toBe("application/pdf,text/plain,text/markdown,text/html");
     expect(uploadUrl.MAX_UPLOAD_BYTES).toBe(String(50 * 1024 * 1024));
     expect(uploadUrl.TENANT_CLAIM).toBe("tenant");
+    const redrive = json.Resources[functionId(json, "redrive")]?.Properties?.Environment.Variables;
+    expect([redrive.TOPIC_DOCUMENTS_UPLOADED, redrive.TOPIC_CHUNKS_TO_EMBED, redrive.TOPIC_CHUNKS_EMBEDDED]).toEqual([
+      "documents.uploaded",
+      "chunks.to-embed",
+      "chunks.embedded",
+    ]);
   });
 
   it("node 22+/x86_64, ES module bundles, JSON logs, explicit memory and timeout", () => {
@@ -381,6 +420,20 @@ describe("functions", () => {
     const reserved = (name: string) => json.Resources[functionId(json, name)]?.Properties?.ReservedConcurrentExecutions;
     expect([reserved("split"), reserved("embed"), reserved("index")]).toEqual([6, 12, 6]);
     expect(reserved("search")).toBeUndefined();
+    // One redrive at a time (two would replay the same dead letters); S3-notified functions reserve nothing.
+    expect(reserved("redrive")).toBe(1);
+    expect(reserved("dead-letter")).toBeUndefined();
+  });
+
+  it("Kafka producers (and redrive) run in the private subnets; dead-letter stays out of the VPC", () => {
+    const vpcConfig = (name: string) => json.Resources[functionId(json, name)]?.Properties?.VpcConfig;
+    for (const name of ["on-upload", "split", "embed", "redrive"]) {
+      expect(vpcConfig(name)?.SubnetIds, name).toEqual(
+        expect.arrayContaining([{ Ref: expect.stringMatching(/privateSubnet/) }]),
+      );
+      expect(vpcConfig(name)?.SecurityGroupIds, name).toEqual(vpcConfig("on-upload")?.SecurityGroupIds);
+    }
+    expect(vpcConfig("dead-letter")).toBeUndefined();
   });
 
   it("no function has wildcard actions or managed policies", () => {
@@ -440,7 +493,15 @@ describe("functions", () => {
     ]);
     expect(topicActions("index", "chunks.embedded")).toEqual(["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]);
     expect(allActions(statementsOf(json, functionId(json, "index")))).not.toContain("kafka-cluster:WriteData");
-    for (const name of ["upload-url", "search", "job-status", "delete-document"]) {
+    for (const topic of ["documents.uploaded", "chunks.to-embed", "chunks.embedded"]) {
+      expect(topicActions("redrive", topic), topic).toEqual(["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]);
+    }
+    expect(allActions(statementsOf(json, functionId(json, "redrive"))).filter((a) => a.startsWith("kafka"))).toEqual([
+      "kafka-cluster:Connect",
+      "kafka-cluster:DescribeTopic",
+      "kafka-cluster:WriteData",
+    ]);
+    for (const name of ["upload-url", "search", "job-status", "delete-document", "dead-letter"]) {
       expect(
         allActions(statementsOf(json, functionId(json, name))).filter((a) => a.startsWith("kafka")),
         name,
@@ -462,6 +523,55 @@ describe("functions", () => {
     for (const name of ["upload-url", "on-upload", "search", "job-status", "delete-document"]) {
       expect(actionsOn(statementsOf(json, functionId(json, name)), ids.deadLetters), name).toEqual([]);
     }
+  });
+
+  it("dead-letter reads failed batches under aws/lambda/ and fails their jobs, nothing more", () => {
+    const statements = statementsOf(json, functionId(json, "dead-letter"));
+    const read = statements.find((s) => s.Sid === "ReadDeadLetter");
+    expect(actionsOf(read as Statement)).toEqual(["s3:GetObject"]);
+    expect(read?.Resource).toEqual({
+      "Fn::Join": ["", [{ "Fn::GetAtt": [ids.deadLetters, "Arn"] }, "/aws/lambda/*"]],
+    });
+    expect(actionsOn(statements, ids.table)).toEqual(["dynamodb:GetItem", "dynamodb:UpdateItem"]);
+    expect(actionsOn(statements, ids.uploads)).toEqual([]);
+    expect(actionsOn(statements, ids.index)).toEqual([]);
+    expect(allActions(statements).filter((a) => !a.startsWith("logs:"))).toEqual([
+      "dynamodb:GetItem",
+      "dynamodb:UpdateItem",
+      "s3:GetObject",
+    ]);
+  });
+
+  it("redrive lists the dead-letter bucket, replays aws/lambda/ batches, archives under redriven/, re-opens jobs", () => {
+    const statements = statementsOf(json, functionId(json, "redrive"));
+    const bySid = (sid: string) => statements.find((s) => s.Sid === sid);
+    expect(actionsOf(bySid("ListDeadLetters") as Statement)).toEqual(["s3:ListBucket"]);
+    expect(bySid("ListDeadLetters")?.Resource).toEqual({ "Fn::GetAtt": [ids.deadLetters, "Arn"] });
+    expect(actionsOf(bySid("ReplayDeadLetters") as Statement)).toEqual(["s3:GetObject", "s3:DeleteObject"]);
+    expect(bySid("ReplayDeadLetters")?.Resource).toEqual({
+      "Fn::Join": ["", [{ "Fn::GetAtt": [ids.deadLetters, "Arn"] }, "/aws/lambda/*"]],
+    });
+    expect(actionsOf(bySid("ArchiveDeadLetters") as Statement)).toEqual(["s3:PutObject"]);
+    expect(bySid("ArchiveDeadLetters")?.Resource).toEqual({
+      "Fn::Join": ["", [{ "Fn::GetAtt": [ids.deadLetters, "Arn"] }, "/redriven/*"]],
+    });
+    expect(actionsOn(statements, ids.deadLetters)).toEqual([
+      "s3:DeleteObject",
+      "s3:GetObject",
+      "s3:ListBucket",
+      "s3:PutObject",
+    ]);
+    // JobStore.reopen is one conditional UpdateItem.
+    expect(actionsOn(statements, ids.table)).toEqual(["dynamodb:UpdateItem"]);
+    expect(actionsOn(statements, ids.uploads)).toEqual([]);
+    expect(actionsOn(statements, ids.index)).toEqual([]);
+    expect(
+      allActions(statements).filter((a) => !a.startsWith("logs:") && !a.startsWith("kafka") && !a.startsWith("ec2:")),
+    ).toEqual(["dynamodb:UpdateItem", "s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:PutObject"]);
+  });
+
+  it("the stack outputs the redrive function's name for operators", () => {
+    synth.template.hasOutput("RedriveFunctionName", { Value: { Ref: functionId(json, "redrive") } });
   });
 
   it("index reads and writes segments under index/ only; delete-document touches only the table", () => {

@@ -1,9 +1,9 @@
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createJobsTable } from "../../localstack/jobs-table.ts";
 import { JobStore } from "../../shared/job-store.ts";
 import { jobView } from "../../shared/jobs.ts";
 import { dynamoClient, uniqueName } from "../support/clients.ts";
-import { createJobsTable } from "../support/tables.ts";
 
 const client = dynamoClient();
 const table = uniqueName("jobs");

@@ -1,8 +1,8 @@
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createJobsTable } from "../../localstack/jobs-table.ts";
 import { ManifestConflict, ManifestStore, type SegmentRef } from "../../shared/manifest-store.ts";
 import { dynamoClient, uniqueName } from "../support/clients.ts";
-import { createJobsTable } from "../support/tables.ts";
 
 const client = dynamoClient();
 const table = uniqueName("manifests");

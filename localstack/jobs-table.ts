@@ -5,7 +5,10 @@ import {
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 
-/** Creates a table shaped like the template's jobs table (pk/sk plus the gsi1 index). */
+/**
+ * Creates a table shaped like the template's jobs table (pk/sk plus the gsi1 index), for tests
+ * and the evaluation, which run the stores without the whole template.
+ */
 export async function createJobsTable(client: DynamoDBClient, name: string): Promise<() => Promise<void>> {
   await client.send(
     new CreateTableCommand({

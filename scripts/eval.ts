@@ -1,0 +1,197 @@
+/**
+ * Retrieval quality on a BEIR dataset, through the real indexing and search code:
+ *   npm run eval -- --dataset ../shared/eval/scifact [--json results.json] [--limit-queries N]
+ *
+ * Every document is split with the split stage's extractor and chunker, embedded with the
+ * embedder, indexed by the index stage (segments in S3, manifest and job accounting in DynamoDB,
+ * on the local stack), and every test query goes through the search service, once per mode.
+ * Prints nDCG@10, Recall@100 and MRR@10 per mode, and p50/p95/p99 latency (warm, one query at a
+ * time).
+ */
+import { createReadStream, existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { Command } from "commander";
+import { ensureModels } from "../layers/models.ts";
+import { stackUp } from "../localstack/stack.ts";
+import { dynamoDocumentClient, s3Client } from "../shared/aws-clients.ts";
+import { Embedder } from "../shared/embedder.ts";
+import { indexGroups } from "../shared/index-stage.ts";
+import { JobStore } from "../shared/job-store.ts";
+import { ManifestStore } from "../shared/manifest-store.ts";
+import { type EmbeddedGroup, encodeVector } from "../shared/messages.ts";
+import { mrrAtK, ndcgAtK, percentiles, recallAtK } from "../shared/metrics.ts";
+import { hasModelFiles, modelPaths } from "../shared/models.ts";
+import { ObjectStore } from "../shared/object-store.ts";
+import { Reranker } from "../shared/reranker.ts";
+import { SearchService, searchRequest } from "../shared/search-service.ts";
+import { documentSplitter, embedderTokenCounter } from "../shared/splitter.ts";
+import { createBucket, createJobsTable } from "./eval-resources.ts";
+
+const program = new Command("eval")
+  .requiredOption("--dataset <dir>", "a BEIR-format dataset: corpus.jsonl, queries.jsonl, qrels/test.tsv")
+  .option("--json <file>", "also write the results as JSON")
+  .option("--limit-queries <n>", "evaluate only the first N test queries", (value) => Number(value))
+  .parse();
+const options = program.opts<{ dataset: string; json?: string; limitQueries?: number }>();
+
+async function* jsonLines(file: string): AsyncGenerator<Record<string, unknown>> {
+  for await (const line of createInterface({ input: createReadStream(file) })) if (line.trim()) yield JSON.parse(line);
+}
+
+async function main() {
+  const dir = options.dataset;
+  for (const file of ["corpus.jsonl", "queries.jsonl", join("qrels", "test.tsv")]) {
+    if (!existsSync(join(dir, file))) throw new Error(`${join(dir, file)} not found: --dataset must be a BEIR dataset`);
+  }
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  Object.assign(process.env, (await stackUp(log)).env);
+  const models = modelPaths(await ensureModels());
+  const embedder = await Embedder.load(models.embedder);
+  const reranker = hasModelFiles(models.reranker) ? await Reranker.load(models.reranker) : undefined;
+
+  // Judgements and queries.
+  const qrels = new Map<string, Map<string, number>>();
+  for await (const line of createInterface({ input: createReadStream(join(dir, "qrels", "test.tsv")) })) {
+    const [queryId, docId, score] = line.split("\t");
+    if (!queryId || !docId || queryId === "query-id") continue;
+    if (!qrels.has(queryId)) qrels.set(queryId, new Map());
+    qrels.get(queryId)?.set(docId, Number(score));
+  }
+  const queries: { id: string; text: string }[] = [];
+  for await (const query of jsonLines(join(dir, "queries.jsonl"))) {
+    if (qrels.has(String(query._id))) queries.push({ id: String(query._id), text: String(query.text) });
+  }
+  const evaluated = options.limitQueries ? queries.slice(0, options.limitQueries) : queries;
+
+  // Index the corpus through the pipeline's own code, on the local stack.
+  const run = `eval-${Date.now().toString(36)}`;
+  const table = await createJobsTable(run);
+  const bucket = await createBucket(run);
+  const db = dynamoDocumentClient();
+  const jobs = new JobStore(db, table);
+  const manifests = new ManifestStore(db, table);
+  const objects = new ObjectStore(s3Client());
+  const blobs = {
+    write: (key: string, bytes: Uint8Array) => objects.write(bucket, key, bytes),
+    read: (key: string) => objects.read(bucket, key),
+  };
+  const split = documentSplitter(embedderTokenCounter(embedder.tokenizer));
+  const tenant = "eval";
+  const collection = "corpus";
+  let docs = 0;
+  let chunks = 0;
+  const began = Date.now();
+  let pending: EmbeddedGroup[] = [];
+  const flush = async () => {
+    await indexGroups(pending, { jobs, manifests, blobs, maxSegments: 8 });
+    pending = [];
+  };
+  for await (const doc of jsonLines(join(dir, "corpus.jsonl"))) {
+    const documentId = String(doc._id);
+    const text = [doc.title, doc.text].filter(Boolean).join("\n\n");
+    const docChunks = await split(documentId, new TextEncoder().encode(text), "text/plain");
+    const jobId = `job-${documentId}`;
+    await jobs.create({
+      jobId,
+      tenant,
+      documentId,
+      collection,
+      filename: `${documentId}.txt`,
+      contentType: "text/plain",
+      size: text.length,
+      metadata: {},
+      objectKey: `uploads/${tenant}/${jobId}/${documentId}.txt`,
+    });
+    await jobs.advance(jobId, "EMBEDDING", { chunksTotal: docChunks.length });
+    const vectors = await embedder.embed(docChunks.map((chunk) => chunk.text));
+    pending.push({
+      jobId,
+      tenant,
+      groupId: `${jobId}:0`,
+      document: { documentId, collection, contentType: "text/plain" },
+      chunks: docChunks,
+      vectors: vectors.map(encodeVector),
+    });
+    docs++;
+    chunks += docChunks.length;
+    if (pending.length >= 500) await flush();
+    if (docs % 500 === 0)
+      log(`indexed ${docs} documents, ${chunks} chunks (${((Date.now() - began) / 1000).toFixed(0)} s)`);
+  }
+  await flush();
+  log(`indexed ${docs} documents, ${chunks} chunks in ${((Date.now() - began) / 1000).toFixed(0)} s`);
+
+  const service = new SearchService({
+    manifests,
+    blobs,
+    embed: async (text) => (await embedder.embed([text]))[0] as Float32Array,
+    ...(reranker ? { rerank: (query: string, passages: string[]) => reranker.score(query, passages) } : {}),
+  });
+  const modes = {
+    bm25: { mode: "bm25", rerank: false },
+    dense: { mode: "dense", rerank: false },
+    hybrid: { mode: "hybrid", rerank: false },
+    "hybrid+rerank": { mode: "hybrid", rerank: true, rerankTopN: 20 },
+  } as const;
+  const results: Record<string, unknown> = {};
+  // The first search loads the segments (cold); report it, then measure warm.
+  const coldStart = performance.now();
+  await service.search(tenant, searchRequest.parse({ query: "warm up", collection, k: 10 }));
+  log(`cold load of the index: ${(performance.now() - coldStart).toFixed(0)} ms`);
+  for (const [name, settings] of Object.entries(modes)) {
+    if (settings.rerank && !reranker) {
+      results[name] = { skipped: "no cross-encoder model in MODEL_DIR" };
+      continue;
+    }
+    const ndcg: number[] = [];
+    const recall: number[] = [];
+    const mrr: number[] = [];
+    const latency: number[] = [];
+    for (const query of evaluated) {
+      const request = { ...searchRequest.parse({ query: query.text, collection, ...settings }), k: 300 };
+      const started = performance.now();
+      const response = await service.search(tenant, request);
+      latency.push(performance.now() - started);
+      const ranking = [...new Set(response.results.map((result) => result.documentId))];
+      const relevant = qrels.get(query.id) ?? new Map();
+      ndcg.push(ndcgAtK(ranking, relevant, 10));
+      recall.push(recallAtK(ranking, relevant, 100));
+      mrr.push(mrrAtK(ranking, relevant, 10));
+    }
+    const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
+    const { p50, p95, p99 } = percentiles(latency);
+    results[name] = {
+      "ndcg@10": round(mean(ndcg)),
+      "recall@100": round(mean(recall)),
+      "mrr@10": round(mean(mrr)),
+      latency_ms: { p50: round(p50, 1), p95: round(p95, 1), p99: round(p99, 1) },
+    };
+  }
+  const report = { dataset: dir, docs, chunks, queries: evaluated.length, modes: results };
+  console.log(
+    `\n${"mode".padEnd(15)} ${"nDCG@10".padStart(8)} ${"R@100".padStart(8)} ${"MRR@10".padStart(8)} ${"p50 ms".padStart(8)} ${"p95 ms".padStart(8)} ${"p99 ms".padStart(8)}`,
+  );
+  for (const [name, value] of Object.entries(results)) {
+    const row = value as {
+      "ndcg@10"?: number;
+      "recall@100"?: number;
+      "mrr@10"?: number;
+      latency_ms?: Record<string, number>;
+      skipped?: string;
+    };
+    if (row.skipped) console.log(`${name.padEnd(15)} skipped: ${row.skipped}`);
+    else
+      console.log(
+        `${name.padEnd(15)} ${String(row["ndcg@10"]).padStart(8)} ${String(row["recall@100"]).padStart(8)} ${String(row["mrr@10"]).padStart(8)} ${String(row.latency_ms?.p50).padStart(8)} ${String(row.latency_ms?.p95).padStart(8)} ${String(row.latency_ms?.p99).padStart(8)}`,
+      );
+  }
+  if (options.json) writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+const round = (value: number, digits = 4) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
