@@ -119,21 +119,32 @@ const encodeKey = (key: string) =>
 
 /**
  * The record as AWS shapes it: event names without the "s3:" prefix, the key URL-encoded, the
- * bucket ARN of the bucket alone, the ETag without quotes.
+ * bucket ARN of the bucket alone, the ETag without quotes, `principalId` spelled as AWS spells it,
+ * no versionId on unversioned objects, no Glacier restore data on other events.
  */
 export function awsS3Record(record: S3EventRecord): S3EventRecord {
+  const raw = record as S3EventRecord & { glacierEventData?: unknown; userIdentity: { PrincipalId?: string } };
+  const { glacierEventData: _glacier, ...rest } = raw;
+  const owner = (record.s3.bucket.ownerIdentity as { PrincipalId?: string; principalId?: string }) ?? {};
+  const { versionId, ...object } = record.s3.object as S3EventRecord["s3"]["object"] & { versionId?: string | null };
   const bucket = record.s3.bucket.name;
   return {
-    ...record,
+    ...rest,
     eventVersion: "2.1",
     eventName: record.eventName.replace(/^s3:/, ""),
+    userIdentity: { principalId: raw.userIdentity?.PrincipalId ?? raw.userIdentity?.principalId ?? "" },
     s3: {
       ...record.s3,
-      bucket: { ...record.s3.bucket, arn: `arn:aws:s3:::${bucket}` },
+      bucket: {
+        name: bucket,
+        ownerIdentity: { principalId: owner.PrincipalId ?? owner.principalId ?? "" },
+        arn: `arn:aws:s3:::${bucket}`,
+      },
       object: {
-        ...record.s3.object,
+        ...object,
         key: encodeKey(record.s3.object.key),
         eTag: record.s3.object.eTag?.replace(/"/g, "") ?? "",
+        ...(versionId ? { versionId } : {}),
       },
     },
   };
