@@ -111,7 +111,7 @@ describe("event shapes match AWS's samples", () => {
       offset: "15",
       size: 0,
       headers: { headerKey: Buffer.from("headerValue") },
-    } as KafkaMessage;
+    } as unknown as KafkaMessage;
     const event = mskEvent(
       { eventSourceArn: awsMskSample.eventSourceArn, bootstrapServers: "127.0.0.1:9092" },
       "mytopic",
