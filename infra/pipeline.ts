@@ -1,4 +1,4 @@
-import { Duration, type RemovalPolicy } from "aws-cdk-lib";
+import { CfnOutput, Duration, type RemovalPolicy } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
@@ -20,10 +20,18 @@ export const FUNCTION_NAMES = [
   "search",
   "job-status",
   "delete-document",
+  "dead-letter",
+  "redrive",
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 export const KAFKA_CONSUMERS = ["split", "embed", "index"] as const;
 export type KafkaConsumer = (typeof KAFKA_CONSUMERS)[number];
+
+/**
+ * Key layout of the dead-letter bucket (shared/dead-letters.ts): Lambda writes failed batches
+ * under aws/lambda/<mapping id>/…; a replayed one moves under redriven/ so it is replayed once.
+ */
+export const DEAD_LETTER_KEYS = { failed: "aws/lambda/", redriven: "redriven/" } as const;
 
 /** Consumer group of a stage's event source mapping (fixed once created: Lambda cannot change it). */
 export const consumerGroupId = (fn: KafkaConsumer) => `datadistiller-${fn}`;
@@ -84,7 +92,7 @@ export class Pipeline extends Construct {
   constructor(scope: Construct, id: string, props: PipelineProps) {
     super(scope, id);
     const { config, network, storage, streaming, nativeLayer, removalPolicy } = props;
-    const { uploadBucket, indexBucket, jobsTable } = storage;
+    const { uploadBucket, indexBucket, deadLetterBucket, jobsTable } = storage;
 
     // ---- Environment: the exact variables each function reads (see shared/config.ts) ----------
     const base = { STAGE: config.stage };
@@ -261,6 +269,46 @@ export class Pipeline extends Construct {
           JOBS_TABLE: jobsTable.tableName,
         },
       }),
+      "dead-letter": fn("dead-letter", {
+        description:
+          "S3 ObjectCreated under aws/lambda/ on the dead-letter bucket: fails every job of a dead-lettered Kafka batch",
+        // Parses one failed batch (Lambda caps a batch at 6 MB of payload, base64 in JSON) and
+        // fails each of its jobs with a GetItem + UpdateItem: small, but room for the decoded batch.
+        memorySize: 512,
+        timeout: Duration.minutes(1),
+        // No reservation: S3 invokes asynchronously and Lambda retries throttled events itself.
+        // Not in the VPC: it only talks to S3 and DynamoDB.
+        environment: {
+          ...base,
+          ...retention,
+          JOBS_TABLE: jobsTable.tableName,
+          DEAD_LETTER_BUCKET: deadLetterBucket.bucketName,
+        },
+      }),
+      redrive: fn("redrive", {
+        description:
+          "Invoked by operators (aws lambda invoke, {tenant?, dryRun?}): lists or replays dead-lettered Kafka batches",
+        // Reads every pending dead letter, republishes its records and moves it under redriven/:
+        // sequential S3 + Kafka round trips, a batch (up to 6 MB) in memory at a time.
+        memorySize: 512,
+        // A backlog of dead letters takes a while; a synchronous `aws lambda invoke` needs
+        // --cli-read-timeout above this (the CLI re-sends the request after 60 s otherwise).
+        timeout: Duration.minutes(5),
+        // One redrive at a time: two concurrent runs would both replay the same dead letters.
+        reservedConcurrentExecutions: concurrency(1),
+        // In the VPC like the other Kafka producers: MSK is reachable only from the private subnets.
+        ...inVpc,
+        environment: {
+          ...base,
+          ...kafka,
+          ...retention,
+          JOBS_TABLE: jobsTable.tableName,
+          DEAD_LETTER_BUCKET: deadLetterBucket.bucketName,
+          TOPIC_DOCUMENTS_UPLOADED: TOPICS.documentsUploaded,
+          TOPIC_CHUNKS_TO_EMBED: TOPICS.chunksToEmbed,
+          TOPIC_CHUNKS_EMBEDDED: TOPICS.chunksEmbedded,
+        },
+      }),
     };
     this.functions = functions;
 
@@ -314,6 +362,23 @@ export class Pipeline extends Construct {
     table("job-status", ["GetItem"]);
     // delete-document: finds the live revision, tombstones it in the manifest (created if missing).
     table("delete-document", ["GetItem", "PutItem", "UpdateItem"]);
+    // dead-letter: reads the failed batch it was notified of; reads each job's last error and fails it.
+    const failedBatches = deadLetterBucket.arnForObjects(`${DEAD_LETTER_KEYS.failed}*`);
+    table("dead-letter", ["GetItem", "UpdateItem"]);
+    objects("dead-letter", "ReadDeadLetter", ["s3:GetObject"], [failedBatches]);
+    // redrive: lists the bucket (whole: dead letters are found by listing from the root), reads
+    // and deletes failed batches, archives them under redriven/, re-opens their jobs (a conditional
+    // UpdateItem; JobStore.reopen reads nothing) and republishes to the three pipeline topics.
+    table("redrive", ["UpdateItem"]);
+    objects("redrive", "ListDeadLetters", ["s3:ListBucket"], [deadLetterBucket.bucketArn]);
+    objects("redrive", "ReplayDeadLetters", ["s3:GetObject", "s3:DeleteObject"], [failedBatches]);
+    objects(
+      "redrive",
+      "ArchiveDeadLetters",
+      ["s3:PutObject"],
+      [deadLetterBucket.arnForObjects(`${DEAD_LETTER_KEYS.redriven}*`)],
+    );
+    streaming.grantProduce(functions.redrive, [TOPICS.documentsUploaded, TOPICS.chunksToEmbed, TOPICS.chunksEmbedded]);
     if (modelFromS3) {
       const { bucket, prefix } = parseS3Uri(config.modelLocation);
       const modelBucket = s3.Bucket.fromBucketName(this, "ModelBucket", bucket);
@@ -326,6 +391,21 @@ export class Pipeline extends Construct {
     uploadBucket.addEventNotification(s3.EventType.OBJECT_CREATED, new s3n.LambdaDestination(functions["on-upload"]), {
       prefix: KEYS.uploads,
     });
+    // ---- Dead letters: S3 → dead-letter (fails the batch's jobs); redrive is invoked by hand -------
+    // Only aws/lambda/ (where Lambda writes): the redriven/ copies must not fail their jobs again.
+    deadLetterBucket.addEventNotification(
+      s3.EventType.OBJECT_CREATED,
+      new s3n.LambdaDestination(functions["dead-letter"]),
+      { prefix: DEAD_LETTER_KEYS.failed },
+    );
+    const redriveName = new CfnOutput(this, "RedriveFunctionName", {
+      value: functions.redrive.functionName,
+      description:
+        "Replays dead-lettered Kafka batches: aws lambda invoke --function-name <this> --cli-binary-format raw-in-base64-out " +
+        '--cli-read-timeout 0 --payload \'{"dryRun":true}\' out.json (optional "tenant")',
+    });
+    // A stable output name at the stack level (the construct path would add a hash).
+    redriveName.overrideLogicalId("RedriveFunctionName");
 
     // ---- Kafka event source mappings ---------------------------------------------------------------
     const settings: Record<KafkaConsumer, EventSourceSettings> = {
