@@ -168,6 +168,59 @@ describe("fault tolerance", () => {
   }, 360_000);
 });
 
+describe("dead letters", () => {
+  it("dead-letters a batch that keeps failing, fails its job with the reason, and redrives it once the cause is fixed", async () => {
+    // A job whose file never arrived, announced on documents.uploaded anyway: split cannot read it.
+    const bytes = makeUtf8Text("Redriven documents come back once their cause is fixed.");
+    const ticket = await api.requestUpload({
+      filename: "late.txt",
+      contentType: "text/plain",
+      size: bytes.byteLength,
+      collection: "dlq",
+    });
+    const job = await api.job(ticket.jobId);
+    const kafka = new Kafka({ brokers: platform.env.KAFKA_BROKERS?.split(",") ?? [], logLevel: logLevel.NOTHING });
+    const producer = kafka.producer();
+    await producer.connect();
+    const key = new URL(ticket.upload.url).pathname.split("/").slice(2).join("/");
+    await producer.send({
+      topic: "documents.uploaded",
+      messages: [
+        {
+          key: job.documentId,
+          value: JSON.stringify({
+            jobId: job.jobId,
+            tenant,
+            document: {
+              documentId: job.documentId,
+              collection: "dlq",
+              contentType: "text/plain",
+              filename: "late.txt",
+            },
+            bucket: findName("StorageUploads"),
+            key: decodeURIComponent(key),
+            size: bytes.byteLength,
+          }),
+        },
+      ],
+    });
+    await producer.disconnect();
+
+    const failed = await api.waitForJob(ticket.jobId, { timeoutMs: 120_000 });
+    expect(failed.state).toBe("FAILED");
+    expect(failed.error).toMatch(/split/);
+
+    // The cause is fixed (the file arrives); the redrive replays the dead letter and the job completes.
+    await uploadFile(ticket.upload, bytes, "text/plain");
+    const redriven = await platform.runtime.invoke("PipelineRedrive", { tenant });
+    expect(redriven).toMatchObject({ ok: true });
+    expect((redriven.ok && (redriven.value as { redriven: unknown[] }).redriven.length) || 0).toBeGreaterThan(0);
+    const done = await api.waitForJob(ticket.jobId, { timeoutMs: 120_000 });
+    expect(done.state).toBe("COMPLETED");
+    expect(done.counts.chunksIndexed).toBe(done.counts.chunksTotal);
+  }, 240_000);
+});
+
 describe("bad input", () => {
   it("fails a corrupt PDF with a clear reason, and other documents are unaffected", async () => {
     const corrupt = await api.ingest({
