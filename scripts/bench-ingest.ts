@@ -67,7 +67,6 @@ async function main() {
       }
     }),
   );
-  const seconds = (Date.now() - began) / 1000;
   const failed = jobs.filter((job) => job.state !== "COMPLETED");
   const chunks = jobs.reduce((sum, job) => sum + job.counts.chunksTotal, 0);
   const lastDone = Math.max(...jobs.map((job) => Date.parse(job.stages.COMPLETED ?? job.stages.FAILED ?? "")));
