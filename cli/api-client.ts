@@ -4,65 +4,19 @@
  * deployed stage.
  */
 
-export interface PresignedUpload {
-  method: "PUT" | "POST";
-  url: string;
-  headers?: Record<string, string>;
-  fields?: Record<string, string>;
-}
+import type { z } from "zod";
+import type { JobState, JobView } from "../shared/jobs.ts";
+import type { PresignedUpload } from "../shared/object-store.ts";
+import type { SearchResponse as ApiSearchResponse, SearchResult, searchRequest } from "../shared/search-service.ts";
+import type { UploadResponse } from "../shared/uploads.ts";
 
-export interface UploadTicket {
-  jobId: string;
-  documentId: string;
-  upload: PresignedUpload;
-  expiresAt: string;
-}
-
-export type JobState = "PENDING_UPLOAD" | "UPLOADED" | "SPLITTING" | "EMBEDDING" | "INDEXING" | "COMPLETED" | "FAILED";
-
-export interface JobStatus {
-  jobId: string;
-  documentId: string;
-  collection: string;
-  filename: string;
-  state: JobState;
-  counts: { chunksTotal: number; chunksEmbedded: number; chunksIndexed: number };
-  percentages: { embedded: number; indexed: number };
-  stages: Partial<Record<JobState, string>>;
-  stalled: boolean;
-  error?: string;
-}
-
-export interface SearchHit {
-  documentId: string;
-  chunkId: string;
-  collection: string;
-  filename?: string;
-  page: number;
-  start: number;
-  end: number;
-  text: string;
-  highlights: string;
-  score: number;
-  scores: { bm25?: number; dense?: number; fused: number; rerank?: number };
-}
-
-export interface SearchResponse {
-  results: SearchHit[];
-  nextCursor?: string;
-  timings: Record<string, number>;
-}
-
-export interface SearchRequest {
-  query: string;
-  collection?: string;
-  k?: number;
-  mode?: "hybrid" | "dense" | "bm25";
-  rerank?: boolean;
-  rerankTopN?: number;
-  filters?: { documentIds?: string[]; contentTypes?: string[]; metadata?: Record<string, string | number | boolean> };
-  cursor?: string;
-}
+// The API's own types, imported as types only: the client still speaks nothing but HTTP.
+export type { JobState, PresignedUpload };
+export type UploadTicket = UploadResponse;
+export type JobStatus = JobView;
+export type SearchHit = SearchResult;
+export type SearchResponse = Omit<ApiSearchResponse, "segments">;
+export type SearchRequest = Partial<z.input<typeof searchRequest>> & { query: string };
 
 /** A non-2xx answer, with the API's JSON error. */
 export class ApiError extends Error {

@@ -61,3 +61,17 @@ export class Publisher {
     return this.producer;
   }
 }
+
+/** A publisher for a function, from its configuration (brokers, SASL mechanism, region). */
+export const publisherFor = (
+  clientId: string,
+  config: { KAFKA_BROKERS: string[]; KAFKA_SASL_MECHANISM: "aws-iam" | "none"; AWS_REGION: string },
+) =>
+  new Publisher(
+    kafkaClient({
+      clientId,
+      brokers: config.KAFKA_BROKERS,
+      saslMechanism: config.KAFKA_SASL_MECHANISM,
+      region: config.AWS_REGION,
+    }),
+  );

@@ -5,7 +5,7 @@ import { loadConfig } from "../../shared/config.ts";
 import { embedGroups } from "../../shared/embed-stage.ts";
 import { Embedder } from "../../shared/embedder.ts";
 import { JobStore } from "../../shared/job-store.ts";
-import { kafkaClient, Publisher } from "../../shared/kafka.ts";
+import { publisherFor } from "../../shared/kafka.ts";
 import { kafkaRecords } from "../../shared/kafka-records.ts";
 import { type ChunkGroup, chunkGroup, collectionKey, parseMessage } from "../../shared/messages.ts";
 import { modelPaths } from "../../shared/models.ts";
@@ -24,14 +24,7 @@ const logger = new Logger({ serviceName: "embed" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 // One ONNX session per execution environment, created during init.
 const embedder = await Embedder.load(modelPaths(config.MODEL_DIR).embedder);
-const publisher = new Publisher(
-  kafkaClient({
-    brokers: config.KAFKA_BROKERS,
-    saslMechanism: config.KAFKA_SASL_MECHANISM,
-    region: config.AWS_REGION,
-    clientId: "embed",
-  }),
-);
+const publisher = publisherFor("embed", config);
 
 export async function handler(event: MSKEvent): Promise<void> {
   const groups: ChunkGroup[] = [];

@@ -5,7 +5,7 @@ import { loadConfig } from "../../shared/config.ts";
 import { matchesDeclaredType } from "../../shared/extract.ts";
 import { checkUpload } from "../../shared/ingest.ts";
 import { JobStore } from "../../shared/job-store.ts";
-import { kafkaClient, Publisher } from "../../shared/kafka.ts";
+import { publisherFor } from "../../shared/kafka.ts";
 import { ObjectStore } from "../../shared/object-store.ts";
 
 /** S3 ObjectCreated on the upload bucket: check the file, mark the job UPLOADED, publish documents.uploaded. */
@@ -21,14 +21,7 @@ const config = loadConfig([
 const logger = new Logger({ serviceName: "on-upload" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const objects = new ObjectStore(s3Client());
-const publisher = new Publisher(
-  kafkaClient({
-    brokers: config.KAFKA_BROKERS,
-    saslMechanism: config.KAFKA_SASL_MECHANISM,
-    region: config.AWS_REGION,
-    clientId: "on-upload",
-  }),
-);
+const publisher = publisherFor("on-upload", config);
 
 export async function handler(event: S3Event): Promise<void> {
   for (const record of event.Records) {

@@ -4,7 +4,7 @@ import { loadConfig } from "../../shared/config.ts";
 import { type DeadLetter, listDeadLetters, redrive } from "../../shared/dead-letters.ts";
 import { JobStore } from "../../shared/job-store.ts";
 import type { JobState } from "../../shared/jobs.ts";
-import { kafkaClient, Publisher } from "../../shared/kafka.ts";
+import { publisherFor } from "../../shared/kafka.ts";
 import { ObjectStore } from "../../shared/object-store.ts";
 
 /**
@@ -25,14 +25,7 @@ const config = loadConfig([
 const logger = new Logger({ serviceName: "redrive" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const objects = new ObjectStore(s3Client());
-const publisher = new Publisher(
-  kafkaClient({
-    brokers: config.KAFKA_BROKERS,
-    saslMechanism: config.KAFKA_SASL_MECHANISM,
-    region: config.AWS_REGION,
-    clientId: "redrive",
-  }),
-);
+const publisher = publisherFor("redrive", config);
 /** The state a job re-enters when a batch of each topic is replayed (the stage that consumes it). */
 const topicStates: Record<string, JobState> = {
   [config.TOPIC_DOCUMENTS_UPLOADED]: "UPLOADED",

@@ -3,7 +3,7 @@ import type { MSKEvent } from "aws-lambda";
 import { dynamoDocumentClient, s3Client } from "../../shared/aws-clients.ts";
 import { loadConfig } from "../../shared/config.ts";
 import { JobStore } from "../../shared/job-store.ts";
-import { kafkaClient, Publisher } from "../../shared/kafka.ts";
+import { publisherFor } from "../../shared/kafka.ts";
 import { kafkaRecords } from "../../shared/kafka-records.ts";
 import { documentUploaded, parseMessage } from "../../shared/messages.ts";
 import { modelPaths } from "../../shared/models.ts";
@@ -29,14 +29,7 @@ const objects = new ObjectStore(s3Client());
 // Chunks are measured with the embedder's own tokenizer, loaded once per execution environment.
 const tokenizer = TextTokenizer.fromFile(modelPaths(config.MODEL_DIR).embedder.tokenizer, EMBEDDER_MAX_TOKENS);
 const split = documentSplitter(embedderTokenCounter(tokenizer));
-const publisher = new Publisher(
-  kafkaClient({
-    brokers: config.KAFKA_BROKERS,
-    saslMechanism: config.KAFKA_SASL_MECHANISM,
-    region: config.AWS_REGION,
-    clientId: "split",
-  }),
-);
+const publisher = publisherFor("split", config);
 
 export async function handler(event: MSKEvent): Promise<void> {
   for (const record of kafkaRecords(event)) {
