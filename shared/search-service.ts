@@ -68,7 +68,8 @@ export interface SearchDeps {
  * consistent read) and loads only the segments it added since.
  */
 export class SearchService {
-  private readonly cache = new Map<string, Segment>();
+  /** Decoded segments by segment id, per tenant/collection. */
+  private readonly cache = new Map<string, Map<string, Segment>>();
 
   constructor(private readonly deps: SearchDeps) {}
 
@@ -120,15 +121,22 @@ export class SearchService {
     return { results, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}), timings, segments: segments.length };
   }
 
-  /** The manifest's segments, decoded; only those not seen before are fetched. */
+  /**
+   * The manifest's segments, decoded; only those not seen before are fetched. Segments the
+   * manifest no longer lists (merged by compaction) are dropped, so a warm container holds only
+   * what its collections use.
+   */
   private async load(manifest: Manifest): Promise<Segment[]> {
-    const missing = manifest.segments.filter((ref) => !this.cache.has(ref.id));
+    const key = `${manifest.tenant}/${manifest.collection}`;
+    const cached = this.cache.get(key) ?? new Map<string, Segment>();
+    this.cache.set(key, cached);
+    const live = new Set(manifest.segments.map((ref) => ref.id));
+    for (const id of cached.keys()) if (!live.has(id)) cached.delete(id);
+    const missing = manifest.segments.filter((ref) => !cached.has(ref.id));
     await Promise.all(
-      missing.map(async (ref: SegmentRef) =>
-        this.cache.set(ref.id, decodeSegment(await this.deps.blobs.read(ref.key))),
-      ),
+      missing.map(async (ref: SegmentRef) => cached.set(ref.id, decodeSegment(await this.deps.blobs.read(ref.key)))),
     );
-    return manifest.segments.map((ref) => this.cache.get(ref.id) as Segment);
+    return manifest.segments.map((ref) => cached.get(ref.id) as Segment);
   }
 }
 

@@ -184,10 +184,6 @@ export class KafkaEventSource {
     );
     this.log(`[${mapping.id}] batch ${where} failed ${attempts} times: sent to the on-failure destination`);
   }
-
-  get id(): string {
-    return this.mapping.id;
-  }
 }
 
 const nextOffset = (message: KafkaMessage | undefined) => String(Number(message?.offset ?? -1) + 1);

@@ -213,7 +213,7 @@ export class LocalRuntime {
       }
     }
     if (subscriptions.length > 0) {
-      this.notifications = await startS3Notifications(this.targets, subscriptions, (line) => this.log(line));
+      this.notifications = await startS3Notifications(subscriptions, (line) => this.log(line));
       for (const subscription of subscriptions) {
         this.log(
           `s3 notification: ${subscription.bucket}/${subscription.prefix}* → ${subscription.target.definition.name}`,

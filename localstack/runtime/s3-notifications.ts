@@ -2,7 +2,6 @@ import { createServer, type Server } from "node:http";
 import type { S3EventRecord } from "aws-lambda";
 import { s3EventsWebhook } from "../services/s3.ts";
 import type { FunctionHost } from "./function-host.ts";
-import type { LocalTargets } from "./provision.ts";
 
 /** A bucket notification configuration to a function (from Custom::S3BucketNotifications). */
 export interface S3NotificationSubscription {
@@ -62,7 +61,6 @@ export async function invokeAsync(
  * functions whose bucket notification configuration matches, asynchronously as S3 does.
  */
 export async function startS3Notifications(
-  _targets: LocalTargets,
   subscriptions: S3NotificationSubscription[],
   log: (line: string) => void,
   webhook: string = s3EventsWebhook,
