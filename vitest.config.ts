@@ -15,10 +15,16 @@ export default defineConfig({
         test: { name: "unit-and-integration", include: ["test/**/*.test.ts"], exclude: ["test/e2e/**"] },
       },
       {
-        // The whole platform on the local stack. It runs after the other tests, alone: its runtime
-        // owns the S3 event webhook port, which the S3 notification test also listens on.
+        // The whole platform on the local stack. It runs after the other tests, one file at a time:
+        // each file's runtime owns the S3 event webhook port, which the S3 notification test also
+        // listens on.
         extends: true,
-        test: { name: "e2e", include: ["test/e2e/**/*.test.ts"], sequence: { groupOrder: 1 } },
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          sequence: { groupOrder: 1 },
+          fileParallelism: false,
+        },
       },
     ],
   },

@@ -9,7 +9,8 @@ import { services, stackUp } from "../localstack/stack.ts";
  */
 export default async function setup(_project: TestProject) {
   const { env, states } = await stackUp((line) => console.log(`[stack] ${line}`));
-  Object.assign(process.env, env);
+  // End-to-end files synthesize the template once per run (see test/support/platform.ts).
+  Object.assign(process.env, env, { DATADISTILLER_TEST_RUN_STARTED: String(Date.now()) });
   return async () => {
     for (const service of services) {
       if (states[service.name] === "started") await stopProcess(service.name);

@@ -9,7 +9,7 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { Kafka, logLevel } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError, DataDistillerClient, type JobStatus, uploadFile } from "../../cli/api-client.ts";
-import { type Platform, startPlatform } from "../../localstack/platform.ts";
+import type { Platform } from "../../localstack/platform.ts";
 import { mintToken } from "../../localstack/runtime/local-jwt.ts";
 import { ManifestStore } from "../../shared/manifest-store.ts";
 import { ObjectStore } from "../../shared/object-store.ts";
@@ -23,6 +23,7 @@ import {
   makeUtf8Text,
   PNG_1x1,
 } from "../fixtures/make-fixtures.ts";
+import { startTestPlatform } from "../support/platform.ts";
 
 let platform: Platform;
 let api: DataDistillerClient;
@@ -32,7 +33,7 @@ const tenant = `e2e-${Date.now().toString(36)}`;
 const logs: string[] = [];
 
 beforeAll(async () => {
-  platform = await startPlatform({ log: (line) => logs.push(line), apiPort: 0 });
+  platform = await startTestPlatform((line) => logs.push(line));
   api = new DataDistillerClient(platform.runtime.apiUrl, await mintToken({ tenant, audience: "datadistiller" }));
   otherTenant = new DataDistillerClient(
     platform.runtime.apiUrl,
