@@ -5,6 +5,7 @@
  */
 
 import type { z } from "zod";
+import type { TenantDeadLetter } from "../shared/dead-letters.ts";
 import type { JobState, JobView } from "../shared/jobs.ts";
 import type { PresignedUpload } from "../shared/object-store.ts";
 import type { SearchResponse as ApiSearchResponse, SearchResult, searchRequest } from "../shared/search-service.ts";
@@ -17,6 +18,7 @@ export type JobStatus = JobView;
 export type SearchHit = SearchResult;
 export type SearchResponse = Omit<ApiSearchResponse, "segments">;
 export type SearchRequest = Partial<z.input<typeof searchRequest>> & { query: string };
+export type DeadLetter = TenantDeadLetter;
 
 /** A non-2xx answer, with the API's JSON error. */
 export class ApiError extends Error {
@@ -69,6 +71,24 @@ export class DataDistillerClient {
 
   job(jobId: string): Promise<JobStatus> {
     return this.call("GET", `/jobs/${encodeURIComponent(jobId)}`);
+  }
+
+  /** The caller's jobs, newest first; pass the returned cursor for the next page. */
+  listJobs(options: { limit?: number; cursor?: string } = {}): Promise<{ jobs: JobStatus[]; cursor?: string }> {
+    const query = new URLSearchParams();
+    if (options.limit !== undefined) query.set("limit", String(options.limit));
+    if (options.cursor) query.set("cursor", options.cursor);
+    return this.call("GET", `/jobs${query.size ? `?${query}` : ""}`);
+  }
+
+  /** Dead-lettered batches that carry the caller's jobs, not yet replayed. */
+  deadLetters(): Promise<{ deadLetters: DeadLetter[] }> {
+    return this.call("GET", "/dead-letters");
+  }
+
+  /** Replays the caller's dead letters onto their topics (once the cause is fixed). */
+  redriveDeadLetters(): Promise<{ redriven: DeadLetter[] }> {
+    return this.call("POST", "/dead-letters/redrive");
   }
 
   search(request: SearchRequest): Promise<SearchResponse> {

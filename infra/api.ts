@@ -13,9 +13,13 @@ import type { FunctionName } from "./pipeline.ts";
 /** The routes of the HTTP API: method, path, function; all but /health need a valid JWT. */
 export const ROUTES: { method: apigwv2.HttpMethod; path: string; fn: FunctionName | "health" }[] = [
   { method: apigwv2.HttpMethod.POST, path: "/uploads", fn: "upload-url" },
+  { method: apigwv2.HttpMethod.GET, path: "/jobs", fn: "job-status" },
   { method: apigwv2.HttpMethod.GET, path: "/jobs/{id}", fn: "job-status" },
   { method: apigwv2.HttpMethod.POST, path: "/search", fn: "search" },
   { method: apigwv2.HttpMethod.DELETE, path: "/documents/{id}", fn: "delete-document" },
+  // The caller tenant's dead letters; the redrive function serves both (one replay at a time).
+  { method: apigwv2.HttpMethod.GET, path: "/dead-letters", fn: "redrive" },
+  { method: apigwv2.HttpMethod.POST, path: "/dead-letters/redrive", fn: "redrive" },
   { method: apigwv2.HttpMethod.GET, path: "/health", fn: "health" },
 ];
 
@@ -55,7 +59,7 @@ export class Api extends Construct {
 
     this.httpApi = new apigwv2.HttpApi(this, "HttpApi", {
       apiName: `datadistiller-${config.stage}`,
-      description: "DataDistiller: uploads, jobs, search",
+      description: "DataDistiller: uploads, jobs, search, dead letters",
       createDefaultStage: false,
       defaultAuthorizer: authorizer,
       corsPreflight: {

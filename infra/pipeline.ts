@@ -247,7 +247,7 @@ export class Pipeline extends Construct {
         },
       }),
       "job-status": fn("job-status", {
-        description: "GET /jobs/{id}: state, per-stage counts, timings, errors",
+        description: "GET /jobs/{id}: state, per-stage counts, timings, errors; GET /jobs: the tenant's jobs",
         memorySize: 256,
         timeout: Duration.seconds(10),
         // No reservation: the API stage throttle bounds it.
@@ -287,7 +287,7 @@ export class Pipeline extends Construct {
       }),
       redrive: fn("redrive", {
         description:
-          "Invoked by operators (aws lambda invoke, {tenant?, dryRun?}): lists or replays dead-lettered Kafka batches",
+          "Lists or replays dead-lettered Kafka batches: operators (aws lambda invoke, {tenant?, dryRun?}) and GET /dead-letters, POST /dead-letters/redrive for the caller's tenant",
         // Reads every pending dead letter, republishes its records and moves it under redriven/:
         // sequential S3 + Kafka round trips, a batch (up to 6 MB) in memory at a time.
         memorySize: 512,
@@ -302,6 +302,7 @@ export class Pipeline extends Construct {
           ...base,
           ...kafka,
           ...retention,
+          ...tenant,
           JOBS_TABLE: jobsTable.tableName,
           DEAD_LETTER_BUCKET: deadLetterBucket.bucketName,
           TOPIC_DOCUMENTS_UPLOADED: TOPICS.documentsUploaded,
@@ -314,7 +315,8 @@ export class Pipeline extends Construct {
 
     // ---- Permissions: exactly what each function's code calls (shared/*-store.ts) ----------------
     // DynamoDB: JobStore/ManifestStore use GetItem, PutItem, UpdateItem and TransactWriteItems of
-    // Put + Update (IAM checks each inner action); nothing queries, scans or deletes.
+    // Put + Update (IAM checks each inner action); only the job listing queries (gsi1); nothing
+    // scans or deletes.
     const uploads = uploadBucket.arnForObjects(`${KEYS.uploads}*`);
     const indexObjects = indexBucket.arnForObjects(`${KEYS.index}*`);
     const table = (fnName: FunctionName, actions: string[]) =>
@@ -358,8 +360,15 @@ export class Pipeline extends Construct {
     // search: reads manifests and segments, nothing else.
     table("search", ["GetItem"]);
     objects("search", "ReadSegments", ["s3:GetObject"], [indexObjects]);
-    // job-status: reads one item.
+    // job-status: reads one item; lists a tenant's jobs from the per-tenant index.
     table("job-status", ["GetItem"]);
+    functions["job-status"].addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: "ListTenantJobs",
+        actions: ["dynamodb:Query"],
+        resources: [`${jobsTable.tableArn}/index/gsi1`],
+      }),
+    );
     // delete-document: finds the live revision, tombstones it in the manifest (created if missing).
     table("delete-document", ["GetItem", "PutItem", "UpdateItem"]);
     // dead-letter: reads the failed batch it was notified of; reads each job's last error and fails it.

@@ -39,6 +39,16 @@ export interface DeadLetter {
   attempts?: number;
   jobIds: string[];
   tenants: string[];
+  /** The job ids of each tenant in the batch. */
+  jobsByTenant: Record<string, string[]>;
+}
+
+/** What one tenant may see of a dead letter: its own jobs, not its neighbours' in the batch. */
+export type TenantDeadLetter = Omit<DeadLetter, "jobsByTenant">;
+
+export function tenantView(letter: DeadLetter, tenant: string): TenantDeadLetter {
+  const { jobsByTenant, ...rest } = letter;
+  return { ...rest, jobIds: jobsByTenant[tenant] ?? [], tenants: [tenant] };
 }
 
 export const REDRIVEN_PREFIX = "redriven/";
@@ -86,6 +96,12 @@ export function describeDeadLetter(key: string, batch: FailedBatch): DeadLetter 
     ...(batch.requestContext.approximateInvokeCount ? { attempts: batch.requestContext.approximateInvokeCount } : {}),
     jobIds: unique(messages.map((message) => message.jobId)),
     tenants: unique(messages.map((message) => message.tenant)),
+    jobsByTenant: Object.fromEntries(
+      unique(messages.map((message) => message.tenant)).map((tenant) => [
+        tenant,
+        unique(messages.filter((message) => message.tenant === tenant).map((message) => message.jobId)),
+      ]),
+    ),
   };
 }
 

@@ -47,6 +47,10 @@ export function parseBody<S extends z.ZodType>(event: ApiEvent, schema: S): z.ou
   } catch {
     throw new HttpError(400, "INVALID_JSON", "the request body is not valid JSON");
   }
+  return validate(schema, raw);
+}
+
+function validate<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((issue) => ({ path: issue.path.join("."), message: issue.message }));
@@ -54,6 +58,11 @@ export function parseBody<S extends z.ZodType>(event: ApiEvent, schema: S): z.ou
     throw new HttpError(400, "INVALID_REQUEST", summary, issues);
   }
   return parsed.data;
+}
+
+/** Validates the query string the same way (API Gateway joins repeated parameters with commas). */
+export function parseQuery<S extends z.ZodType>(event: ApiEvent, schema: S): z.output<S> {
+  return validate(schema, event.queryStringParameters ?? {});
 }
 
 /**

@@ -3,6 +3,7 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
@@ -57,9 +58,34 @@ export class JobStore {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.table, Key: this.key(jobId), ConsistentRead: true }),
     );
-    if (!Item) return undefined;
-    const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, expiresAt: _e, ...job } = Item;
-    return job as Job;
+    return Item ? toJob(Item) : undefined;
+  }
+
+  /**
+   * A tenant's jobs, newest first, a page at a time (the per-tenant index; eventually consistent,
+   * so a job created a moment ago may show up a moment later). The cursor is opaque to callers;
+   * one that is malformed or names another tenant's listing is refused with InvalidJobCursorError.
+   */
+  async listForTenant(
+    tenant: string,
+    options: { limit?: number; cursor?: string } = {},
+  ): Promise<{ jobs: Job[]; cursor?: string }> {
+    const partition = `TENANT#${tenant}`;
+    const { Items = [], LastEvaluatedKey } = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: "gsi1",
+        KeyConditionExpression: "gsi1pk = :tenant AND begins_with(gsi1sk, :jobs)",
+        ExpressionAttributeValues: { ":tenant": partition, ":jobs": "JOB#" },
+        ScanIndexForward: false,
+        Limit: options.limit ?? 20,
+        ...(options.cursor ? { ExclusiveStartKey: decodeJobCursor(options.cursor, partition) } : {}),
+      }),
+    );
+    return {
+      jobs: Items.map(toJob),
+      ...(LastEvaluatedKey ? { cursor: Buffer.from(JSON.stringify(LastEvaluatedKey)).toString("base64url") } : {}),
+    };
   }
 
   /**
@@ -235,4 +261,36 @@ export class JobStore {
   private expiry(): number {
     return Math.floor(Date.now() / 1000) + this.retentionDays * 86_400;
   }
+}
+
+/** A job item without its table keys and TTL. */
+function toJob(item: Record<string, unknown>): Job {
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, expiresAt: _e, ...job } = item;
+  return job as unknown as Job;
+}
+
+export class InvalidJobCursorError extends Error {
+  constructor() {
+    super("the cursor is not one this listing issued");
+    this.name = "InvalidJobCursorError";
+  }
+}
+
+/** A listing cursor back to the index key it was made from, checked against the caller's partition. */
+function decodeJobCursor(cursor: string, partition: string): Record<string, string> {
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw new InvalidJobCursorError();
+  }
+  const names = ["pk", "sk", "gsi1pk", "gsi1sk"];
+  const record = key as Record<string, unknown>;
+  const wellFormed =
+    typeof key === "object" &&
+    key !== null &&
+    Object.keys(record).length === names.length &&
+    names.every((name) => typeof record[name] === "string");
+  if (!wellFormed || record.gsi1pk !== partition) throw new InvalidJobCursorError();
+  return record as Record<string, string>;
 }

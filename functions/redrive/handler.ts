@@ -1,7 +1,15 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { dynamoDocumentClient, s3Client } from "../../shared/aws-clients.ts";
 import { loadConfig } from "../../shared/config.ts";
-import { type DeadLetter, listDeadLetters, redrive } from "../../shared/dead-letters.ts";
+import {
+  type DeadLetter,
+  listDeadLetters,
+  type RedriveDeps,
+  redrive,
+  type TenantDeadLetter,
+  tenantView,
+} from "../../shared/dead-letters.ts";
+import { type ApiEvent, type ApiResult, HttpError, httpHandler, json, tenantOf } from "../../shared/http.ts";
 import { JobStore } from "../../shared/job-store.ts";
 import type { JobState } from "../../shared/jobs.ts";
 import { publisherFor } from "../../shared/kafka.ts";
@@ -10,8 +18,11 @@ import { ObjectStore } from "../../shared/object-store.ts";
 /**
  * Invoked by an operator (`aws lambda invoke`): lists the dead letters not yet replayed (dryRun),
  * or replays them onto their topics and re-opens their jobs, optionally only one tenant's.
+ * Behind the HTTP API (`GET /dead-letters`, `POST /dead-letters/redrive`) it does the same for
+ * the caller's tenant only.
  */
 const config = loadConfig([
+  "TENANT_CLAIM",
   "JOBS_TABLE",
   "DEAD_LETTER_BUCKET",
   "KAFKA_BROKERS",
@@ -40,30 +51,63 @@ export interface RedriveRequest {
   dryRun?: boolean;
 }
 
-export async function handler(
-  event: RedriveRequest | null | undefined,
-): Promise<{ deadLetters: DeadLetter[] } | { redriven: DeadLetter[] }> {
-  const tenant = event?.tenant || undefined;
-  const bucket = config.DEAD_LETTER_BUCKET;
-  if (event?.dryRun) {
-    const deadLetters = await listDeadLetters({ objects, bucket }, tenant);
-    logger.info("dead letters listed", { tenant, count: deadLetters.length });
-    return { deadLetters };
-  }
-  const result = await redrive(
-    {
-      objects,
-      bucket,
-      jobs,
-      publish: (topic, messages) => publisher.publish(topic, messages),
-      topicStates,
-    },
-    tenant,
-  );
+const deps: RedriveDeps = {
+  objects,
+  bucket: config.DEAD_LETTER_BUCKET,
+  jobs,
+  publish: (topic, messages) => publisher.publish(topic, messages),
+  topicStates,
+};
+
+async function list(tenant: string | undefined): Promise<{ deadLetters: DeadLetter[] }> {
+  const deadLetters = await listDeadLetters(deps, tenant);
+  logger.info("dead letters listed", { tenant, count: deadLetters.length });
+  return { deadLetters };
+}
+
+async function replay(tenant: string | undefined): Promise<{ redriven: DeadLetter[] }> {
+  const result = await redrive(deps, tenant);
   logger.info("dead letters redriven", {
     tenant,
     count: result.redriven.length,
     keys: result.redriven.map((letter) => letter.key),
   });
   return result;
+}
+
+const httpApi = httpHandler(
+  async (event) => {
+    const tenant = tenantOf(event, config.TENANT_CLAIM);
+    switch (event.routeKey) {
+      // A batch can carry several tenants' jobs: a tenant sees only its own job ids.
+      case "GET /dead-letters": {
+        const { deadLetters } = await list(tenant);
+        return json(
+          200,
+          { deadLetters: deadLetters.map((letter) => tenantView(letter, tenant)) } satisfies {
+            deadLetters: TenantDeadLetter[];
+          },
+          { "cache-control": "no-store" },
+        );
+      }
+      case "POST /dead-letters/redrive": {
+        const { redriven } = await replay(tenant);
+        return json(200, { redriven: redriven.map((letter) => tenantView(letter, tenant)) });
+      }
+      default:
+        throw new HttpError(404, "NOT_FOUND", `no route ${event.routeKey}`);
+    }
+  },
+  (error) => logger.error("redrive failed", error as Error),
+);
+
+const isApiEvent = (event: unknown): event is ApiEvent =>
+  typeof event === "object" && event !== null && "routeKey" in event && "requestContext" in event;
+
+export async function handler(
+  event: RedriveRequest | ApiEvent | null | undefined,
+): Promise<{ deadLetters: DeadLetter[] } | { redriven: DeadLetter[] } | ApiResult> {
+  if (isApiEvent(event)) return httpApi(event);
+  const tenant = event?.tenant || undefined;
+  return event?.dryRun ? list(tenant) : replay(tenant);
 }

@@ -360,6 +360,7 @@ describe("functions", () => {
     "dead-letter": ["JOBS_TABLE", "DEAD_LETTER_BUCKET", "JOB_RETENTION_DAYS"],
     redrive: [
       "JOBS_TABLE",
+      "TENANT_CLAIM",
       "DEAD_LETTER_BUCKET",
       "KAFKA_BROKERS",
       "KAFKA_SASL_MECHANISM",
@@ -465,10 +466,14 @@ describe("functions", () => {
     expect(allActions(statements).filter((a) => !a.startsWith("logs:"))).toEqual(["dynamodb:PutItem", "s3:PutObject"]);
   });
 
-  it("job-status only reads the table", () => {
+  it("job-status only reads the table: one item, or the tenant listing index", () => {
     const statements = statementsOf(json, functionId(json, "job-status"));
-    expect(allActions(statements).filter((a) => !a.startsWith("logs:"))).toEqual(["dynamodb:GetItem"]);
-    expect(actionsOn(statements, ids.table)).toEqual(["dynamodb:GetItem"]);
+    expect(allActions(statements).filter((a) => !a.startsWith("logs:"))).toEqual([
+      "dynamodb:GetItem",
+      "dynamodb:Query",
+    ]);
+    expect(actionsOn(statements, "/index/gsi1")).toEqual(["dynamodb:Query"]);
+    expect(actionsOn(statements, ids.table)).toEqual(["dynamodb:GetItem", "dynamodb:Query"]);
   });
 
   it("producers may write only their output topic; consumers read only their input topic and group", () => {
@@ -616,8 +621,11 @@ describe("HTTP API", () => {
       .sort();
     expect(routes).toEqual([
       "DELETE /documents/{id}",
+      "GET /dead-letters",
       "GET /health",
+      "GET /jobs",
       "GET /jobs/{id}",
+      "POST /dead-letters/redrive",
       "POST /search",
       "POST /uploads",
     ]);

@@ -1,7 +1,7 @@
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createJobsTable } from "../../localstack/jobs-table.ts";
-import { JobStore } from "../../shared/job-store.ts";
+import { InvalidJobCursorError, JobStore } from "../../shared/job-store.ts";
 import { jobView } from "../../shared/jobs.ts";
 import { dynamoClient, uniqueName } from "../support/clients.ts";
 
@@ -18,10 +18,10 @@ afterAll(async () => {
   client.destroy();
 });
 
-const newJob = (jobId: string) =>
+const newJob = (jobId: string, tenant = "acme") =>
   store.create({
     jobId,
-    tenant: "acme",
+    tenant,
     documentId: `doc-${jobId}`,
     collection: "default",
     filename: "a.pdf",
@@ -82,5 +82,33 @@ describe("JobStore on DynamoDB Local", () => {
   it("refuses to create the same job twice", async () => {
     await newJob("j4");
     await expect(newJob("j4")).rejects.toThrow();
+  });
+
+  it("lists a tenant's jobs newest first, a page at a time, and only that tenant's", async () => {
+    for (const id of ["l1", "l2", "l3"]) {
+      await newJob(id, "lister");
+      await new Promise((resolve) => setTimeout(resolve, 5)); // distinct creation times
+    }
+    await newJob("l-other", "someone-else");
+
+    const first = await store.listForTenant("lister", { limit: 2 });
+    expect(first.jobs.map((job) => job.jobId)).toEqual(["l3", "l2"]);
+    expect(first.jobs[0]).toMatchObject({ tenant: "lister", state: "PENDING_UPLOAD", filename: "a.pdf" });
+    expect(first.jobs[0]).not.toHaveProperty("gsi1pk");
+    expect(first.cursor).toBeTypeOf("string");
+
+    const rest = await store.listForTenant("lister", { limit: 2, cursor: first.cursor });
+    expect(rest.jobs.map((job) => job.jobId)).toEqual(["l1"]);
+    expect(rest.cursor).toBeUndefined();
+
+    // Another tenant's cursor, or garbage, is refused rather than followed.
+    const foreign = await store.listForTenant("someone-else", { limit: 1 });
+    expect(foreign.jobs.map((job) => job.jobId)).toEqual(["l-other"]);
+    await expect(store.listForTenant("someone-else", { cursor: first.cursor })).rejects.toBeInstanceOf(
+      InvalidJobCursorError,
+    );
+    await expect(store.listForTenant("lister", { cursor: "not-a-cursor" })).rejects.toBeInstanceOf(
+      InvalidJobCursorError,
+    );
   });
 });
