@@ -211,11 +211,24 @@ describe("dead letters", () => {
     expect(failed.state).toBe("FAILED");
     expect(failed.error).toMatch(/split/);
 
+    // The tenant sees its dead letter through the API (the operator too, by invoking the function);
+    // another tenant does not.
+    const { deadLetters } = await api.deadLetters();
+    const letter = deadLetters.find((candidate) => candidate.jobIds.includes(ticket.jobId));
+    expect(letter).toMatchObject({ topic: "documents.uploaded", tenants: [tenant] });
+    expect(letter?.functionName).toMatch(/split/i);
+    expect((await otherTenant.deadLetters()).deadLetters).toEqual([]);
+    const listed = await platform.runtime.invoke("PipelineRedrive", { tenant, dryRun: true });
+    expect(listed.ok && (listed.value as { deadLetters: { key: string }[] }).deadLetters.map((l) => l.key)).toContain(
+      letter?.key,
+    );
+
     // The cause is fixed (the file arrives); the redrive replays the dead letter and the job completes.
     await uploadFile(ticket.upload, bytes, "text/plain");
-    const redriven = await platform.runtime.invoke("PipelineRedrive", { tenant });
-    expect(redriven).toMatchObject({ ok: true });
-    expect((redriven.ok && (redriven.value as { redriven: unknown[] }).redriven.length) || 0).toBeGreaterThan(0);
+    expect((await otherTenant.redriveDeadLetters()).redriven).toEqual([]);
+    const { redriven } = await api.redriveDeadLetters();
+    expect(redriven.map((replayed) => replayed.key)).toContain(letter?.key);
+    expect((await api.deadLetters()).deadLetters.map((pending) => pending.key)).not.toContain(letter?.key);
     const done = await api.waitForJob(ticket.jobId, { timeoutMs: 120_000 });
     expect(done.state).toBe("COMPLETED");
     expect(done.counts.chunksIndexed).toBe(done.counts.chunksTotal);
@@ -276,9 +289,21 @@ describe("bad input", () => {
     await expect(api.search({ query: "x".repeat(5000) })).rejects.toMatchObject({ status: 400 });
   });
 
-  it("keeps jobs private to their tenant", async () => {
+  it("keeps jobs private to their tenant, and lists each tenant's own, newest first", async () => {
     const ticket = await api.requestUpload({ filename: "mine.txt", contentType: "text/plain", size: 5 });
     await expect(otherTenant.job(ticket.jobId)).rejects.toMatchObject({ status: 404 });
+    // The listing index is eventually consistent: the new job shows up within moments.
+    await expect
+      .poll(async () => (await api.listJobs({ limit: 1 })).jobs[0]?.jobId, { timeout: 10_000 })
+      .toBe(ticket.jobId);
+    const page = await api.listJobs({ limit: 2 });
+    expect(page.jobs).toHaveLength(2);
+    expect(page.cursor).toBeTypeOf("string");
+    const next = await api.listJobs({ limit: 2, cursor: page.cursor });
+    expect(next.jobs.map((job) => job.jobId)).not.toContain(page.jobs[0]?.jobId);
+    expect((await otherTenant.listJobs()).jobs.map((job) => job.jobId)).not.toContain(ticket.jobId);
+    await expect(otherTenant.listJobs({ cursor: page.cursor })).rejects.toMatchObject({ status: 400 });
+    await expect(api.listJobs({ limit: 1000 })).rejects.toMatchObject({ status: 400 });
   });
 });
 
