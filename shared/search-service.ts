@@ -87,9 +87,14 @@ export class SearchService {
       }
     };
     const began = performance.now();
-    const manifest = await time("manifest", () => this.deps.manifests.get(tenant, request.collection));
+    // The manifest read goes out first; the query is embedded while DynamoDB answers.
+    const manifestRead = time("manifest", () => this.deps.manifests.get(tenant, request.collection));
+    const embedding = request.mode === "bm25" ? undefined : time("embed", () => this.deps.embed(request.query));
+    // A failed embedding is thrown below; this only keeps a manifest error from leaving it unhandled.
+    embedding?.catch(() => undefined);
+    const manifest = await manifestRead;
     const segments = await time("load", () => this.load(manifest));
-    const vector = request.mode === "bm25" ? undefined : await time("embed", () => this.deps.embed(request.query));
+    const vector = await embedding;
     const rerank = request.rerank && this.deps.rerank ? this.deps.rerank : undefined;
     const wanted = Math.max(request.rerankTopN, request.k) + offset;
     const fused = await time("retrieve", () =>

@@ -154,7 +154,8 @@ export class FunctionHost {
   /** Starts an execution environment and waits for its init phase (module import) to finish. */
   private spawn(): Promise<ChildProcess> {
     const { name, modulePath, exportName, environment, memoryMb } = this.definition;
-    const child = fork(workerScript, [], {
+    // The function's name as an argument only labels the process in ps/top.
+    const child = fork(workerScript, [name], {
       execArgv: ["--import", "tsx", `--max-old-space-size=${memoryMb}`],
       env: {
         ...environment,
