@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { CONSOLE_PATH, consoleHandler } from "./console.ts";
 import { invokeFunction, startPlatform } from "./platform.ts";
 import { mintToken } from "./runtime/local-jwt.ts";
 import { StackError } from "./services/process.ts";
@@ -45,19 +46,21 @@ program
   .option("--no-synth", "reuse cdk.out instead of synthesizing first")
   .action(async (options: { port: string; synth: boolean }) => {
     const began = Date.now();
-    const platform = await startPlatform({ log: report, apiPort: Number(options.port), skipSynth: !options.synth });
+    const platform = await startPlatform({
+      log: report,
+      apiPort: Number(options.port),
+      skipSynth: !options.synth,
+      localHandlers: [await consoleHandler({ log: report })],
+    });
     const url = platform.runtime.apiUrl;
-    report(`platform ready in ${((Date.now() - began) / 1000).toFixed(1)}s`);
+    report(`platform ready in ${((Date.now() - began) / 1000).toFixed(1)}s; Ctrl-C stops it`);
     process.stdout.write(
       [
         "",
-        "Try it:",
-        "  TOKEN=$(npm run -s token -- --tenant demo | tail -n 1)",
-        `  curl -s -X POST ${url}/uploads -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`,
-        `       -d '{"filename":"notes.txt","contentType":"text/plain","size":11}'`,
-        `  curl -s ${url}/health`,
-        "",
-        `API ${url}`,
+        `API     ${url}`,
+        `Console ${url}${CONSOLE_PATH}`,
+        "CLI     npx datadistiller ingest FILES --wait",
+        '        npx datadistiller search "your question"',
         "",
       ].join("\n"),
     );
