@@ -3,7 +3,8 @@
 # those already present. Needs root (or sudo).
 set -euo pipefail
 
-packages=(openjdk-17-jre-headless maven golang-go libfaiss-dev libopenblas-dev g++ make python3 unzip)
+# chromium: the web console's browser test (playwright-core drives it; no browser download).
+packages=(openjdk-17-jre-headless maven golang-go libfaiss-dev libopenblas-dev g++ make python3 unzip chromium)
 have() { command -v "$1" >/dev/null 2>&1; }
 
 missing=()
@@ -17,6 +18,7 @@ for package in "${packages[@]}"; do
     g++) have g++ && continue ;;
     make) have make && continue ;;
     unzip) have unzip && continue ;;
+    chromium) have chromium && continue ;;
   esac
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done

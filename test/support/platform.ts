@@ -1,6 +1,7 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { DataDistillerClient } from "../../cli/api-client.ts";
+import { consoleHandler } from "../../localstack/console.ts";
 import { cdkOut, type Platform, startPlatform } from "../../localstack/platform.ts";
 import { mintToken } from "../../localstack/runtime/local-jwt.ts";
 import { uniqueName } from "./clients.ts";
@@ -8,8 +9,12 @@ import { uniqueName } from "./clients.ts";
 /**
  * The whole platform for an end-to-end test file. The e2e files run one after another (they share
  * the S3 event webhook port); the first synthesizes the template, the others reuse cdk.out.
+ * `withConsole` serves the web console as `npm start` does.
  */
-export async function startTestPlatform(log: (line: string) => void): Promise<Platform> {
+export async function startTestPlatform(
+  log: (line: string) => void,
+  options: { withConsole?: boolean } = {},
+): Promise<Platform> {
   const runStarted = Number(process.env.DATADISTILLER_TEST_RUN_STARTED ?? 0);
   let synthesizedAt = 0;
   try {
@@ -17,7 +22,12 @@ export async function startTestPlatform(log: (line: string) => void): Promise<Pl
   } catch {
     // never synthesized
   }
-  return startPlatform({ log, apiPort: 0, skipSynth: runStarted > 0 && synthesizedAt > runStarted });
+  return startPlatform({
+    log,
+    apiPort: 0,
+    skipSynth: runStarted > 0 && synthesizedAt > runStarted,
+    ...(options.withConsole ? { localHandlers: [await consoleHandler({ log })] } : {}),
+  });
 }
 
 /** A client of the platform's API for a fresh tenant (a token minted by the local issuer). */
