@@ -69,6 +69,15 @@ export class DataDistillerClient {
     return this.call("POST", "/uploads", request);
   }
 
+  /** GET /health (no token needed): true when the API answers. */
+  async health(): Promise<boolean> {
+    try {
+      return (await fetch(new URL("/health", this.endpoint))).ok;
+    } catch {
+      return false;
+    }
+  }
+
   job(jobId: string): Promise<JobStatus> {
     return this.call("GET", `/jobs/${encodeURIComponent(jobId)}`);
   }
@@ -133,17 +142,20 @@ export class DataDistillerClient {
 
 /** Sends a file with a presigned upload; S3 enforces its conditions and answers 4xx when one fails. */
 export async function uploadFile(upload: PresignedUpload, bytes: Uint8Array, contentType: string): Promise<void> {
+  // Blob and fetch take any Uint8Array at run time; the DOM typings (the web console compiles this
+  // file too) want one backed by an ArrayBuffer.
+  const body = bytes as Uint8Array<ArrayBuffer>;
   let response: Response;
   if (upload.method === "POST") {
     const form = new FormData();
     for (const [name, value] of Object.entries(upload.fields ?? {})) form.append(name, value);
-    form.append("file", new Blob([bytes], { type: contentType }));
+    form.append("file", new Blob([body], { type: contentType }));
     response = await fetch(upload.url, { method: "POST", body: form });
   } else {
     response = await fetch(upload.url, {
       method: "PUT",
       headers: upload.headers ?? { "content-type": contentType },
-      body: bytes,
+      body,
     });
   }
   if (!response.ok) throw new ApiError(response.status, await response.text());

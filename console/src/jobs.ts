@@ -57,7 +57,12 @@ export class JobsPanel {
       }
       let ticket: Awaited<ReturnType<ConsoleApi["requestUpload"]>>;
       try {
-        ticket = await this.api.requestUpload(file, contentType, collection);
+        ticket = await this.api.requestUpload({
+          filename: file.name,
+          contentType,
+          size: file.size,
+          ...(collection ? { collection } : {}),
+        });
       } catch (error) {
         this.addError(file.name, errorMessage(error));
         continue;
