@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, symlinkSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join, relative } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -291,7 +292,7 @@ export class LocalRuntime {
     const moduleFile = readdirSync(assetDir).find((name) => name.replace(/\.(mjs|cjs|js)$/, "") === file);
     if (!moduleFile) throw new Error(`${located.logicalId}: no ${file}.mjs/.js in ${assetDir}`);
     this.linkNodeModules();
-    const environment = {
+    const environment: Record<string, string> = {
       ...((properties.Environment as { Variables?: Record<string, string> } | undefined)?.Variables ?? {}),
       // References to AWS endpoints become the local servers'.
       ...this.options.stackEnv,
@@ -303,6 +304,11 @@ export class LocalRuntime {
     };
     const reserved = properties.ReservedConcurrentExecutions;
     const maxLocal = this.options.maxConcurrency ?? 2;
+    const concurrency = Math.max(1, Math.min(maxLocal, reserved === undefined ? maxLocal : Number(reserved)));
+    // In Lambda each environment has vCPUs of its own; here a function's environments share this
+    // machine's cores, so each one's ONNX sessions get its share (more threads than cores only
+    // makes them wait on each other).
+    environment.ONNX_THREADS ??= String(Math.max(1, Math.floor(availableParallelism() / concurrency)));
     const name = this.names.get(located.logicalId) ?? located.logicalId;
     return {
       name,
@@ -311,7 +317,7 @@ export class LocalRuntime {
       environment,
       timeoutSeconds: Number(properties.Timeout ?? 3),
       memoryMb: Number(properties.MemorySize ?? 128),
-      concurrency: Math.max(1, Math.min(maxLocal, reserved === undefined ? maxLocal : Number(reserved))),
+      concurrency,
     };
   }
 
