@@ -11,6 +11,7 @@ import { createReadStream } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Command } from "commander";
+import pMap from "p-map";
 import { DataDistillerClient, type JobStatus } from "../cli/api-client.ts";
 import { ensureModels } from "../layers/models.ts";
 import { mintToken } from "../localstack/runtime/local-jwt.ts";
@@ -42,19 +43,16 @@ async function main() {
 
   console.log(`ingesting ${docs.length} documents into ${collection} at ${options.endpoint}`);
   const began = Date.now();
-  const jobIds: string[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: options.concurrency }, async () => {
-      while (next < docs.length) {
-        const doc = docs[next++] as { id: string; text: string };
-        const ticket = await api.ingest(
-          { filename: `${doc.id}.txt`, contentType: "text/plain", bytes: new TextEncoder().encode(doc.text) },
-          { collection },
-        );
-        jobIds.push(ticket.jobId);
-      }
-    }),
+  const jobIds = await pMap(
+    docs,
+    async (doc) => {
+      const ticket = await api.ingest(
+        { filename: `${doc.id}.txt`, contentType: "text/plain", bytes: new TextEncoder().encode(doc.text) },
+        { collection },
+      );
+      return ticket.jobId;
+    },
+    { concurrency: options.concurrency },
   );
   const uploaded = Date.now();
   // Follow the jobs through the tenant's listing (100 a page, newest first) rather than one GET

@@ -1,4 +1,5 @@
 import cliProgress from "cli-progress";
+import pMap from "p-map";
 import { ApiError, type DataDistillerClient, type JobStatus, type UploadTicket } from "../api-client.ts";
 import { describeError } from "../errors.ts";
 import { expandFiles, type LocalFile } from "../files.ts";
@@ -74,18 +75,22 @@ export async function ingestCommand(
   };
   const followers: Promise<void>[] = [];
   try {
-    await pool(items, options.concurrency, (item) =>
-      attempt(item, async () => {
-        await upload(client, item, options.collection, progress);
-        item.job = await client.job(item.ticket?.jobId ?? "");
-        if (!options.wait) return;
-        const following = attempt(item, () =>
-          follow(client, item, { deadline, interval, progress, aborted: () => aborted }),
-        );
-        // Handled here too: if an upload fails fatally first, nobody awaits the followers.
-        following.catch(() => {});
-        followers.push(following);
-      }),
+    await pMap(
+      items,
+      (item) =>
+        attempt(item, async () => {
+          await upload(client, item, options.collection, progress);
+          item.job = await client.job(item.ticket?.jobId ?? "");
+          if (!options.wait) return;
+          const following = attempt(item, () =>
+            follow(client, item, { deadline, interval, progress, aborted: () => aborted }),
+          );
+          // Handled here too: if an upload fails fatally first, nobody awaits the followers.
+          following.catch(() => {});
+          followers.push(following);
+        }),
+      // The first fatal error stops new uploads.
+      { concurrency: options.concurrency, stopOnError: true },
     );
     await Promise.all(followers);
   } finally {
@@ -140,24 +145,6 @@ async function follow(
     await new Promise((resolve) => setTimeout(resolve, interval));
     item.job = await client.job(job.jobId);
   }
-}
-
-/** Runs `work` over items with at most `limit` at once; the first error that escapes stops new work. */
-async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let stopped = false;
-  const worker = async () => {
-    while (!stopped && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await work(item);
-      } catch (error) {
-        stopped = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** The --json entry of one file: the job's final view, with the file and a failure reason. */
