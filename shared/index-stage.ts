@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import { liveGroups } from "./embed-stage.ts";
+import { batchCount, liveGroups } from "./embed-stage.ts";
 import type { JobStore } from "./job-store.ts";
+import type { Job } from "./jobs.ts";
 import type { ManifestStore, SegmentRef } from "./manifest-store.ts";
 import { decodeVector, type EmbeddedGroup } from "./messages.ts";
 import { buildSegment, decodeSegment, encodeSegment, mergeSegments } from "./segment.ts";
@@ -27,20 +28,22 @@ export const segmentKey = (tenant: string, collection: string, segmentId: string
 /**
  * Turns a batch of embedded groups into one immutable segment per collection, lists it in the
  * collection's manifest, then counts each group as indexed exactly once and completes jobs whose
- * every chunk is indexed. Groups already counted (a redelivered batch) are skipped; a segment id
- * derives from its groups, so a replay of the same batch writes the same object and the manifest
- * lists it once. When a collection has too many segments, the smallest are merged.
+ * every chunk is indexed (the batch's bookkeeping is a couple of reads and one transaction).
+ * Groups already counted (a redelivered batch) are skipped; a segment id derives from its groups,
+ * so a replay of the same batch writes the same object and the manifest lists it once. When a
+ * collection has too many segments, the smallest are merged.
  */
 export async function indexGroups(
   groups: EmbeddedGroup[],
   deps: IndexDeps,
 ): Promise<{ indexed: number; skipped: number }> {
-  const fresh: EmbeddedGroup[] = [];
-  for (const group of await liveGroups(groups, deps.jobs)) {
-    if (!(await deps.jobs.hasCounted(group.jobId, "indexed", group.groupId))) fresh.push(group);
-  }
+  const { live, running } = await liveGroups(groups, deps.jobs);
+  const fresh = await deps.jobs.uncounted(
+    "indexed",
+    live.map((group) => ({ ...batchCount(group), group })),
+  );
   const collections = new Map<string, EmbeddedGroup[]>();
-  for (const group of fresh) {
+  for (const { group } of fresh) {
     const key = `${group.tenant}\n${group.document.collection}`;
     collections.set(key, [...(collections.get(key) ?? []), group]);
   }
@@ -49,14 +52,9 @@ export async function indexGroups(
     const [first] = batch;
     if (first) await compactIfNeeded(first.tenant, first.document.collection, deps);
   }
-  let indexed = 0;
-  for (const group of fresh) {
-    if (await deps.jobs.countBatch(group.jobId, "indexed", group.groupId, group.chunks.length))
-      indexed += group.chunks.length;
-    await deps.jobs.advance(group.jobId, "INDEXING");
-    if (await deps.jobs.completeIfDone(group.jobId)) await promote(group, deps);
-  }
-  return { indexed, skipped: groups.length - fresh.length };
+  const { counted, completed } = await deps.jobs.countIndexed(fresh, running);
+  for (const job of completed) await promote(job, deps);
+  return { indexed: counted.reduce((sum, batch) => sum + batch.chunks, 0), skipped: groups.length - fresh.length };
 }
 
 async function writeSegment(groups: EmbeddedGroup[], deps: IndexDeps): Promise<void> {
@@ -110,9 +108,7 @@ function oneRevisionPerDocument(groups: EmbeddedGroup[]): EmbeddedGroup[][] {
 }
 
 /** A completed upload becomes its document's live revision; the one it replaces is tombstoned. */
-async function promote(group: EmbeddedGroup, deps: IndexDeps): Promise<void> {
-  const job = await deps.jobs.get(group.jobId);
-  if (!job) return;
+async function promote(job: Job, deps: IndexDeps): Promise<void> {
   const replaced = await deps.manifests.promoteRevision(job.tenant, job.documentId, {
     id: job.jobId,
     collection: job.collection,

@@ -50,9 +50,10 @@ export async function handler(event: MSKEvent): Promise<void> {
     });
     logger.info("embedded", { ...result, groups: groups.length, ms: Date.now() - started });
   } catch (error) {
-    for (const jobId of new Set(groups.map((group) => group.jobId))) {
-      await jobs.noteError(jobId, `embed: ${(error as Error).message}`);
-    }
+    await jobs.noteErrors(
+      groups.map((group) => group.jobId),
+      `embed: ${(error as Error).message}`,
+    );
     throw error;
   }
 }

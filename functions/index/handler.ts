@@ -32,9 +32,10 @@ export async function handler(event: MSKEvent): Promise<void> {
     const result = await indexGroups(groups, { jobs, manifests, blobs, maxSegments: config.MAX_SEGMENTS });
     logger.info("indexed", { ...result, groups: groups.length, ms: Date.now() - started });
   } catch (error) {
-    for (const jobId of new Set(groups.map((group) => group.jobId))) {
-      await jobs.noteError(jobId, `index: ${(error as Error).message}`);
-    }
+    await jobs.noteErrors(
+      groups.map((group) => group.jobId),
+      `index: ${(error as Error).message}`,
+    );
     throw error;
   }
 }

@@ -59,6 +59,87 @@ describe("JobStore on DynamoDB Local", () => {
     expect(job?.error).toBeUndefined();
   });
 
+  it("reads many jobs and many batch markers a round trip at a time", async () => {
+    const ids = Array.from({ length: 130 }, (_, i) => `many-${i}`); // more than one BatchGetItem holds
+    for (const id of ids) await newJob(id);
+    const jobs = await store.getMany([...ids, "many-missing", "many-0"]);
+    expect(jobs.size).toBe(130);
+    expect(jobs.get("many-129")).toMatchObject({ jobId: "many-129", state: "PENDING_UPLOAD", tenant: "acme" });
+    expect(jobs.get("many-0")).not.toHaveProperty("pk");
+
+    await store.countBatch("many-1", "indexed", "g0", 2);
+    const batches = [
+      { jobId: "many-1", batchId: "g0" },
+      { jobId: "many-1", batchId: "g1" },
+      { jobId: "many-2", batchId: "g0" },
+    ];
+    expect(await store.uncounted("indexed", batches)).toEqual(batches.slice(1));
+    expect(await store.uncounted("embedded", batches)).toEqual(batches); // markers are per stage
+  });
+
+  it("counts a whole batch of groups once, even when some of them were counted before", async () => {
+    for (const id of ["cb1", "cb2"]) await newJob(id);
+    const cb2First = { jobId: "cb2", batchId: "cb2:0", chunks: 7 };
+    const batches = [
+      { jobId: "cb1", batchId: "cb1:0", chunks: 16 },
+      { jobId: "cb1", batchId: "cb1:1", chunks: 4 },
+      cb2First,
+    ];
+    expect(await store.countBatches("embedded", batches)).toEqual(batches);
+    expect(await store.countBatches("embedded", batches)).toEqual([]); // the whole batch redelivered
+    const more = { jobId: "cb2", batchId: "cb2:1", chunks: 1 };
+    expect(await store.countBatches("embedded", [cb2First, more])).toEqual([more]); // one of them replayed
+    const jobs = await store.getMany(["cb1", "cb2"]);
+    expect(jobs.get("cb1")?.chunksEmbedded).toBe(20);
+    expect(jobs.get("cb2")?.chunksEmbedded).toBe(8);
+  });
+
+  it("indexes a batch in one transaction: counts, INDEXING, and COMPLETED for the jobs it finishes", async () => {
+    const walkToEmbedding = async (jobId: string, chunksTotal: number) => {
+      await newJob(jobId);
+      for (const state of ["UPLOADED", "SPLITTING"] as const) await store.advance(jobId, state);
+      await store.advance(jobId, "EMBEDDING", { chunksTotal });
+    };
+    await walkToEmbedding("ix1", 3); // finished by this batch
+    await walkToEmbedding("ix2", 10); // only partly
+    const seen = await store.getMany(["ix1", "ix2"]);
+    const batches = [
+      { jobId: "ix1", batchId: "ix1:0", chunks: 2 },
+      { jobId: "ix1", batchId: "ix1:1", chunks: 1 },
+      { jobId: "ix2", batchId: "ix2:0", chunks: 4 },
+    ];
+    const first = await store.countIndexed(batches, seen);
+    expect(first.counted).toEqual(batches);
+    expect(first.completed.map((job) => job.jobId)).toEqual(["ix1"]);
+    let jobs = await store.getMany(["ix1", "ix2"]);
+    expect(jobs.get("ix1")).toMatchObject({ state: "COMPLETED", chunksIndexed: 3 });
+    expect(Object.keys(jobs.get("ix1")?.stages ?? {})).toEqual(expect.arrayContaining(["INDEXING", "COMPLETED"]));
+    expect(jobs.get("ix2")).toMatchObject({ state: "INDEXING", chunksIndexed: 4 });
+    const indexingSince = jobs.get("ix2")?.stages.INDEXING;
+
+    // Replayed with the stale view: nothing is added, nothing completes twice.
+    expect(await store.countIndexed(batches, seen)).toEqual({ counted: [], completed: [] });
+    // The rest of ix2 against a fresh view completes it, keeping when it started indexing.
+    const rest = [{ jobId: "ix2", batchId: "ix2:1", chunks: 6 }];
+    const second = await store.countIndexed(rest, await store.getMany(["ix2"]));
+    expect(second.completed.map((job) => job.jobId)).toEqual(["ix2"]);
+    jobs = await store.getMany(["ix1", "ix2"]);
+    expect(jobs.get("ix1")?.chunksIndexed).toBe(3);
+    expect(jobs.get("ix2")).toMatchObject({ state: "COMPLETED", chunksIndexed: 10 });
+    expect(jobs.get("ix2")?.stages.INDEXING).toBe(indexingSince);
+  });
+
+  it("splits a batch too big for one transaction and still counts and completes exactly", async () => {
+    await newJob("big");
+    for (const state of ["UPLOADED", "SPLITTING"] as const) await store.advance("big", state);
+    await store.advance("big", "EMBEDDING", { chunksTotal: 150 });
+    const batches = Array.from({ length: 150 }, (_, i) => ({ jobId: "big", batchId: `big:${i}`, chunks: 1 }));
+    const result = await store.countIndexed(batches, await store.getMany(["big"]));
+    expect(result.counted).toHaveLength(150);
+    expect(result.completed.map((job) => job.jobId)).toEqual(["big"]);
+    expect(await store.get("big")).toMatchObject({ state: "COMPLETED", chunksIndexed: 150 });
+  });
+
   it("fails a job with its reason and never moves it backwards", async () => {
     await newJob("j2");
     await store.advance("j2", "UPLOADED");
