@@ -5,7 +5,7 @@ import { loadConfig } from "../../shared/config.ts";
 import { JobStore } from "../../shared/job-store.ts";
 import { publisherFor } from "../../shared/kafka.ts";
 import { kafkaRecords } from "../../shared/kafka-records.ts";
-import { documentUploaded, parseMessage } from "../../shared/messages.ts";
+import { type ChunkGroup, documentUploaded, parseMessage } from "../../shared/messages.ts";
 import { modelPaths } from "../../shared/models.ts";
 import { ObjectStore } from "../../shared/object-store.ts";
 import { splitDocument } from "../../shared/split-stage.ts";
@@ -32,6 +32,7 @@ const split = documentSplitter(embedderTokenCounter(tokenizer));
 const publisher = publisherFor("split", config);
 
 export async function handler(event: MSKEvent): Promise<void> {
+  const groups: ChunkGroup[] = [];
   for (const record of kafkaRecords(event)) {
     const message = parseMessage(documentUploaded, record.value);
     if (!message.success) {
@@ -46,17 +47,30 @@ export async function handler(event: MSKEvent): Promise<void> {
         objects,
         split,
         chunksPerGroup: config.CHUNKS_PER_GROUP,
-        publish: (groups) =>
-          publisher.publish(
-            config.TOPIC_CHUNKS_TO_EMBED,
-            // Keyed by group: the groups of one document spread over every partition.
-            groups.map((group) => ({ key: group.groupId, value: JSON.stringify(group) })),
-          ),
       });
-      logger.info("split", { jobId, ...outcome });
+      if (outcome.kind === "split") {
+        groups.push(...outcome.groups);
+        logger.info("split", { jobId, chunks: outcome.chunks, groups: outcome.groups.length });
+      } else {
+        logger.info(outcome.kind, { jobId, reason: outcome.reason });
+      }
     } catch (error) {
       await jobs.noteError(jobId, `split: ${(error as Error).message}`);
       throw error;
     }
+  }
+  // One produce for the whole batch, after every job's chunk total was recorded above.
+  try {
+    await publisher.publish(
+      config.TOPIC_CHUNKS_TO_EMBED,
+      // Keyed by group: the groups of one document spread over every partition.
+      groups.map((group) => ({ key: group.groupId, value: JSON.stringify(group) })),
+    );
+  } catch (error) {
+    await jobs.noteErrors(
+      groups.map((group) => group.jobId),
+      `split: ${(error as Error).message}`,
+    );
+    throw error;
   }
 }
