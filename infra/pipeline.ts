@@ -150,7 +150,7 @@ export class Pipeline extends Construct {
       "on-upload": fn("on-upload", {
         description:
           "S3 ObjectCreated under uploads/: checks the object, marks the job UPLOADED, publishes documents.uploaded",
-        // HEAD + a ranged read + DynamoDB updates + one Kafka produce; the IAM-auth connect dominates.
+        // One ranged read + DynamoDB updates + one Kafka produce; the IAM-auth connect dominates.
         memorySize: 512,
         timeout: Duration.seconds(30),
         // No reservation: S3 invokes asynchronously and Lambda retries throttled events itself.
@@ -333,10 +333,11 @@ export class Pipeline extends Construct {
     // upload-url: creates the job; signs the upload (a presigned PUT/POST carries the signer's rights).
     table("upload-url", ["PutItem"]);
     objects("upload-url", "PresignUpload", ["s3:PutObject"], [uploads]);
-    // on-upload: HEAD + ranged read of the object, moves the job on (or fails it), publishes the event.
+    // on-upload: one ranged read of the object (its size and leading bytes), moves the job on (or
+    // fails it), publishes the event.
     table("on-upload", ["GetItem", "UpdateItem"]);
     objects("on-upload", "ReadUpload", ["s3:GetObject"], [uploads]);
-    // HEAD of a key that is already gone must answer 404 (ignored), not 403 (retried): that takes
+    // A read of a key that is already gone must answer 404 (ignored), not 403 (retried): that takes
     // ListBucket, limited to the uploads/ prefix.
     functions["on-upload"].addToRolePolicy(
       new iam.PolicyStatement({

@@ -38,9 +38,10 @@ export async function checkUpload(bucket: string, key: string, deps: UploadCheck
   }
   if (job.state !== "PENDING_UPLOAD") return { kind: "ignored", reason: `job ${job.jobId} is already ${job.state}` };
 
-  const size = await deps.objects.size(bucket, key);
-  if (size === undefined) return { kind: "ignored", reason: `${key} no longer exists` };
-  const problem = await uploadProblem(job, bucket, key, size, deps);
+  const start = await deps.objects.readStart(bucket, key, SNIFF_BYTES);
+  if (!start) return { kind: "ignored", reason: `${key} no longer exists` };
+  const { size } = start;
+  const problem = uploadProblem(job, start, deps);
   if (problem) {
     await deps.jobs.fail(job.jobId, problem);
     return { kind: "rejected", jobId: job.jobId, reason: problem };
@@ -64,13 +65,12 @@ export async function checkUpload(bucket: string, key: string, deps: UploadCheck
   return { kind: "accepted", message };
 }
 
-async function uploadProblem(job: Job, bucket: string, key: string, size: number, deps: UploadCheckDeps) {
-  if (size === 0) return "the uploaded file is empty";
-  if (size > deps.maxUploadBytes) {
-    return `the uploaded file is ${size} bytes, over the maximum of ${deps.maxUploadBytes} bytes`;
+function uploadProblem(job: Job, start: { size: number; leading: Uint8Array }, deps: UploadCheckDeps) {
+  if (start.size === 0) return "the uploaded file is empty";
+  if (start.size > deps.maxUploadBytes) {
+    return `the uploaded file is ${start.size} bytes, over the maximum of ${deps.maxUploadBytes} bytes`;
   }
-  const head = await deps.objects.read(bucket, key, { first: 0, last: Math.min(size, SNIFF_BYTES) - 1 });
-  if (!deps.matchesDeclaredType(head, job.contentType)) {
+  if (!deps.matchesDeclaredType(start.leading, job.contentType)) {
     return `the uploaded file's content does not match its declared type ${job.contentType}`;
   }
   return undefined;

@@ -1,7 +1,6 @@
 import {
   DeleteObjectCommand,
   GetObjectCommand,
-  HeadObjectCommand,
   ListObjectsV2Command,
   NoSuchKey,
   NotFound,
@@ -58,12 +57,26 @@ export class ObjectStore {
     return { method: "PUT", url, headers: { "Content-Type": contentType } };
   }
 
-  async size(bucket: string, key: string): Promise<number | undefined> {
+  /**
+   * An object's size and its first `bytes` bytes in one ranged GET (the size comes from the
+   * Content-Range); undefined when the object does not exist.
+   */
+  async readStart(
+    bucket: string,
+    key: string,
+    bytes: number,
+  ): Promise<{ size: number; leading: Uint8Array } | undefined> {
     try {
-      const head = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-      return head.ContentLength;
+      const object = await this.s3.send(
+        new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${bytes - 1}` }),
+      );
+      const leading = (await object.Body?.transformToByteArray()) ?? new Uint8Array();
+      const total = object.ContentRange?.split("/")[1];
+      return { size: total && total !== "*" ? Number(total) : leading.byteLength, leading };
     } catch (error) {
-      if (error instanceof NotFound || error instanceof NoSuchKey) return undefined;
+      if (error instanceof NoSuchKey) return undefined;
+      // No byte range of an empty object exists, so S3 refuses the range instead.
+      if ((error as Error).name === "InvalidRange") return { size: 0, leading: new Uint8Array() };
       throw error;
     }
   }

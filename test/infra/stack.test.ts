@@ -593,7 +593,7 @@ describe("functions", () => {
     ]);
   });
 
-  it("on-upload reads uploads (HEAD + ranged GET) and may list only the uploads/ prefix", () => {
+  it("on-upload reads uploads (a ranged GET) and may list only the uploads/ prefix", () => {
     const statements = statementsOf(json, functionId(json, "on-upload"));
     expect(actionsOn(statements, ids.uploads)).toEqual(["s3:GetObject", "s3:ListBucket"]);
     expect(statements.find((s) => s.Sid === "ListUploads")?.Condition).toEqual({
