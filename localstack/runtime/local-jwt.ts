@@ -39,11 +39,19 @@ export async function mintToken(options: {
     .sign(key);
 }
 
+// Imported once: the key file does not change while the platform runs, and importing a key per
+// request cost more CPU than verifying the token.
+let verificationKey: ReturnType<typeof importJWK> | undefined;
+const publicKey = () => {
+  verificationKey ??= signingKey().then(({ d: _private, ...publicJwk }) => importJWK(publicJwk, ALGORITHM));
+  return verificationKey;
+};
+
 /** Verifies a bearer token; resolves to its claims, or undefined when API Gateway would answer 401. */
 export async function verifyToken(token: string, audience: string[]): Promise<JWTPayload | undefined> {
-  const { d: _private, ...publicJwk } = await signingKey();
+  const key = await publicKey();
   try {
-    const { payload } = await jwtVerify(token, await importJWK(publicJwk, ALGORITHM), {
+    const { payload } = await jwtVerify(token, key, {
       issuer: LOCAL_ISSUER,
       audience,
     });
