@@ -37,6 +37,11 @@ export const dynamodb: LocalService = {
     mkdirSync(data, { recursive: true });
     spawnDetached("dynamodb", "java", [
       "-Xmx512m",
+      // The quick JIT only, and the simplest collector: DynamoDB Local shares a small machine
+      // with everything else, and C2 compilation cost more CPU in a test or benchmark run than
+      // its faster code saved.
+      "-XX:TieredStopAtLevel=1",
+      "-XX:+UseSerialGC",
       `-Djava.library.path=${nativeDir}`,
       "-cp",
       join(lib, "*"),

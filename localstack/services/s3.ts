@@ -90,7 +90,9 @@ export const s3: LocalService = {
     if (!existsSync(binary)) throw new StackError(`the S3 server is not built yet (${binary}): run install() first`);
     const data = join(stateDir, "s3", "data");
     mkdirSync(data, { recursive: true });
-    const args = ["--port", `127.0.0.1:${port}`, "--region", localCredentials.region, "--quiet"];
+    // --keep-alive: without it every response says "Connection: close" and each S3 call pays
+    // for a new TCP connection (as AWS's endpoints do not make it).
+    const args = ["--port", `127.0.0.1:${port}`, "--region", localCredentials.region, "--quiet", "--keep-alive"];
     if (s3EventsWebhook) args.push("--event-webhook-url", s3EventsWebhook);
     args.push("posix", data);
 
