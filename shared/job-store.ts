@@ -170,7 +170,7 @@ export class JobStore {
   /**
    * Counts one batch of chunks for a stage exactly once: the batch's marker and the counter
    * increment commit together, and a marker that already exists cancels both.
-   * Returns false when this batch was counted before.
+   * Returns false when this batch was counted before (or its job no longer exists).
    */
   async countBatch(jobId: string, stage: CountedStage, batchId: string, chunks: number): Promise<boolean> {
     return this.transact([this.markerPut(stage, { jobId, batchId, chunks }), this.counterUpdate(jobId, stage, chunks)]);
@@ -389,13 +389,28 @@ export class JobStore {
     };
   }
 
-  /** Writes all or nothing; false when a condition (or a concurrent transaction) cancelled it. */
+  /**
+   * Writes all or nothing. False when one of the items' conditions cancelled it (a batch counted
+   * before, a job that moved on); a clash with another transaction on the same item is tried
+   * again a few times; any other failure is thrown for the caller's retry.
+   */
   private async transact(items: TransactItem[]): Promise<boolean> {
+    const reasons = (error: unknown) =>
+      error instanceof TransactionCanceledException
+        ? (error.CancellationReasons ?? []).map((reason) => reason.Code)
+        : [];
     try {
-      await this.db.send(new TransactWriteCommand({ TransactItems: items }));
+      await pRetry(() => this.db.send(new TransactWriteCommand({ TransactItems: items })), {
+        retries: 4,
+        minTimeout: 20,
+        shouldRetry: ({ error }) => {
+          const codes = reasons(error);
+          return codes.includes("TransactionConflict") && !codes.includes("ConditionalCheckFailed");
+        },
+      });
       return true;
     } catch (error) {
-      if (error instanceof TransactionCanceledException) return false;
+      if (reasons(error).includes("ConditionalCheckFailed")) return false;
       throw error;
     }
   }
