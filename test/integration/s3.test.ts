@@ -17,6 +17,7 @@ import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { s3EventsWebhook } from "../../localstack/services/s3.ts";
+import { ObjectStore } from "../../shared/object-store.ts";
 import { s3Client, uniqueName } from "../support/clients.ts";
 
 // Runs against the S3 server the global setup started (S3_ENDPOINT, AWS_* from the environment),
@@ -190,6 +191,26 @@ async function listenForNotifications(url: string) {
     },
   };
 }
+
+describe("ObjectStore on the S3 server", () => {
+  const objects = new ObjectStore(client);
+
+  it("reads an object's size and leading bytes in one ranged GET, empty and missing objects included", async () => {
+    const body = randomBytes(10_000);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: "start/big.bin", Body: body }));
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: "start/small.txt", Body: "hello" }));
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: "start/empty.txt", Body: "" }));
+
+    const big = await objects.readStart(bucket, "start/big.bin", 4096);
+    expect(big?.size).toBe(10_000);
+    expect(Buffer.from(big?.leading ?? [])).toEqual(body.subarray(0, 4096));
+    const small = await objects.readStart(bucket, "start/small.txt", 4096);
+    expect(small?.size).toBe(5);
+    expect(Buffer.from(small?.leading ?? []).toString()).toBe("hello");
+    expect(await objects.readStart(bucket, "start/empty.txt", 4096)).toEqual({ size: 0, leading: new Uint8Array() });
+    expect(await objects.readStart(bucket, "start/missing.txt", 4096)).toBeUndefined();
+  });
+});
 
 describe("S3 server: notifications", () => {
   let listener: Awaited<ReturnType<typeof listenForNotifications>>;
