@@ -90,9 +90,10 @@ export const s3: LocalService = {
     if (!existsSync(binary)) throw new StackError(`the S3 server is not built yet (${binary}): run install() first`);
     const data = join(stateDir, "s3", "data");
     mkdirSync(data, { recursive: true });
-    // --keep-alive: without it every response says "Connection: close" and each S3 call pays
-    // for a new TCP connection (as AWS's endpoints do not make it).
-    const args = ["--port", `127.0.0.1:${port}`, "--region", localCredentials.region, "--quiet", "--keep-alive"];
+    // No --keep-alive: with it, versitygw 1.8.0 misreads the request that follows an aws-chunked
+    // upload on the same connection (the SDK's streamed PutObject), so every response closes its
+    // connection and each call pays for a new one.
+    const args = ["--port", `127.0.0.1:${port}`, "--region", localCredentials.region, "--quiet"];
     if (s3EventsWebhook) args.push("--event-webhook-url", s3EventsWebhook);
     args.push("posix", data);
 
