@@ -5,11 +5,11 @@
  */
 
 import type { z } from "zod";
-import type { TenantDeadLetter } from "../shared/dead-letters.ts";
-import type { JobState, JobView } from "../shared/jobs.ts";
-import type { PresignedUpload } from "../shared/object-store.ts";
-import type { SearchResponse as ApiSearchResponse, SearchResult, searchRequest } from "../shared/search-service.ts";
-import type { UploadResponse } from "../shared/uploads.ts";
+import type { PresignedUpload } from "../shared/adapters/object-store.ts";
+import type { JobState, JobView } from "../shared/domain/jobs.ts";
+import type { TenantDeadLetter } from "../shared/stages/dead-letters.ts";
+import type { SearchResponse as ApiSearchResponse, SearchResult, searchRequest } from "../shared/stages/search.ts";
+import type { UploadResponse } from "../shared/stages/upload.ts";
 
 // The API's own types, imported as types only: the client still speaks nothing but HTTP.
 export type { JobState, PresignedUpload };

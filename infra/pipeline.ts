@@ -28,7 +28,7 @@ export const KAFKA_CONSUMERS = ["split", "embed", "index"] as const;
 export type KafkaConsumer = (typeof KAFKA_CONSUMERS)[number];
 
 /**
- * Key layout of the dead-letter bucket (shared/dead-letters.ts): Lambda writes failed batches
+ * Key layout of the dead-letter bucket (shared/stages/dead-letters.ts): Lambda writes failed batches
  * under aws/lambda/<mapping id>/…; a replayed one moves under redriven/ so it is replayed once.
  */
 export const DEAD_LETTER_KEYS = { failed: "aws/lambda/", redriven: "redriven/" } as const;
@@ -94,7 +94,7 @@ export class Pipeline extends Construct {
     const { config, network, storage, streaming, nativeLayer, removalPolicy } = props;
     const { uploadBucket, indexBucket, deadLetterBucket, jobsTable } = storage;
 
-    // ---- Environment: the exact variables each function reads (see shared/config.ts) ----------
+    // ---- Environment: the exact variables each function reads (see shared/adapters/config.ts) ----------
     const base = { STAGE: config.stage };
     const kafka = {
       KAFKA_BROKERS: streaming.bootstrapBrokers,
@@ -313,7 +313,7 @@ export class Pipeline extends Construct {
     };
     this.functions = functions;
 
-    // ---- Permissions: exactly what each function's code calls (shared/*-store.ts) ----------------
+    // ---- Permissions: exactly what each function's code calls (shared/adapters/*-store.ts) ----------------
     // DynamoDB: JobStore/ManifestStore use GetItem, PutItem, UpdateItem and TransactWriteItems of
     // Put + Update (IAM checks each inner action); only the job listing queries (gsi1); nothing
     // scans or deletes.

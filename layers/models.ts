@@ -26,8 +26,8 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { cacheDir } from "../localstack/paths.ts";
-import { EMBEDDER_NAME, hasModelFiles, modelFiles, RERANKER_NAME } from "../shared/models.ts";
+import { EMBEDDER_NAME, hasModelFiles, modelFiles, RERANKER_NAME } from "../shared/ml/model-files.ts";
+import { cacheDir } from "./cache.ts";
 
 interface ModelSource {
   /** Directory name under the models root. */

@@ -15,12 +15,12 @@ import { Command } from "commander";
 import pMap from "p-map";
 import { DataDistillerClient, type JobStatus } from "../cli/api-client.ts";
 import { ensureModels } from "../layers/models.ts";
-import { mintToken } from "../localstack/runtime/local-jwt.ts";
-import { percentiles } from "../shared/metrics.ts";
-import { modelPaths } from "../shared/models.ts";
-import { documentSplitter, embedderTokenCounter } from "../shared/splitter.ts";
-import { EMBEDDER_MAX_TOKENS, TextTokenizer } from "../shared/tokenizer.ts";
+import { mintToken } from "../localstack/emulator/local-jwt.ts";
+import { documentSplitter } from "../shared/domain/document-splitter.ts";
+import { modelPaths } from "../shared/ml/model-files.ts";
+import { EMBEDDER_MAX_TOKENS, embedderTokenCounter, TextTokenizer } from "../shared/ml/tokenizer.ts";
 import { embedderThroughput } from "./embedder-throughput.ts";
+import { percentiles } from "./retrieval-metrics.ts";
 
 const options = new Command("bench:ingest")
   .requiredOption("--dataset <dir>", "a BEIR-format dataset (corpus.jsonl)")

@@ -6,8 +6,8 @@
  */
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { Embedder } from "../shared/embedder.ts";
-import { modelPaths } from "../shared/models.ts";
+import { Embedder } from "../shared/ml/embedder.ts";
+import { modelPaths } from "../shared/ml/model-files.ts";
 
 interface Job {
   modelDir: string;

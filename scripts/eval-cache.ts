@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { cacheDir } from "../localstack/paths.ts";
+import { cacheDir } from "../localstack/servers/paths.ts";
 
 /**
  * Embeddings of the evaluation corpus, kept between runs: embedding SciFact's 12k chunks takes

@@ -14,21 +14,22 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Command } from "commander";
 import { ensureModels } from "../layers/models.ts";
-import { stackUp } from "../localstack/stack.ts";
-import { dynamoDocumentClient, s3Client } from "../shared/aws-clients.ts";
-import { Embedder } from "../shared/embedder.ts";
-import { indexGroups } from "../shared/index-stage.ts";
-import { JobStore } from "../shared/job-store.ts";
-import { ManifestStore } from "../shared/manifest-store.ts";
-import { type EmbeddedGroup, encodeVector } from "../shared/messages.ts";
-import { mrrAtK, ndcgAtK, percentiles, recallAtK } from "../shared/metrics.ts";
-import { hasModelFiles, modelPaths } from "../shared/models.ts";
-import { ObjectStore } from "../shared/object-store.ts";
-import { Reranker } from "../shared/reranker.ts";
-import { SearchService, searchRequest } from "../shared/search-service.ts";
-import { documentSplitter, embedderTokenCounter } from "../shared/splitter.ts";
+import { stackUp } from "../localstack/servers/stack.ts";
+import { dynamoDocumentClient, s3Client } from "../shared/adapters/aws-clients.ts";
+import { JobStore } from "../shared/adapters/job-store.ts";
+import { ManifestStore } from "../shared/adapters/manifest-store.ts";
+import { ObjectStore } from "../shared/adapters/object-store.ts";
+import { documentSplitter } from "../shared/domain/document-splitter.ts";
+import { type EmbeddedGroup, encodeVector } from "../shared/domain/messages.ts";
+import { Embedder } from "../shared/ml/embedder.ts";
+import { hasModelFiles, modelPaths } from "../shared/ml/model-files.ts";
+import { Reranker } from "../shared/ml/reranker.ts";
+import { embedderTokenCounter } from "../shared/ml/tokenizer.ts";
+import { indexGroups } from "../shared/stages/indexing.ts";
+import { SearchService, searchRequest } from "../shared/stages/search.ts";
 import { EmbeddingCache } from "./eval-cache.ts";
 import { createBucket, createJobsTable } from "./eval-resources.ts";
+import { mrrAtK, ndcgAtK, percentiles, recallAtK } from "./retrieval-metrics.ts";
 
 const program = new Command("eval")
   .requiredOption("--dataset <dir>", "a BEIR-format dataset: corpus.jsonl, queries.jsonl, qrels/test.tsv")

@@ -1,6 +1,6 @@
 import type { TestProject } from "vitest/node";
-import { stopProcess } from "../localstack/services/process.ts";
-import { services, stackUp } from "../localstack/stack.ts";
+import { stopProcess } from "../localstack/servers/process.ts";
+import { services, stackUp } from "../localstack/servers/stack.ts";
 
 /**
  * Brings the local stack up once for the test run and exports its endpoints to the test

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { ensureModels } from "../layers/models.ts";
-import { Embedder } from "../shared/embedder.ts";
-import { hasModelFiles, type ModelPaths, modelPaths } from "../shared/models.ts";
-import { Reranker } from "../shared/reranker.ts";
-import { TextTokenizer } from "../shared/tokenizer.ts";
+import { Embedder } from "../shared/ml/embedder.ts";
+import { hasModelFiles, type ModelPaths, modelPaths } from "../shared/ml/model-files.ts";
+import { Reranker } from "../shared/ml/reranker.ts";
+import { TextTokenizer } from "../shared/ml/tokenizer.ts";
 
 let paths: ModelPaths;
 let embedder: Embedder;

@@ -1,4 +1,4 @@
-import { JOB_STATES } from "../../shared/jobs.ts";
+import { JOB_STATES } from "../../shared/domain/jobs.ts";
 import type { DataDistillerClient, JobState, JobStatus } from "../api-client.ts";
 import { formatAge, formatDuration, table } from "../format.ts";
 import { note, out, print, printJson } from "../output.ts";

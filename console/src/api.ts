@@ -5,7 +5,7 @@
  */
 
 import { ApiError, DataDistillerClient } from "../../cli/api-client.ts";
-import type { PresignedUpload } from "../../shared/object-store.ts";
+import type { PresignedUpload } from "../../shared/adapters/object-store.ts";
 
 export type { DeadLetter, JobStatus, SearchRequest, SearchResponse, UploadTicket } from "../../cli/api-client.ts";
 export { ApiError, DataDistillerClient as ConsoleApi };

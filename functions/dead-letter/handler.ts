@@ -1,10 +1,10 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { S3Event } from "aws-lambda";
-import { dynamoDocumentClient, s3Client } from "../../shared/aws-clients.ts";
-import { loadConfig } from "../../shared/config.ts";
-import { describeDeadLetter, failJobsOfDeadLetter, parseFailedBatch } from "../../shared/dead-letters.ts";
-import { JobStore } from "../../shared/job-store.ts";
-import { ObjectStore } from "../../shared/object-store.ts";
+import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
+import { loadConfig } from "../../shared/adapters/config.ts";
+import { JobStore } from "../../shared/adapters/job-store.ts";
+import { ObjectStore } from "../../shared/adapters/object-store.ts";
+import { describeDeadLetter, failJobsOfDeadLetter, parseFailedBatch } from "../../shared/stages/dead-letters.ts";
 
 /**
  * S3 ObjectCreated under aws/lambda/ on the dead-letter bucket (a Kafka batch whose retries ran

@@ -1,9 +1,9 @@
 import { Logger } from "@aws-lambda-powertools/logger";
-import { dynamoDocumentClient } from "../../shared/aws-clients.ts";
-import { loadConfig } from "../../shared/config.ts";
-import { deleteDocument } from "../../shared/documents.ts";
-import { HttpError, httpHandler, json, tenantOf } from "../../shared/http.ts";
-import { ManifestStore } from "../../shared/manifest-store.ts";
+import { dynamoDocumentClient } from "../../shared/adapters/aws-clients.ts";
+import { loadConfig } from "../../shared/adapters/config.ts";
+import { HttpError, httpHandler, json, tenantOf } from "../../shared/adapters/http.ts";
+import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
+import { deleteDocument } from "../../shared/stages/documents.ts";
 
 /** DELETE /documents/{id}: the document disappears from the tenant's search results. */
 const config = loadConfig(["JOBS_TABLE", "TENANT_CLAIM"]);

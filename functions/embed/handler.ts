@@ -1,14 +1,14 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { MSKEvent } from "aws-lambda";
-import { dynamoDocumentClient } from "../../shared/aws-clients.ts";
-import { loadConfig } from "../../shared/config.ts";
-import { embedGroups } from "../../shared/embed-stage.ts";
-import { Embedder } from "../../shared/embedder.ts";
-import { JobStore } from "../../shared/job-store.ts";
-import { publisherFor } from "../../shared/kafka.ts";
-import { kafkaRecords } from "../../shared/kafka-records.ts";
-import { type ChunkGroup, chunkGroup, collectionKey, parseMessage } from "../../shared/messages.ts";
-import { modelPaths } from "../../shared/models.ts";
+import { dynamoDocumentClient } from "../../shared/adapters/aws-clients.ts";
+import { loadConfig } from "../../shared/adapters/config.ts";
+import { JobStore } from "../../shared/adapters/job-store.ts";
+import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
+import { kafkaRecords } from "../../shared/adapters/kafka-records.ts";
+import { type ChunkGroup, chunkGroup, collectionKey, parseMessage } from "../../shared/domain/messages.ts";
+import { Embedder } from "../../shared/ml/embedder.ts";
+import { modelPaths } from "../../shared/ml/model-files.ts";
+import { embedGroups } from "../../shared/stages/embed.ts";
 
 /** chunks.to-embed → one batched ONNX pass over every chunk of the batch → chunks.embedded. */
 const config = loadConfig([

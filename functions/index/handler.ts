@@ -1,13 +1,13 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { MSKEvent } from "aws-lambda";
-import { dynamoDocumentClient, s3Client } from "../../shared/aws-clients.ts";
-import { loadConfig } from "../../shared/config.ts";
-import { indexGroups } from "../../shared/index-stage.ts";
-import { JobStore } from "../../shared/job-store.ts";
-import { kafkaRecords } from "../../shared/kafka-records.ts";
-import { ManifestStore } from "../../shared/manifest-store.ts";
-import { type EmbeddedGroup, embeddedGroup, parseMessage } from "../../shared/messages.ts";
-import { ObjectStore } from "../../shared/object-store.ts";
+import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
+import { loadConfig } from "../../shared/adapters/config.ts";
+import { JobStore } from "../../shared/adapters/job-store.ts";
+import { kafkaRecords } from "../../shared/adapters/kafka-records.ts";
+import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
+import { ObjectStore } from "../../shared/adapters/object-store.ts";
+import { type EmbeddedGroup, embeddedGroup, parseMessage } from "../../shared/domain/messages.ts";
+import { indexGroups } from "../../shared/stages/indexing.ts";
 
 /** chunks.embedded → immutable segments in the index bucket + manifest; job progress and completion. */
 const config = loadConfig(["JOBS_TABLE", "INDEX_BUCKET", "JOB_RETENTION_DAYS", "MAX_SEGMENTS"]);

@@ -1,10 +1,10 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { z } from "zod";
-import { dynamoDocumentClient } from "../../shared/aws-clients.ts";
-import { loadConfig } from "../../shared/config.ts";
-import { HttpError, httpHandler, json, parseQuery, tenantOf } from "../../shared/http.ts";
-import { InvalidJobCursorError, JobStore } from "../../shared/job-store.ts";
-import { jobView } from "../../shared/jobs.ts";
+import { dynamoDocumentClient } from "../../shared/adapters/aws-clients.ts";
+import { loadConfig } from "../../shared/adapters/config.ts";
+import { HttpError, httpHandler, json, parseQuery, tenantOf } from "../../shared/adapters/http.ts";
+import { InvalidJobCursorError, JobStore } from "../../shared/adapters/job-store.ts";
+import { jobView } from "../../shared/domain/jobs.ts";
 
 /**
  * GET /jobs/{id}: the job's state, counts, stage times and failure reason, for its own tenant only.

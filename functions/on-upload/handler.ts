@@ -1,12 +1,12 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { S3Event } from "aws-lambda";
-import { dynamoDocumentClient, s3Client } from "../../shared/aws-clients.ts";
-import { loadConfig } from "../../shared/config.ts";
-import { matchesDeclaredType } from "../../shared/extract.ts";
-import { checkUpload } from "../../shared/ingest.ts";
-import { JobStore } from "../../shared/job-store.ts";
-import { publisherFor } from "../../shared/kafka.ts";
-import { ObjectStore } from "../../shared/object-store.ts";
+import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
+import { loadConfig } from "../../shared/adapters/config.ts";
+import { JobStore } from "../../shared/adapters/job-store.ts";
+import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
+import { ObjectStore } from "../../shared/adapters/object-store.ts";
+import { matchesDeclaredType } from "../../shared/domain/extract.ts";
+import { checkUpload } from "../../shared/stages/on-upload.ts";
 
 /** S3 ObjectCreated on the upload bucket: check the file, mark the job UPLOADED, publish documents.uploaded. */
 const config = loadConfig([

@@ -1,6 +1,11 @@
 import { Logger } from "@aws-lambda-powertools/logger";
-import { dynamoDocumentClient, s3Client } from "../../shared/aws-clients.ts";
-import { loadConfig } from "../../shared/config.ts";
+import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
+import { loadConfig } from "../../shared/adapters/config.ts";
+import { type ApiEvent, type ApiResult, HttpError, httpHandler, json, tenantOf } from "../../shared/adapters/http.ts";
+import { JobStore } from "../../shared/adapters/job-store.ts";
+import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
+import { ObjectStore } from "../../shared/adapters/object-store.ts";
+import type { JobState } from "../../shared/domain/jobs.ts";
 import {
   type DeadLetter,
   listDeadLetters,
@@ -8,12 +13,7 @@ import {
   redrive,
   type TenantDeadLetter,
   tenantView,
-} from "../../shared/dead-letters.ts";
-import { type ApiEvent, type ApiResult, HttpError, httpHandler, json, tenantOf } from "../../shared/http.ts";
-import { JobStore } from "../../shared/job-store.ts";
-import type { JobState } from "../../shared/jobs.ts";
-import { publisherFor } from "../../shared/kafka.ts";
-import { ObjectStore } from "../../shared/object-store.ts";
+} from "../../shared/stages/dead-letters.ts";
 
 /**
  * Invoked by an operator (`aws lambda invoke`): lists the dead letters not yet replayed (dryRun),

@@ -1,14 +1,14 @@
 import { Logger } from "@aws-lambda-powertools/logger";
-import { dynamoDocumentClient, s3Client } from "../../shared/aws-clients.ts";
-import { loadConfig } from "../../shared/config.ts";
-import { Embedder } from "../../shared/embedder.ts";
-import { HttpError, httpHandler, json, parseBody, tenantOf } from "../../shared/http.ts";
-import { ManifestStore } from "../../shared/manifest-store.ts";
-import { hasModelFiles, modelPaths } from "../../shared/models.ts";
-import { ObjectStore } from "../../shared/object-store.ts";
-import { Reranker } from "../../shared/reranker.ts";
-import { InvalidCursorError } from "../../shared/search.ts";
-import { SearchService, searchRequest } from "../../shared/search-service.ts";
+import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
+import { loadConfig } from "../../shared/adapters/config.ts";
+import { HttpError, httpHandler, json, parseBody, tenantOf } from "../../shared/adapters/http.ts";
+import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
+import { ObjectStore } from "../../shared/adapters/object-store.ts";
+import { InvalidCursorError } from "../../shared/domain/hybrid-search.ts";
+import { Embedder } from "../../shared/ml/embedder.ts";
+import { hasModelFiles, modelPaths } from "../../shared/ml/model-files.ts";
+import { Reranker } from "../../shared/ml/reranker.ts";
+import { SearchService, searchRequest } from "../../shared/stages/search.ts";
 
 /** POST /search: BM25 + dense retrieval, fused, reranked by the cross-encoder. */
 const config = loadConfig(["JOBS_TABLE", "INDEX_BUCKET", "TENANT_CLAIM", "MODEL_DIR"]);

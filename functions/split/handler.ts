@@ -1,16 +1,16 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { MSKEvent } from "aws-lambda";
-import { dynamoDocumentClient, s3Client } from "../../shared/aws-clients.ts";
-import { loadConfig } from "../../shared/config.ts";
-import { JobStore } from "../../shared/job-store.ts";
-import { publisherFor } from "../../shared/kafka.ts";
-import { kafkaRecords } from "../../shared/kafka-records.ts";
-import { type ChunkGroup, documentUploaded, parseMessage } from "../../shared/messages.ts";
-import { modelPaths } from "../../shared/models.ts";
-import { ObjectStore } from "../../shared/object-store.ts";
-import { splitDocument } from "../../shared/split-stage.ts";
-import { documentSplitter, embedderTokenCounter } from "../../shared/splitter.ts";
-import { EMBEDDER_MAX_TOKENS, TextTokenizer } from "../../shared/tokenizer.ts";
+import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
+import { loadConfig } from "../../shared/adapters/config.ts";
+import { JobStore } from "../../shared/adapters/job-store.ts";
+import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
+import { kafkaRecords } from "../../shared/adapters/kafka-records.ts";
+import { ObjectStore } from "../../shared/adapters/object-store.ts";
+import { documentSplitter } from "../../shared/domain/document-splitter.ts";
+import { type ChunkGroup, documentUploaded, parseMessage } from "../../shared/domain/messages.ts";
+import { modelPaths } from "../../shared/ml/model-files.ts";
+import { EMBEDDER_MAX_TOKENS, embedderTokenCounter, TextTokenizer } from "../../shared/ml/tokenizer.ts";
+import { splitDocument } from "../../shared/stages/split.ts";
 
 /** documents.uploaded → extract, chunk, publish groups of chunks to chunks.to-embed (the fan-out). */
 const config = loadConfig([

@@ -1,10 +1,10 @@
 import { Logger } from "@aws-lambda-powertools/logger";
-import { dynamoDocumentClient, s3Client } from "../../shared/aws-clients.ts";
-import { loadConfig } from "../../shared/config.ts";
-import { errorBody, httpHandler, json, parseBody, tenantOf } from "../../shared/http.ts";
-import { JobStore } from "../../shared/job-store.ts";
-import { ObjectStore } from "../../shared/object-store.ts";
-import { requestUpload, UploadRejected, uploadRequest } from "../../shared/uploads.ts";
+import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
+import { loadConfig } from "../../shared/adapters/config.ts";
+import { errorBody, httpHandler, json, parseBody, tenantOf } from "../../shared/adapters/http.ts";
+import { JobStore } from "../../shared/adapters/job-store.ts";
+import { ObjectStore } from "../../shared/adapters/object-store.ts";
+import { requestUpload, UploadRejected, uploadRequest } from "../../shared/stages/upload.ts";
 
 /** POST /uploads: validate, create the job (PENDING_UPLOAD), answer 202 with a presigned upload. */
 const config = loadConfig([

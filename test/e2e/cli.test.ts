@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobStatus, SearchResponse } from "../../cli/api-client.ts";
-import type { Platform } from "../../localstack/platform.ts";
+import type { Platform } from "../../localstack/platform/platform.ts";
 import { startTestPlatform, tenantClient } from "../support/platform.ts";
 
 const run = promisify(execFile);

@@ -11,10 +11,10 @@ import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { DataDistillerClient } from "../../cli/api-client.ts";
-import { LOCAL_CONSOLE_TENANT } from "../../localstack/console.ts";
-import { repoRoot } from "../../localstack/paths.ts";
-import type { Platform } from "../../localstack/platform.ts";
-import { mintToken } from "../../localstack/runtime/local-jwt.ts";
+import { mintToken } from "../../localstack/emulator/local-jwt.ts";
+import { LOCAL_CONSOLE_TENANT } from "../../localstack/platform/console.ts";
+import type { Platform } from "../../localstack/platform/platform.ts";
+import { repoRoot } from "../../localstack/servers/paths.ts";
 import { startTestPlatform } from "../support/platform.ts";
 
 let platform: Platform;

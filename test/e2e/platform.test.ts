@@ -9,11 +9,11 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { Kafka, logLevel } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError, DataDistillerClient, type JobStatus, uploadFile } from "../../cli/api-client.ts";
-import type { Platform } from "../../localstack/platform.ts";
-import { mintToken } from "../../localstack/runtime/local-jwt.ts";
-import { ManifestStore } from "../../shared/manifest-store.ts";
-import { ObjectStore } from "../../shared/object-store.ts";
-import { decodeSegment } from "../../shared/segment.ts";
+import { mintToken } from "../../localstack/emulator/local-jwt.ts";
+import type { Platform } from "../../localstack/platform/platform.ts";
+import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
+import { ObjectStore } from "../../shared/adapters/object-store.ts";
+import { decodeSegment } from "../../shared/domain/segment.ts";
 import {
   makeCorruptPdf,
   makeHtml,

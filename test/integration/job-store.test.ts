@@ -1,8 +1,8 @@
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createJobsTable } from "../../localstack/jobs-table.ts";
-import { InvalidJobCursorError, JobStore } from "../../shared/job-store.ts";
-import { jobView } from "../../shared/jobs.ts";
+import { createJobsTable } from "../../localstack/platform/jobs-table.ts";
+import { InvalidJobCursorError, JobStore } from "../../shared/adapters/job-store.ts";
+import { jobView } from "../../shared/domain/jobs.ts";
 import { dynamoClient, uniqueName } from "../support/clients.ts";
 
 const client = dynamoClient();

@@ -1,7 +1,8 @@
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createJobsTable } from "../../localstack/jobs-table.ts";
-import { ManifestConflict, ManifestStore, type SegmentRef } from "../../shared/manifest-store.ts";
+import { createJobsTable } from "../../localstack/platform/jobs-table.ts";
+import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
+import { ManifestConflict, type SegmentRef } from "../../shared/domain/manifest.ts";
 import { dynamoClient, uniqueName } from "../support/clients.ts";
 
 const client = dynamoClient();

@@ -16,8 +16,8 @@ import {
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { s3EventsWebhook } from "../../localstack/services/s3.ts";
-import { ObjectStore } from "../../shared/object-store.ts";
+import { s3EventsWebhook } from "../../localstack/servers/s3.ts";
+import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { s3Client, uniqueName } from "../support/clients.ts";
 
 // Runs against the S3 server the global setup started (S3_ENDPOINT, AWS_* from the environment),

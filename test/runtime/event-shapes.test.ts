@@ -5,8 +5,8 @@
 
 import type { KafkaMessage } from "kafkajs";
 import { describe, expect, it } from "vitest";
-import { mskEvent } from "../../localstack/runtime/kafka-event-source.ts";
-import { awsS3Record } from "../../localstack/runtime/s3-notifications.ts";
+import { mskEvent } from "../../localstack/emulator/kafka-event-source.ts";
+import { awsS3Record } from "../../localstack/emulator/s3-notifications.ts";
 
 /** Every path to a leaf with its JSON type, array items collapsed to "[]". */
 function shape(value: unknown, path = "$"): string[] {

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { type FunctionDefinition, FunctionHost } from "../../localstack/runtime/function-host.ts";
+import { type FunctionDefinition, FunctionHost } from "../../localstack/emulator/function-host.ts";
 
 const fixture = fileURLToPath(new URL("./fixtures/handlers.ts", import.meta.url));
 const hosts: FunctionHost[] = [];

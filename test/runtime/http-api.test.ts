@@ -1,8 +1,8 @@
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FunctionHost } from "../../localstack/runtime/function-host.ts";
-import { HttpApi } from "../../localstack/runtime/http-api.ts";
-import { mintToken } from "../../localstack/runtime/local-jwt.ts";
+import { FunctionHost } from "../../localstack/emulator/function-host.ts";
+import { HttpApi } from "../../localstack/emulator/http-api.ts";
+import { mintToken } from "../../localstack/emulator/local-jwt.ts";
 
 const fixture = fileURLToPath(new URL("./fixtures/handlers.ts", import.meta.url));
 const definition = (exportName: string) => ({

@@ -4,12 +4,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Admin, Kafka } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FunctionHost } from "../../localstack/runtime/function-host.ts";
+import { FunctionHost } from "../../localstack/emulator/function-host.ts";
 import {
   type FailedBatchRecord,
   KafkaEventSource,
   type MskEvent,
-} from "../../localstack/runtime/kafka-event-source.ts";
+} from "../../localstack/emulator/kafka-event-source.ts";
 import { kafkaClient, uniqueName } from "../support/clients.ts";
 
 const fixture = fileURLToPath(new URL("./fixtures/handlers.ts", import.meta.url));

@@ -1,9 +1,9 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { DataDistillerClient } from "../../cli/api-client.ts";
-import { consoleHandler } from "../../localstack/console.ts";
-import { cdkOut, type Platform, startPlatform } from "../../localstack/platform.ts";
-import { mintToken } from "../../localstack/runtime/local-jwt.ts";
+import { mintToken } from "../../localstack/emulator/local-jwt.ts";
+import { consoleHandler } from "../../localstack/platform/console.ts";
+import { cdkOut, type Platform, startPlatform } from "../../localstack/platform/platform.ts";
 import { uniqueName } from "./clients.ts";
 
 /**

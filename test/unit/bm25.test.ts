@@ -1,14 +1,7 @@
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
-import {
-  analyze,
-  Bm25Index,
-  bm25Idf,
-  createWinkBm25,
-  prepareText,
-  selectTopK,
-  WINK_MIN_DOCS,
-} from "../../shared/bm25.ts";
+import { analyze, Bm25Index, bm25Idf, createWinkBm25, prepareText, WINK_MIN_DOCS } from "../../shared/domain/bm25.ts";
+import { selectTopK } from "../../shared/domain/top-k.ts";
 
 const docs = [
   { id: "d:0", text: "The quick brown fox jumps over the lazy dog." },

@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { modelsRoot } from "../../layers/models.ts";
-import { chunkDocument, type TokenCounter } from "../../shared/chunking.ts";
-import { type ExtractedDocument, extractText } from "../../shared/extract.ts";
-import { EMBEDDER_NAME, modelFiles } from "../../shared/models.ts";
-import { EMBEDDER_MAX_TOKENS, TextTokenizer } from "../../shared/tokenizer.ts";
-import type { Chunk } from "../../shared/types.ts";
+import { chunkDocument, type TokenCounter } from "../../shared/domain/chunking.ts";
+import { type ExtractedDocument, extractText } from "../../shared/domain/extract.ts";
+import type { Chunk } from "../../shared/domain/types.ts";
+import { EMBEDDER_NAME, modelFiles } from "../../shared/ml/model-files.ts";
+import { EMBEDDER_MAX_TOKENS, TextTokenizer } from "../../shared/ml/tokenizer.ts";
 import { makePdf, makeProsePages } from "../fixtures/make-fixtures.ts";
 
 /** One token per whitespace-separated word. */

@@ -10,7 +10,7 @@ import { isLoopback, resolveEndpoint, resolveToken } from "../../cli/context.ts"
 import { contentTypeOf, expandFiles } from "../../cli/files.ts";
 import { formatAge, formatBytes, parseHighlights, snippet, table } from "../../cli/format.ts";
 import { storageErrorMessage } from "../../cli/upload.ts";
-import { highlight } from "../../shared/highlight.ts";
+import { highlight } from "../../shared/domain/highlight.ts";
 
 const bold = (text: string) => `**${text}**`;
 

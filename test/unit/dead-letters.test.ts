@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeDeadLetter, type FailedBatch, tenantView } from "../../shared/dead-letters.ts";
+import { describeDeadLetter, type FailedBatch, tenantView } from "../../shared/stages/dead-letters.ts";
 
 const record = (offset: number, message: object) => ({
   topic: "chunks.embedded",

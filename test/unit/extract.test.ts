@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DomainError, ExtractionError, type ExtractionErrorCode } from "../../shared/errors.ts";
+import { DomainError, ExtractionError, type ExtractionErrorCode } from "../../shared/domain/errors.ts";
 import {
   assertDeclaredType,
   decodeText,
@@ -7,7 +7,7 @@ import {
   type ExtractedDocument,
   extractText,
   matchesDeclaredType,
-} from "../../shared/extract.ts";
+} from "../../shared/domain/extract.ts";
 import {
   makeCorruptPdf,
   makeEncryptedPdf,

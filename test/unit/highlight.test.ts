@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { prepareText } from "../../shared/bm25.ts";
-import { escapeHtml, highlight } from "../../shared/highlight.ts";
+import { prepareText } from "../../shared/domain/bm25.ts";
+import { escapeHtml, highlight } from "../../shared/domain/highlight.ts";
 
 describe("highlight", () => {
   it("marks words whose stems match the query's", () => {

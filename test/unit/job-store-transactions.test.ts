@@ -1,7 +1,7 @@
 import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { describe, expect, it } from "vitest";
-import { JobStore } from "../../shared/job-store.ts";
+import { JobStore } from "../../shared/adapters/job-store.ts";
 
 /** A client whose TransactWriteItems cancels with these reasons, one list per call, then commits. */
 function cancelling(...calls: string[][]) {

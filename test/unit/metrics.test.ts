@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { dcgAtK, mean, mrrAtK, ndcgAtK, percentile, percentiles, recallAtK } from "../../shared/metrics.ts";
+import { dcgAtK, mean, mrrAtK, ndcgAtK, percentile, percentiles, recallAtK } from "../../scripts/retrieval-metrics.ts";
 
 // Judgments: d1 grade 1, d3 grade 2, d4 grade 1, d5 judged not relevant.
 const qrels = { d1: 1, d3: 2, d4: 1, d5: 0 };

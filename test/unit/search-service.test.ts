@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { Manifest, SegmentRef } from "../../shared/manifest-store.ts";
-import { SearchService, searchRequest } from "../../shared/search-service.ts";
-import { buildSegment, encodeSegment } from "../../shared/segment.ts";
+import type { Manifest, SegmentRef } from "../../shared/domain/manifest.ts";
+import { buildSegment, encodeSegment } from "../../shared/domain/segment.ts";
+import { SearchService, searchRequest } from "../../shared/stages/search.ts";
 
 /** One encoded single-chunk segment about `topic`. */
 const segmentBytes = (id: string, topic: string) =>

@@ -8,9 +8,9 @@ import {
   InvalidCursorError,
   paginate,
   searchSegments,
-} from "../../shared/search.ts";
-import { buildSegment, decodeSegment, encodeSegment, mergeSegments } from "../../shared/segment.ts";
-import type { DocumentInfo, EmbeddedChunk } from "../../shared/types.ts";
+} from "../../shared/domain/hybrid-search.ts";
+import { buildSegment, decodeSegment, encodeSegment, mergeSegments } from "../../shared/domain/segment.ts";
+import type { DocumentInfo, EmbeddedChunk } from "../../shared/domain/types.ts";
 
 function chunk(documentId: string, ordinal: number, text: string, vector: number[], collection = "c"): EmbeddedChunk {
   return {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { searchSegments } from "../../shared/search.ts";
+import { searchSegments } from "../../shared/domain/hybrid-search.ts";
 import {
   buildSegment,
   decodeSegment,
@@ -8,8 +8,8 @@ import {
   readSegmentHeader,
   SEGMENT_FORMAT_VERSION,
   type Segment,
-} from "../../shared/segment.ts";
-import type { DocumentInfo, EmbeddedChunk } from "../../shared/types.ts";
+} from "../../shared/domain/segment.ts";
+import type { DocumentInfo, EmbeddedChunk } from "../../shared/domain/types.ts";
 
 const DIM = 16;
 

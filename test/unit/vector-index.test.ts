@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { flatVectorsFromFaissBuffer, loadFaiss, VectorIndex } from "../../shared/vector-index.ts";
+import { flatVectorsFromFaissBuffer, loadFaiss, VectorIndex } from "../../shared/domain/vector-index.ts";
 
 /** Seeded random unit vectors (mulberry32 + Box–Muller). */
 function randomVectors(count: number, dimension: number, seed: number): Float32Array[] {

@@ -1,0 +1,358 @@
+import { existsSync, readdirSync, symlinkSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join, relative } from "node:path";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { type Admin, Kafka, logLevel } from "kafkajs";
+import { repoRoot } from "../servers/paths.ts";
+import { type FunctionDefinition, FunctionHost } from "./function-host.ts";
+import { type CorsDefinition, HttpApi, type LocalHandler, type RouteDefinition } from "./http-api.ts";
+import { type FailureDestination, KafkaEventSource } from "./kafka-event-source.ts";
+import { type LocalTargets, physicalResource, provisionBucket, provisionTable, provisionTopics } from "./provision.ts";
+import { type S3NotificationSubscription, type S3Notifications, startS3Notifications } from "./s3-notifications.ts";
+import { loadCloudAssembly, type PhysicalResource, Resolver, type Resource, type StackTemplate } from "./template.ts";
+
+export interface RuntimeOptions {
+  cdkOut: string;
+  /** The stack's endpoints and credentials (what `stack:up` exports). */
+  stackEnv: Record<string, string>;
+  /** Variables every function gets on top of its template environment (e.g. MODEL_DIR). */
+  functionEnv?: Record<string, string>;
+  apiPort: number;
+  /** At most this many execution environments per function (the template's reserved concurrency caps it too). */
+  maxConcurrency?: number;
+  localHandlers?: LocalHandler[];
+  log?: (line: string) => void;
+  /** Only provision and prepare the functions: no event sources, notifications or API (one-off invocations). */
+  functionsOnly?: boolean;
+}
+
+interface Located {
+  stack: StackTemplate;
+  logicalId: string;
+  resource: Resource;
+}
+
+/**
+ * Runs a synthesized cloud assembly on the local servers, wired as the template declares it:
+ * buckets, tables and topics provisioned; functions run from their bundled assets with their
+ * template environment; Kafka event source mappings, S3 notifications and HTTP API routes
+ * delivering the events AWS would.
+ */
+export class LocalRuntime {
+  readonly hosts = new Map<string, FunctionHost>();
+  readonly eventSources: KafkaEventSource[] = [];
+  private api: HttpApi | undefined;
+  private functionsByLogicalId = new Map<string, Located>();
+  private hostFor: ((nameOrArn: string) => FunctionHost) | undefined;
+  private notifications: S3Notifications | undefined;
+  apiUrl = "";
+  /** Physical names by logical id, for tools and tests (buckets, tables, functions). */
+  readonly names = new Map<string, string>();
+
+  private constructor(
+    private readonly options: RuntimeOptions,
+    private readonly targets: LocalTargets,
+    private readonly kafka: Kafka,
+  ) {}
+
+  static async start(options: RuntimeOptions): Promise<LocalRuntime> {
+    const env = options.stackEnv;
+    const credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID ?? "", secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "" };
+    const region = env.AWS_REGION ?? "us-east-1";
+    const kafka = new Kafka({
+      clientId: "local-runtime",
+      brokers: (env.KAFKA_BROKERS ?? "").split(","),
+      logLevel: logLevel.WARN,
+    });
+    const kafkaAdmin: Admin = kafka.admin();
+    await kafkaAdmin.connect();
+    const targets: LocalTargets = {
+      s3: new S3Client({ endpoint: env.S3_ENDPOINT, forcePathStyle: true, region, credentials }),
+      dynamodb: new DynamoDBClient({ endpoint: env.DYNAMODB_ENDPOINT, region, credentials }),
+      kafkaAdmin,
+      kafkaBrokers: env.KAFKA_BROKERS ?? "",
+      region,
+      accountId: "000000000000",
+    };
+    const runtime = new LocalRuntime(options, targets, kafka);
+    try {
+      await runtime.wire();
+    } catch (error) {
+      await runtime.stop();
+      throw error;
+    }
+    return runtime;
+  }
+
+  async stop(): Promise<void> {
+    await this.api?.close();
+    await this.notifications?.stop();
+    await Promise.all(this.eventSources.map((source) => source.stop().catch(() => {})));
+    await Promise.all([...this.hosts.values()].map((host) => host.close()));
+    await this.targets.kafkaAdmin.disconnect();
+  }
+
+  private log(line: string): void {
+    (this.options.log ?? ((text: string) => process.stderr.write(`${text}\n`)))(line);
+  }
+
+  private async wire(): Promise<void> {
+    const stacks = loadCloudAssembly(this.options.cdkOut);
+    const physical = new Map<string, PhysicalResource>();
+    const all: Located[] = [];
+    for (const stack of stacks) {
+      for (const [logicalId, resource] of Object.entries(stack.Resources)) {
+        all.push({ stack, logicalId, resource });
+        physical.set(logicalId, physicalResource(stack, logicalId, resource, this.targets));
+      }
+    }
+    const resolver = new Resolver(physical, { region: this.targets.region, accountId: this.targets.accountId });
+    for (const stack of stacks) resolver.addExports(stack);
+    const live = all.filter(
+      ({ stack, resource }) => !resource.Condition || resolver.isConditionTrue(stack, resource.Condition),
+    );
+    const props = ({ stack, resource }: Located) =>
+      resolver.resolve(stack, resource.Properties ?? {}) as Record<string, unknown>;
+    const ofType = (...types: string[]) => live.filter(({ resource }) => types.includes(resource.Type));
+    for (const [logicalId, resource] of physical) this.names.set(logicalId, resource.ref);
+
+    // 1. Storage and topics.
+    for (const located of ofType("AWS::S3::Bucket")) {
+      await provisionBucket(this.targets, physical.get(located.logicalId)?.ref ?? "", props(located));
+    }
+    for (const located of ofType("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable")) {
+      await provisionTable(this.targets, physical.get(located.logicalId)?.ref ?? "", props(located));
+    }
+    for (const located of ofType("Custom::KafkaTopics")) {
+      const topics = await provisionTopics(this.targets, props(located));
+      this.log(`topics: ${topics.join(", ")}`);
+    }
+
+    // 2. Functions, started on first use.
+    const functionsByArn = new Map<string, Located>();
+    for (const located of ofType("AWS::Lambda::Function")) {
+      const resource = physical.get(located.logicalId);
+      if (resource) {
+        functionsByArn.set(resource.attributes.Arn ?? "", located);
+        functionsByArn.set(resource.ref, located);
+      }
+    }
+    for (const located of functionsByArn.values()) this.functionsByLogicalId.set(located.logicalId, located);
+    const host = (nameOrArn: string): FunctionHost => {
+      const located = functionsByArn.get(nameOrArn) ?? functionsByArn.get(nameOrArn.split(":").at(-1) ?? "");
+      if (!located) throw new Error(`the template refers to a function it does not declare: ${nameOrArn}`);
+      let created = this.hosts.get(located.logicalId);
+      if (!created) {
+        created = new FunctionHost(this.functionDefinition(located, props(located)), (line) => this.log(line));
+        this.hosts.set(located.logicalId, created);
+      }
+      return created;
+    };
+    this.hostFor = host;
+    if (this.options.functionsOnly) return;
+
+    // 3. Kafka event source mappings.
+    for (const located of ofType("AWS::Lambda::EventSourceMapping")) {
+      const mapping = props(located);
+      const topics = mapping.Topics as string[] | undefined;
+      if (!topics?.length) continue;
+      const target = host(String(mapping.FunctionName));
+      const destination = (mapping.DestinationConfig as { OnFailure?: { Destination?: string } } | undefined)?.OnFailure
+        ?.Destination;
+      const groupId =
+        (mapping.AmazonManagedKafkaEventSourceConfig as { ConsumerGroupId?: string } | undefined)?.ConsumerGroupId ??
+        (mapping.SelfManagedKafkaEventSourceConfig as { ConsumerGroupId?: string } | undefined)?.ConsumerGroupId ??
+        located.logicalId;
+      const source = new KafkaEventSource(
+        this.kafka,
+        {
+          id: located.logicalId,
+          topics,
+          consumerGroupId: groupId,
+          batchSize: Number(mapping.BatchSize ?? 100),
+          maximumBatchingWindowSeconds: Number(mapping.MaximumBatchingWindowInSeconds ?? 0.5),
+          startingPosition: mapping.StartingPosition === "LATEST" ? "LATEST" : "TRIM_HORIZON",
+          maximumRetryAttempts: Number(mapping.MaximumRetryAttempts ?? -1),
+          bisectBatchOnFunctionError: mapping.BisectBatchOnFunctionError === true,
+          eventSourceArn: String(
+            mapping.EventSourceArn ?? `arn:aws:kafka:${this.targets.region}:000000000000:cluster/local/local`,
+          ),
+          bootstrapServers: this.targets.kafkaBrokers,
+        },
+        target,
+        destination ? this.failureDestination(destination, located.logicalId) : undefined,
+        (line) => this.log(line),
+      );
+      const partitions = await this.partitionCount(topics);
+      await source.start(Math.max(1, Math.min(partitions, target.definition.concurrency)));
+      this.eventSources.push(source);
+      this.log(`event source ${located.logicalId}: ${topics.join(",")} → ${target.definition.name} (group ${groupId})`);
+    }
+
+    // 4. S3 notifications to functions.
+    const subscriptions: S3NotificationSubscription[] = [];
+    for (const located of ofType("Custom::S3BucketNotifications")) {
+      const properties = props(located);
+      const configurations =
+        (
+          properties.NotificationConfiguration as
+            | { LambdaFunctionConfigurations?: Record<string, unknown>[] }
+            | undefined
+        )?.LambdaFunctionConfigurations ?? [];
+      for (const configuration of configurations) {
+        const rules =
+          (configuration.Filter as { Key?: { FilterRules?: { Name: string; Value: string }[] } } | undefined)?.Key
+            ?.FilterRules ?? [];
+        subscriptions.push({
+          bucket: String(properties.BucketName),
+          events: configuration.Events as string[],
+          prefix: rules.find((rule) => rule.Name.toLowerCase() === "prefix")?.Value ?? "",
+          suffix: rules.find((rule) => rule.Name.toLowerCase() === "suffix")?.Value ?? "",
+          target: host(String(configuration.LambdaFunctionArn)),
+        });
+      }
+    }
+    if (subscriptions.length > 0) {
+      this.notifications = await startS3Notifications(subscriptions, (line) => this.log(line));
+      for (const subscription of subscriptions) {
+        this.log(
+          `s3 notification: ${subscription.bucket}/${subscription.prefix}* → ${subscription.target.definition.name}`,
+        );
+      }
+    }
+
+    // 5. HTTP API routes.
+    const routes: RouteDefinition[] = [];
+    let cors: CorsDefinition | undefined;
+    for (const located of ofType("AWS::ApiGatewayV2::Api")) {
+      const corsConfiguration = props(located).CorsConfiguration as Record<string, unknown> | undefined;
+      if (corsConfiguration) {
+        cors = {
+          allowOrigins: (corsConfiguration.AllowOrigins as string[]) ?? ["*"],
+          allowMethods: (corsConfiguration.AllowMethods as string[]) ?? ["*"],
+          allowHeaders: (corsConfiguration.AllowHeaders as string[]) ?? ["*"],
+          maxAgeSeconds: corsConfiguration.MaxAge as number | undefined,
+        };
+      }
+    }
+    const byRef = (ref: string, type: string) =>
+      live.find((located) => located.resource.Type === type && physical.get(located.logicalId)?.ref === ref);
+    for (const located of ofType("AWS::ApiGatewayV2::Route")) {
+      const route = props(located);
+      const [method, path] = String(route.RouteKey).split(" ");
+      const integration = byRef(
+        String(route.Target ?? "").replace(/^integrations\//, ""),
+        "AWS::ApiGatewayV2::Integration",
+      );
+      if (!integration || !method || !path) continue;
+      const target = host(String(props(integration).IntegrationUri));
+      let jwtAudience: string[] | undefined;
+      if (route.AuthorizationType === "JWT") {
+        const authorizer = byRef(String(route.AuthorizerId), "AWS::ApiGatewayV2::Authorizer");
+        const jwt = authorizer
+          ? (props(authorizer).JwtConfiguration as { Audience?: string[] } | undefined)
+          : undefined;
+        jwtAudience = jwt?.Audience ?? [];
+      }
+      routes.push({ method, path, target, ...(jwtAudience ? { jwtAudience } : {}) });
+    }
+    this.api = new HttpApi(routes, { ...(cors ? { cors } : {}), localHandlers: this.options.localHandlers ?? [] });
+    this.apiUrl = await this.api.listen(this.options.apiPort);
+    for (const route of routes) {
+      this.log(
+        `route ${route.method} ${route.path} → ${route.target.definition.name}${route.jwtAudience ? " (JWT)" : ""}`,
+      );
+    }
+  }
+
+  /**
+   * Invokes a template function once (looked up by the start of its logical id, e.g.
+   * "PipelineRedrive") and returns its result, as `aws lambda invoke` would.
+   */
+  async invoke(logicalIdPrefix: string, event: unknown) {
+    const matches = [...this.functionsByLogicalId.keys()].filter((id) => id.startsWith(logicalIdPrefix));
+    if (matches.length !== 1) {
+      throw new Error(
+        `${matches.length} functions match ${logicalIdPrefix}: ${[...this.functionsByLogicalId.keys()].join(", ")}`,
+      );
+    }
+    const located = this.functionsByLogicalId.get(matches[0] as string) as Located;
+    const host = this.hostFor?.(this.names.get(located.logicalId) ?? located.logicalId);
+    if (!host) throw new Error("the runtime is not wired");
+    return host.invoke(event);
+  }
+
+  /** How a function runs locally: its bundled asset, its template settings, local endpoints on top. */
+  private functionDefinition(located: Located, properties: Record<string, unknown>): FunctionDefinition {
+    const assetPath = located.resource.Metadata?.["aws:asset:path"];
+    if (typeof assetPath !== "string") throw new Error(`${located.logicalId} has no code asset in the cloud assembly`);
+    const assetDir = join(this.options.cdkOut, assetPath);
+    const [file, exportName] = String(properties.Handler ?? "index.handler").split(/\.(?=[^.]+$)/);
+    const moduleFile = readdirSync(assetDir).find((name) => name.replace(/\.(mjs|cjs|js)$/, "") === file);
+    if (!moduleFile) throw new Error(`${located.logicalId}: no ${file}.mjs/.js in ${assetDir}`);
+    this.linkNodeModules();
+    const environment: Record<string, string> = {
+      ...((properties.Environment as { Variables?: Record<string, string> } | undefined)?.Variables ?? {}),
+      // References to AWS endpoints become the local servers'.
+      ...this.options.stackEnv,
+      KAFKA_SASL_MECHANISM: "none",
+      // The functions target Lambda's Node 24; the SDK's notice about this machine's Node is noise here.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      NODE_OPTIONS: "--enable-source-maps",
+      ...this.options.functionEnv,
+    };
+    const reserved = properties.ReservedConcurrentExecutions;
+    const maxLocal = this.options.maxConcurrency ?? 2;
+    const concurrency = Math.max(1, Math.min(maxLocal, reserved === undefined ? maxLocal : Number(reserved)));
+    // In Lambda each environment has vCPUs of its own; here a function's environments share this
+    // machine's cores, so each one's ONNX sessions get its share (more threads than cores only
+    // makes them wait on each other).
+    environment.ONNX_THREADS ??= String(Math.max(1, Math.floor(availableParallelism() / concurrency)));
+    const name = this.names.get(located.logicalId) ?? located.logicalId;
+    return {
+      name,
+      modulePath: join(assetDir, moduleFile),
+      exportName: exportName ?? "handler",
+      environment,
+      timeoutSeconds: Number(properties.Timeout ?? 3),
+      memoryMb: Number(properties.MemorySize ?? 128),
+      concurrency,
+    };
+  }
+
+  /**
+   * Bundles leave the native packages (onnxruntime-node, faiss-node) external: in AWS they come
+   * from the layer, locally from the repository's node_modules, which Node finds from the asset
+   * folders through this link.
+   */
+  private linkNodeModules(): void {
+    const link = join(this.options.cdkOut, "node_modules");
+    if (!existsSync(link)) symlinkSync(relative(this.options.cdkOut, join(repoRoot, "node_modules")), link, "dir");
+  }
+
+  /** The S3 on-failure destination: the failed batch record as one object, keyed as Lambda keys it. */
+  private failureDestination(arn: string, mappingId: string): FailureDestination {
+    const bucket = arn.replace(/^arn:aws:s3:::/, "");
+    if (bucket === arn)
+      throw new Error(`${mappingId}: on-failure destination ${arn} is not an S3 bucket; only S3 is emulated`);
+    return async (record, partitionKey) => {
+      const now = new Date(record.timestamp);
+      const day = now.toISOString().slice(0, 10).replaceAll("-", "/");
+      const key = `aws/lambda/${mappingId}/${partitionKey}/${day}/${now.toISOString().replace(/[:]/g, ".")}-${record.requestContext.requestId}`;
+      await this.targets.s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: JSON.stringify(record),
+          ContentType: "application/json",
+        }),
+      );
+    };
+  }
+
+  private async partitionCount(topics: string[]): Promise<number> {
+    const metadata = await this.targets.kafkaAdmin.fetchTopicMetadata({ topics });
+    return metadata.topics.reduce((sum, topic) => sum + topic.partitions.length, 0);
+  }
+}

@@ -1,0 +1,87 @@
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { ensureModels } from "../../layers/models.ts";
+import type { LocalHandler } from "../emulator/http-api.ts";
+import { LocalRuntime } from "../emulator/runtime.ts";
+import { repoRoot } from "../servers/paths.ts";
+import { StackError, stopProcess } from "../servers/process.ts";
+import { services, stackUp } from "../servers/stack.ts";
+
+export const cdkOut = join(repoRoot, "cdk.out");
+
+/** Writes the CloudFormation templates (and bundles the functions) into cdk.out, offline. */
+export function synth(log: (line: string) => void): void {
+  const began = Date.now();
+  const result = spawnSync("npx", ["cdk", "synth", "--quiet"], {
+    cwd: repoRoot,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  if (result.status !== 0) throw new StackError(`cdk synth failed (exit ${result.status})`);
+  log(`synthesized the template in ${((Date.now() - began) / 1000).toFixed(1)}s`);
+}
+
+export interface Platform {
+  runtime: LocalRuntime;
+  env: Record<string, string>;
+  modelDir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole platform on this machine: the local servers (or the user's), the models, the
+ * synthesized template, and the runtime that runs it. `stop` undoes only what this call started.
+ */
+export async function startPlatform(options: {
+  log: (line: string) => void;
+  apiPort?: number;
+  skipSynth?: boolean;
+  localHandlers?: LocalHandler[];
+}): Promise<Platform> {
+  const { log } = options;
+  const { env, states } = await stackUp(log);
+  Object.assign(process.env, env);
+  const modelDir = await ensureModels();
+  if (!options.skipSynth) synth(log);
+  const runtime = await LocalRuntime.start({
+    cdkOut,
+    stackEnv: env,
+    functionEnv: { MODEL_DIR: modelDir },
+    apiPort: options.apiPort ?? Number(process.env.API_PORT ?? 3000),
+    log,
+    ...(options.localHandlers ? { localHandlers: options.localHandlers } : {}),
+  });
+  return {
+    runtime,
+    env,
+    modelDir,
+    async stop() {
+      await runtime.stop();
+      for (const service of services) {
+        if (states[service.name] === "started") await stopProcess(service.name);
+      }
+    },
+  };
+}
+
+/**
+ * Invokes one template function once, the way `aws lambda invoke` does in AWS (e.g. the redrive
+ * function): on the local servers (started if needed, and then stopped again), from cdk.out.
+ */
+export async function invokeFunction(logicalIdPrefix: string, event: unknown, log: (line: string) => void) {
+  const { env, states } = await stackUp(log);
+  const runtime = await LocalRuntime.start({
+    cdkOut,
+    stackEnv: env,
+    apiPort: 0,
+    functionsOnly: true,
+    log,
+  });
+  try {
+    return await runtime.invoke(logicalIdPrefix, event);
+  } finally {
+    await runtime.stop();
+    for (const service of services) {
+      if (states[service.name] === "started") await stopProcess(service.name);
+    }
+  }
+}

@@ -1,0 +1,506 @@
+import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import {
+  BatchGetCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
+import pRetry from "p-retry";
+import { type Job, type JobState, statesBefore } from "../domain/jobs.ts";
+
+export type CountedStage = "embedded" | "indexed";
+
+/** A batch of chunks a stage handled, named by an id unique within its job. */
+export interface BatchRef {
+  jobId: string;
+  batchId: string;
+}
+
+export interface BatchCount extends BatchRef {
+  chunks: number;
+}
+
+/** DynamoDB's limits per TransactWriteItems and per BatchGetItem. */
+const MAX_TRANSACTION_ITEMS = 100;
+const MAX_BATCH_GET_KEYS = 100;
+
+type TransactItem = NonNullable<TransactWriteCommandInput["TransactItems"]>[number];
+
+/**
+ * Jobs in the single DynamoDB table: the job item (`JOB#<id>` / `JOB`) and, beside it, one marker
+ * per processed batch (`JOB#<id>` / `DONE#<stage>#<batch>`). A marker and the counter it feeds are
+ * written in one transaction with a condition on the marker, so a replayed batch adds nothing.
+ */
+export class JobStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+    private readonly retentionDays = 30,
+  ) {}
+
+  private key = (jobId: string) => ({ pk: `JOB#${jobId}`, sk: "JOB" });
+
+  async create(
+    job: Omit<Job, "state" | "stages" | "chunksTotal" | "chunksEmbedded" | "chunksIndexed" | "createdAt" | "updatedAt">,
+  ): Promise<Job> {
+    const now = new Date().toISOString();
+    const item: Job = {
+      ...job,
+      state: "PENDING_UPLOAD",
+      stages: { PENDING_UPLOAD: now },
+      chunksTotal: 0,
+      chunksEmbedded: 0,
+      chunksIndexed: 0,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.db.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          ...this.key(job.jobId),
+          gsi1pk: `TENANT#${job.tenant}`,
+          gsi1sk: `JOB#${now}#${job.jobId}`,
+          // Abandoned uploads expire too; the TTL is pushed back as the job moves.
+          expiresAt: this.expiry(),
+          ...item,
+        },
+        ConditionExpression: "attribute_not_exists(pk)",
+      }),
+    );
+    return item;
+  }
+
+  async get(jobId: string): Promise<Job | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.table, Key: this.key(jobId), ConsistentRead: true }),
+    );
+    return Item ? toJob(Item) : undefined;
+  }
+
+  /**
+   * A tenant's jobs, newest first, a page at a time (the per-tenant index; eventually consistent,
+   * so a job created a moment ago may show up a moment later). The cursor is opaque to callers;
+   * one that is malformed or names another tenant's listing is refused with InvalidJobCursorError.
+   */
+  async listForTenant(
+    tenant: string,
+    options: { limit?: number; cursor?: string } = {},
+  ): Promise<{ jobs: Job[]; cursor?: string }> {
+    const partition = `TENANT#${tenant}`;
+    const { Items = [], LastEvaluatedKey } = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: "gsi1",
+        KeyConditionExpression: "gsi1pk = :tenant AND begins_with(gsi1sk, :jobs)",
+        ExpressionAttributeValues: { ":tenant": partition, ":jobs": "JOB#" },
+        ScanIndexForward: false,
+        Limit: options.limit ?? 20,
+        ...(options.cursor ? { ExclusiveStartKey: decodeJobCursor(options.cursor, partition) } : {}),
+      }),
+    );
+    return {
+      jobs: Items.map(toJob),
+      ...(LastEvaluatedKey ? { cursor: Buffer.from(JSON.stringify(LastEvaluatedKey)).toString("base64url") } : {}),
+    };
+  }
+
+  /**
+   * Moves a job forward to `to` (recording when), optionally setting attributes with it.
+   * Returns false when the job is missing or already at or past `to`: replays are no-ops.
+   */
+  async advance(
+    jobId: string,
+    to: JobState,
+    set: Partial<Pick<Job, "chunksTotal" | "size" | "error">> = {},
+  ): Promise<boolean> {
+    const from = statesBefore(to);
+    const names: Record<string, string> = { "#state": "state", "#stages": "stages", "#to": to };
+    const values: Record<string, unknown> = { ":to": to, ":now": new Date().toISOString(), ":expires": this.expiry() };
+    const assignments = ["#state = :to", "#stages.#to = :now", "updatedAt = :now", "expiresAt = :expires"];
+    for (const [attribute, value] of Object.entries(set)) {
+      names[`#${attribute}`] = attribute;
+      values[`:${attribute}`] = value;
+      assignments.push(`#${attribute} = :${attribute}`);
+    }
+    from.forEach((state, i) => {
+      values[`:from${i}`] = state;
+    });
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: this.key(jobId),
+          UpdateExpression: `SET ${assignments.join(", ")}`,
+          ConditionExpression: `attribute_exists(pk) AND #state IN (${from.map((_, i) => `:from${i}`).join(", ")})`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Several jobs by id, read consistently in one round trip per 100 ids; missing ones are left out. */
+  async getMany(jobIds: Iterable<string>): Promise<Map<string, Job>> {
+    const items = await this.readKeys([...new Set(jobIds)].map((jobId) => this.key(jobId)));
+    return new Map(items.map((item) => [String(item.jobId), toJob(item)]));
+  }
+
+  /** Those of `batches` the stage has not counted yet (the others' work can be skipped). */
+  async uncounted<B extends BatchRef>(stage: CountedStage, batches: B[]): Promise<B[]> {
+    const markers = await this.readKeys(
+      batches.map((batch) => this.markerKey(stage, batch)),
+      "pk, sk",
+    );
+    const counted = new Set(markers.map((marker) => `${marker.pk}\n${marker.sk}`));
+    return batches.filter((batch) => {
+      const { pk, sk } = this.markerKey(stage, batch);
+      return !counted.has(`${pk}\n${sk}`);
+    });
+  }
+
+  /**
+   * Counts one batch of chunks for a stage exactly once: the batch's marker and the counter
+   * increment commit together, and a marker that already exists cancels both.
+   * Returns false when this batch was counted before (or its job no longer exists).
+   */
+  async countBatch(jobId: string, stage: CountedStage, batchId: string, chunks: number): Promise<boolean> {
+    return this.transact([this.markerPut(stage, { jobId, batchId, chunks }), this.counterUpdate(jobId, stage, chunks)]);
+  }
+
+  /**
+   * Counts many batches for a stage, each exactly once, in few round trips: one transaction per
+   * 100 writes (every batch's marker and one counter update per job). A replayed batch among
+   * them cancels its transaction, whose batches are then counted one at a time.
+   * Returns the batches this call counted.
+   */
+  async countBatches<B extends BatchCount>(stage: CountedStage, batches: B[]): Promise<B[]> {
+    const counted: B[] = [];
+    for (const part of transactionParts(batches)) {
+      const updates = [...chunksByJob(part)].map(([jobId, chunks]) => this.counterUpdate(jobId, stage, chunks));
+      if (await this.transact([...part.map((batch) => this.markerPut(stage, batch)), ...updates])) {
+        counted.push(...part);
+        continue;
+      }
+      for (const batch of part) {
+        if (await this.countBatch(batch.jobId, stage, batch.batchId, batch.chunks)) counted.push(batch);
+      }
+    }
+    return counted;
+  }
+
+  /**
+   * The index stage's bookkeeping for many batches in few round trips: each batch's marker and,
+   * per job, the indexed count, the move to INDEXING, and to COMPLETED when these batches bring
+   * the count to the job's total. `seen` holds the jobs as read before the batch was indexed;
+   * a job that changed since (or a replayed batch) cancels the transaction, and its batches are
+   * then counted, advanced and completed one at a time.
+   * Returns the batches this call counted and the jobs it completed.
+   */
+  async countIndexed<B extends BatchCount>(
+    batches: B[],
+    seen: ReadonlyMap<string, Job>,
+  ): Promise<{ counted: B[]; completed: Job[] }> {
+    const counted: B[] = [];
+    const completed: Job[] = [];
+    // What each job's counter is known to hold, moved along as transactions commit.
+    const indexedSoFar = new Map([...seen].map(([jobId, job]) => [jobId, job.chunksIndexed]));
+    for (const part of transactionParts(batches)) {
+      const plan = [...chunksByJob(part)].map(([jobId, chunks]) => {
+        const job = seen.get(jobId);
+        const before = indexedSoFar.get(jobId);
+        const completes =
+          job !== undefined && before !== undefined && job.chunksTotal > 0 && before + chunks >= job.chunksTotal;
+        return { jobId, chunks, job, before, completes };
+      });
+      const updates = plan.flatMap(({ jobId, chunks, before, completes }) =>
+        before === undefined ? [] : [this.indexedUpdate(jobId, chunks, before, completes)],
+      );
+      const markers = part.map((batch) => this.markerPut("indexed", batch));
+      if (updates.length === plan.length && (await this.transact([...markers, ...updates]))) {
+        counted.push(...part);
+        for (const { jobId, chunks, job, before, completes } of plan) {
+          indexedSoFar.set(jobId, (before ?? 0) + chunks);
+          if (completes && job) completed.push(job);
+        }
+        continue;
+      }
+      for (const batch of part) {
+        indexedSoFar.delete(batch.jobId);
+        if (await this.countBatch(batch.jobId, "indexed", batch.batchId, batch.chunks)) counted.push(batch);
+        await this.advance(batch.jobId, "INDEXING");
+        const job = seen.get(batch.jobId);
+        if ((await this.completeIfDone(batch.jobId)) && job) completed.push(job);
+      }
+    }
+    return { counted, completed };
+  }
+
+  /** Marks the job COMPLETED once every chunk is indexed; true only for the call that completes it. */
+  async completeIfDone(jobId: string): Promise<boolean> {
+    const now = new Date().toISOString();
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: this.key(jobId),
+          UpdateExpression: "SET #state = :done, #stages.#done = :now, updatedAt = :now, expiresAt = :expires",
+          ConditionExpression:
+            "chunksTotal > :zero AND chunksIndexed >= chunksTotal AND #state IN (:embedding, :indexing)",
+          ExpressionAttributeNames: { "#state": "state", "#stages": "stages", "#done": "COMPLETED" },
+          ExpressionAttributeValues: {
+            ":done": "COMPLETED",
+            ":now": now,
+            ":expires": this.expiry(),
+            ":zero": 0,
+            ":embedding": "EMBEDDING",
+            ":indexing": "INDEXING",
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Fails the job with a reason a user can read, unless it already completed or failed. */
+  async fail(jobId: string, reason: string): Promise<boolean> {
+    return this.advance(jobId, "FAILED", { error: reason });
+  }
+
+  /**
+   * Re-opens a FAILED job at `state` for a redrive: its counters and batch markers stay, so the
+   * replayed batches only add what was never counted.
+   */
+  async reopen(jobId: string, state: JobState): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: this.key(jobId),
+          UpdateExpression: "SET #state = :state, updatedAt = :now REMOVE #error",
+          ConditionExpression: "#state = :failed",
+          ExpressionAttributeNames: { "#state": "state", "#error": "error" },
+          ExpressionAttributeValues: { ":state": state, ":failed": "FAILED", ":now": new Date().toISOString() },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Remembers the latest error a stage hit, so a dead-lettered batch can name its cause. */
+  async noteError(jobId: string, message: string): Promise<void> {
+    await this.db
+      .send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: this.key(jobId),
+          UpdateExpression: "SET lastError = :message",
+          ConditionExpression: "attribute_exists(pk)",
+          ExpressionAttributeValues: { ":message": message.slice(0, 1000) },
+        }),
+      )
+      .catch((error: unknown) => {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      });
+  }
+
+  /** Notes the same error on each of these jobs (once per job), e.g. every job of a failed batch. */
+  async noteErrors(jobIds: Iterable<string>, message: string): Promise<void> {
+    for (const jobId of new Set(jobIds)) await this.noteError(jobId, message);
+  }
+
+  private markerKey(stage: CountedStage, batch: BatchRef) {
+    return { pk: `JOB#${batch.jobId}`, sk: `DONE#${stage}#${batch.batchId}` };
+  }
+
+  /** A batch's marker, written only if it does not exist yet. */
+  private markerPut(stage: CountedStage, batch: BatchCount): TransactItem {
+    return {
+      Put: {
+        TableName: this.table,
+        Item: {
+          ...this.markerKey(stage, batch),
+          chunks: batch.chunks,
+          at: new Date().toISOString(),
+          expiresAt: this.expiry(),
+        },
+        ConditionExpression: "attribute_not_exists(pk)",
+      },
+    };
+  }
+
+  private counterUpdate(jobId: string, stage: CountedStage, chunks: number): TransactItem {
+    return {
+      Update: {
+        TableName: this.table,
+        Key: this.key(jobId),
+        UpdateExpression: "ADD #counter :n SET updatedAt = :now",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeNames: { "#counter": stage === "embedded" ? "chunksEmbedded" : "chunksIndexed" },
+        ExpressionAttributeValues: { ":n": chunks, ":now": new Date().toISOString() },
+      },
+    };
+  }
+
+  /** Adds to the indexed count of a job last seen at `seen`, moving it to INDEXING or COMPLETED. */
+  private indexedUpdate(jobId: string, chunks: number, seen: number, completes: boolean): TransactItem {
+    const to: JobState = completes ? "COMPLETED" : "INDEXING";
+    return {
+      Update: {
+        TableName: this.table,
+        Key: this.key(jobId),
+        UpdateExpression: [
+          "ADD chunksIndexed :n",
+          "SET #state = :to, #stages.#indexing = if_not_exists(#stages.#indexing, :now),",
+          completes ? "#stages.#completed = :now," : "",
+          "updatedAt = :now, expiresAt = :expires",
+        ].join(" "),
+        ConditionExpression: "chunksIndexed = :seen AND #state IN (:embedding, :indexing)",
+        ExpressionAttributeNames: {
+          "#state": "state",
+          "#stages": "stages",
+          "#indexing": "INDEXING",
+          ...(completes ? { "#completed": "COMPLETED" } : {}),
+        },
+        ExpressionAttributeValues: {
+          ":n": chunks,
+          ":to": to,
+          ":now": new Date().toISOString(),
+          ":expires": this.expiry(),
+          ":seen": seen,
+          ":embedding": "EMBEDDING",
+          ":indexing": "INDEXING",
+        },
+      },
+    };
+  }
+
+  /**
+   * Writes all or nothing. False when one of the items' conditions cancelled it (a batch counted
+   * before, a job that moved on); a clash with another transaction on the same item is tried
+   * again a few times; any other failure is thrown for the caller's retry.
+   */
+  private async transact(items: TransactItem[]): Promise<boolean> {
+    const reasons = (error: unknown) =>
+      error instanceof TransactionCanceledException
+        ? (error.CancellationReasons ?? []).map((reason) => reason.Code)
+        : [];
+    try {
+      await pRetry(() => this.db.send(new TransactWriteCommand({ TransactItems: items })), {
+        retries: 4,
+        minTimeout: 20,
+        shouldRetry: ({ error }) => {
+          const codes = reasons(error);
+          return codes.includes("TransactionConflict") && !codes.includes("ConditionalCheckFailed");
+        },
+      });
+      return true;
+    } catch (error) {
+      if (reasons(error).includes("ConditionalCheckFailed")) return false;
+      throw error;
+    }
+  }
+
+  /** Items by key, read consistently, 100 keys a call; keys DynamoDB leaves unprocessed are asked again. */
+  private async readKeys(keys: Record<string, string>[], projection?: string): Promise<Record<string, unknown>[]> {
+    const found: Record<string, unknown>[] = [];
+    for (let start = 0; start < keys.length; start += MAX_BATCH_GET_KEYS) {
+      let pending = keys.slice(start, start + MAX_BATCH_GET_KEYS);
+      await pRetry(
+        async () => {
+          const { Responses, UnprocessedKeys } = await this.db.send(
+            new BatchGetCommand({
+              RequestItems: {
+                [this.table]: {
+                  Keys: pending,
+                  ConsistentRead: true,
+                  ...(projection ? { ProjectionExpression: projection } : {}),
+                },
+              },
+            }),
+          );
+          found.push(...(Responses?.[this.table] ?? []));
+          pending = (UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, string>[];
+          if (pending.length > 0) throw new Error(`DynamoDB left ${pending.length} keys unprocessed`);
+        },
+        { retries: 8, minTimeout: 50 },
+      );
+    }
+    return found;
+  }
+
+  private expiry(): number {
+    return Math.floor(Date.now() / 1000) + this.retentionDays * 86_400;
+  }
+}
+
+/** Groups of batches for one transaction each: at most 100 writes (markers plus one update per job). */
+function transactionParts<B extends BatchRef>(batches: B[]): B[][] {
+  const parts: B[][] = [];
+  let part: B[] = [];
+  let jobs = new Set<string>();
+  for (const batch of batches) {
+    const writes = part.length + 1 + jobs.size + (jobs.has(batch.jobId) ? 0 : 1);
+    if (writes > MAX_TRANSACTION_ITEMS) {
+      parts.push(part);
+      part = [];
+      jobs = new Set();
+    }
+    part.push(batch);
+    jobs.add(batch.jobId);
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
+}
+
+function chunksByJob(batches: BatchCount[]): Map<string, number> {
+  const sums = new Map<string, number>();
+  for (const batch of batches) sums.set(batch.jobId, (sums.get(batch.jobId) ?? 0) + batch.chunks);
+  return sums;
+}
+
+/** A job item without its table keys and TTL. */
+function toJob(item: Record<string, unknown>): Job {
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, expiresAt: _e, ...job } = item;
+  return job as unknown as Job;
+}
+
+export class InvalidJobCursorError extends Error {
+  constructor() {
+    super("the cursor is not one this listing issued");
+    this.name = "InvalidJobCursorError";
+  }
+}
+
+/** A listing cursor back to the index key it was made from, checked against the caller's partition. */
+function decodeJobCursor(cursor: string, partition: string): Record<string, string> {
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw new InvalidJobCursorError();
+  }
+  const names = ["pk", "sk", "gsi1pk", "gsi1sk"];
+  const record = key as Record<string, unknown>;
+  const wellFormed =
+    typeof key === "object" &&
+    key !== null &&
+    Object.keys(record).length === names.length &&
+    names.every((name) => typeof record[name] === "string");
+  if (!wellFormed || record.gsi1pk !== partition) throw new InvalidJobCursorError();
+  return record as Record<string, string>;
+}

@@ -1,0 +1,26 @@
+/** A collection's index as its manifest describes it. */
+
+/** A segment as the manifest lists it. */
+export interface SegmentRef {
+  id: string;
+  /** Object key of the encoded segment in the index bucket. */
+  key: string;
+  chunks: number;
+  bytes: number;
+  createdAt: string;
+}
+
+/** A collection's index: its live segments and the document revisions search must no longer show. */
+export interface Manifest {
+  tenant: string;
+  collection: string;
+  version: number;
+  segments: SegmentRef[];
+  /** Revisions (job ids) that were replaced by a newer upload or deleted. */
+  tombstones: string[];
+}
+
+/** Thrown when a conditional manifest write lost a race; the caller re-reads and retries. */
+export class ManifestConflict extends Error {
+  override name = "ManifestConflict";
+}

@@ -1,0 +1,167 @@
+import { createHash } from "node:crypto";
+import type { JobStore } from "../adapters/job-store.ts";
+import type { ManifestStore } from "../adapters/manifest-store.ts";
+import type { Job } from "../domain/jobs.ts";
+import type { SegmentRef } from "../domain/manifest.ts";
+import { decodeVector, type EmbeddedGroup } from "../domain/messages.ts";
+import { buildSegment, decodeSegment, encodeSegment, mergeSegments } from "../domain/segment.ts";
+import { type DocumentInfo, documentKey, type EmbeddedChunk } from "../domain/types.ts";
+import type { SegmentBlobs } from "./ports.ts";
+import { batchCount, liveGroups } from "./progress.ts";
+
+export interface IndexDeps {
+  jobs: JobStore;
+  manifests: ManifestStore;
+  blobs: SegmentBlobs;
+  /** Compaction starts once a collection has more live segments than this. */
+  maxSegments: number;
+}
+
+/** index/<tenant>/<collection>/segments/<id>.seg */
+export const segmentKey = (tenant: string, collection: string, segmentId: string) =>
+  `index/${tenant}/${collection}/segments/${segmentId}.seg`;
+
+/**
+ * Turns a batch of embedded groups into one immutable segment per collection, lists it in the
+ * collection's manifest, then counts each group as indexed exactly once and completes jobs whose
+ * every chunk is indexed (the batch's bookkeeping is a couple of reads and one transaction).
+ * Groups already counted (a redelivered batch) are skipped; a segment id derives from its groups,
+ * so a replay of the same batch writes the same object and the manifest lists it once. When a
+ * collection has too many segments, the smallest are merged.
+ */
+export async function indexGroups(
+  groups: EmbeddedGroup[],
+  deps: IndexDeps,
+): Promise<{ indexed: number; skipped: number }> {
+  const { live, running } = await liveGroups(groups, deps.jobs);
+  const fresh = await deps.jobs.uncounted(
+    "indexed",
+    live.map((group) => ({ ...batchCount(group), group })),
+  );
+  const collections = new Map<string, EmbeddedGroup[]>();
+  for (const { group } of fresh) {
+    const key = `${group.tenant}\n${group.document.collection}`;
+    collections.set(key, [...(collections.get(key) ?? []), group]);
+  }
+  for (const batch of collections.values()) {
+    for (const part of oneRevisionPerDocument(batch)) await writeSegment(part, deps);
+    const [first] = batch;
+    if (first) await compactIfNeeded(first.tenant, first.document.collection, deps);
+  }
+  const { counted, completed } = await deps.jobs.countIndexed(fresh, running);
+  for (const job of completed) await promote(job, deps);
+  return { indexed: counted.reduce((sum, batch) => sum + batch.chunks, 0), skipped: groups.length - fresh.length };
+}
+
+async function writeSegment(groups: EmbeddedGroup[], deps: IndexDeps): Promise<void> {
+  const [first] = groups;
+  if (!first) return;
+  const { tenant } = first;
+  const { collection } = first.document;
+  const segmentId = createHash("sha256")
+    .update(
+      groups
+        .map((group) => group.groupId)
+        .sort()
+        .join("\n"),
+    )
+    .digest("hex")
+    .slice(0, 24);
+  const chunks: EmbeddedChunk[] = [];
+  const documents = new Map<string, DocumentInfo>();
+  for (const group of groups) {
+    documents.set(group.document.documentId, { ...group.document, revision: group.jobId });
+    group.chunks.forEach((chunk, i) => {
+      chunks.push({ ...chunk, collection, vector: decodeVector(group.vectors[i] ?? "") });
+    });
+  }
+  const bytes = encodeSegment(buildSegment(segmentId, chunks, documents));
+  const key = segmentKey(tenant, collection, segmentId);
+  await deps.blobs.write(key, bytes);
+  await deps.manifests.addSegment(tenant, collection, {
+    id: segmentId,
+    key,
+    chunks: chunks.length,
+    bytes: bytes.byteLength,
+    createdAt: new Date().toISOString(),
+  });
+}
+
+/** A segment describes each document once: two uploads of one document in a batch go to separate segments. */
+function oneRevisionPerDocument(groups: EmbeddedGroup[]): EmbeddedGroup[][] {
+  const parts: { revisions: Map<string, string>; groups: EmbeddedGroup[] }[] = [];
+  for (const group of groups) {
+    const { documentId } = group.document;
+    let part = parts.find((candidate) => (candidate.revisions.get(documentId) ?? group.jobId) === group.jobId);
+    if (!part) {
+      part = { revisions: new Map(), groups: [] };
+      parts.push(part);
+    }
+    part.revisions.set(documentId, group.jobId);
+    part.groups.push(group);
+  }
+  return parts.map((part) => part.groups);
+}
+
+/** A completed upload becomes its document's live revision; the one it replaces is tombstoned. */
+async function promote(job: Job, deps: IndexDeps): Promise<void> {
+  const replaced = await deps.manifests.promoteRevision(job.tenant, job.documentId, {
+    id: job.jobId,
+    collection: job.collection,
+    createdAt: job.createdAt,
+  });
+  if (replaced) {
+    await deps.manifests.addTombstone(
+      job.tenant,
+      replaced.collection,
+      documentKey({ documentId: job.documentId, revision: replaced.id }),
+    );
+  }
+}
+
+/**
+ * Merges the smallest segments once there are more than `maxSegments`, dropping tombstoned
+ * revisions and duplicate chunks. Tombstones are only forgotten when every segment was merged
+ * (no other segment can still hold their chunks). A lost race with another writer is left for
+ * the next run.
+ */
+export async function compactIfNeeded(
+  tenant: string,
+  collection: string,
+  deps: IndexDeps,
+  force = false,
+): Promise<boolean> {
+  const manifest = await deps.manifests.get(tenant, collection);
+  const { segments } = manifest;
+  if (segments.length < 2 || (!force && segments.length <= deps.maxSegments)) return false;
+  const victims: SegmentRef[] = force
+    ? segments
+    : [...segments].sort((a, b) => a.chunks - b.chunks).slice(0, segments.length - Math.floor(deps.maxSegments / 2));
+  const decoded = await Promise.all(victims.map(async (ref) => decodeSegment(await deps.blobs.read(ref.key))));
+  const mergedId = createHash("sha256")
+    .update(
+      victims
+        .map((ref) => ref.id)
+        .sort()
+        .join("\n"),
+    )
+    .digest("hex")
+    .slice(0, 24);
+  const merged = mergeSegments(decoded, new Set(manifest.tombstones), mergedId);
+  const bytes = encodeSegment(merged);
+  const key = segmentKey(tenant, collection, mergedId);
+  await deps.blobs.write(key, bytes);
+  const everything = victims.length === segments.length;
+  try {
+    await deps.manifests.replaceSegments(
+      manifest,
+      victims.map((ref) => ref.id),
+      { id: mergedId, key, chunks: merged.chunks.length, bytes: bytes.byteLength, createdAt: new Date().toISOString() },
+      everything ? manifest.tombstones : [],
+    );
+    return true;
+  } catch (error) {
+    if ((error as Error).name === "ManifestConflict") return false;
+    throw error;
+  }
+}

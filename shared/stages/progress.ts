@@ -1,0 +1,22 @@
+import type { BatchCount, JobStore } from "../adapters/job-store.ts";
+import { isTerminal, type Job } from "../domain/jobs.ts";
+import type { ChunkGroup } from "../domain/messages.ts";
+
+/** Job bookkeeping the embed and index stages share. */
+
+/** The groups whose job is still running, with those jobs as read (one round trip for the batch). */
+export async function liveGroups<G extends { jobId: string }>(
+  groups: G[],
+  jobs: JobStore,
+): Promise<{ live: G[]; running: Map<string, Job> }> {
+  const found = await jobs.getMany(groups.map((group) => group.jobId));
+  const running = new Map([...found].filter(([, job]) => !isTerminal(job.state)));
+  return { live: groups.filter((group) => running.has(group.jobId)), running };
+}
+
+/** A group as the batch its job counts. */
+export const batchCount = (group: ChunkGroup): BatchCount => ({
+  jobId: group.jobId,
+  batchId: group.groupId,
+  chunks: group.chunks.length,
+});
