@@ -43,7 +43,7 @@ export async function resolveToken(
   if (!isLoopback(endpoint)) {
     throw new CliError(`no token for ${endpoint}: pass --token or set DATADISTILLER_TOKEN`);
   }
-  const { mintToken } = await import("../localstack/emulator/local-jwt.ts");
+  const { mintToken } = await import("../localstack/platform/tokens.ts");
   return mintToken({ tenant, audience: "datadistiller" });
 }
 

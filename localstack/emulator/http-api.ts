@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { verifyToken } from "../platform/tokens.ts";
 import type { FunctionHost } from "./function-host.ts";
-import { verifyToken } from "./local-jwt.ts";
 
 /** One route of an HTTP API (AWS::ApiGatewayV2::Route with its Lambda proxy integration). */
 export interface RouteDefinition {

@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FunctionHost } from "../../localstack/emulator/function-host.ts";
 import { HttpApi } from "../../localstack/emulator/http-api.ts";
-import { mintToken } from "../../localstack/emulator/local-jwt.ts";
+import { mintToken } from "../../localstack/platform/tokens.ts";
 
 const fixture = fileURLToPath(new URL("./fixtures/handlers.ts", import.meta.url));
 const definition = (exportName: string) => ({
