@@ -100,7 +100,7 @@ program
   .option("--dry-run", "list the dead letters without replaying them")
   .action(async (options: { tenant?: string; dryRun?: boolean }) => {
     const result = await invokeFunction(
-      "PipelineRedrive",
+      "redrive",
       { ...(options.tenant ? { tenant: options.tenant } : {}), dryRun: options.dryRun === true },
       report,
     );

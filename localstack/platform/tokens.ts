@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { exportJWK, generateKeyPair, importJWK, type JWK, type JWTPayload, jwtVerify, SignJWT } from "jose";
+import { LOCAL_JWT_ISSUER } from "../../infra/config.ts";
 import { stateDir } from "../servers/paths.ts";
 
 /**
@@ -8,7 +9,7 @@ import { stateDir } from "../servers/paths.ts";
  * key kept in the state folder, tokens minted for a tenant, verified as API Gateway's JWT
  * authorizer verifies them (signature, issuer, audience, expiry).
  */
-export const LOCAL_ISSUER = "https://datadistiller.local/issuer";
+export const LOCAL_ISSUER = LOCAL_JWT_ISSUER;
 const ALGORITHM = "ES256";
 const keyFile = () => join(stateDir, "jwt-signing-key.json");
 
