@@ -2,6 +2,7 @@ import { Duration, RemovalPolicy } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
+import { JOBS_TABLE } from "../shared/adapters/jobs-table.ts";
 import type { DataDistillerConfig } from "./config.ts";
 
 /** Object key layout, scoped per tenant (the functions build keys with the same prefixes). */
@@ -98,25 +99,26 @@ export class Storage extends Construct {
       metrics: [{ id: DEAD_LETTER_METRICS_ID }],
     });
 
-    // Single-table design: jobs (pk JOB#<id>), per-batch markers, per-tenant listings (gsi1) and the
-    // collection manifests (pk COLLECTION#<tenant>#<collection>, sk MANIFEST, guarded by a version
-    // attribute with conditional writes). One table lets the index stage commit "batch marker +
-    // job counters + manifest version" in one DynamoDB transaction, and it is one thing to back up
-    // (PITR) and to run locally.
+    // Single-table design (shared/adapters/jobs-table.ts): jobs, per-batch markers, per-tenant
+    // listings and the collection manifests (guarded by a version attribute with conditional
+    // writes). One table lets the index stage commit "batch marker + job counters + manifest
+    // version" in one DynamoDB transaction, and it is one thing to back up (PITR) and to run locally.
+    const { partitionKey, sortKey, tenantJobsIndex, timeToLiveAttribute } = JOBS_TABLE;
+    const string = dynamodb.AttributeType.STRING;
     this.jobsTable = new dynamodb.Table(this, "Jobs", {
-      partitionKey: { name: "pk", type: dynamodb.AttributeType.STRING },
-      sortKey: { name: "sk", type: dynamodb.AttributeType.STRING },
+      partitionKey: { name: partitionKey, type: string },
+      sortKey: { name: sortKey, type: string },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      timeToLiveAttribute: "expiresAt",
+      timeToLiveAttribute,
       // Encrypted at rest with the AWS-owned key (DynamoDB's default): no KMS charges or key policy.
       deletionProtection: !destroy,
       removalPolicy,
     });
     this.jobsTable.addGlobalSecondaryIndex({
-      indexName: "gsi1",
-      partitionKey: { name: "gsi1pk", type: dynamodb.AttributeType.STRING },
-      sortKey: { name: "gsi1sk", type: dynamodb.AttributeType.STRING },
+      indexName: tenantJobsIndex.indexName,
+      partitionKey: { name: tenantJobsIndex.partitionKey, type: string },
+      sortKey: { name: tenantJobsIndex.sortKey, type: string },
       projectionType: dynamodb.ProjectionType.ALL,
     });
   }
