@@ -2,9 +2,9 @@ import { type CfnElement, Stack, Validations } from "aws-cdk-lib";
 import type * as iam from "aws-cdk-lib/aws-iam";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type { IConstruct } from "constructs";
-import { DEAD_LETTER_KEYS, type FunctionName } from "./pipeline.ts";
+import type { FunctionName } from "../shared/adapters/config.ts";
 import type { DataDistillerStack } from "./stack.ts";
-import { KEYS } from "./storage.ts";
+import { DEAD_LETTER_KEYS, KEYS } from "./storage.ts";
 
 /**
  * cdk-nag (AwsSolutions pack) acknowledgements. Each one is narrow (one finding id on one
@@ -43,8 +43,7 @@ const REASONS = {
 } as const;
 
 export function applyNagSuppressions(stack: DataDistillerStack): void {
-  const { pipeline, storage, streaming, api, config } = stack;
-  const fns = pipeline.functions;
+  const { functions: fns, storage, streaming, api, config } = stack;
   const roleOf = (fn: { role?: iam.IRole }): IConstruct => {
     if (!fn.role) throw new Error("function without a role");
     return fn.role;

@@ -46,7 +46,10 @@ export const settings = {
   TENANT_CLAIM: z.string().default("tenant"),
   MODEL_DIR: name,
   /** Set when the models come from S3 (modelLocation=s3://…) instead of the layer; MODEL_DIR is then /tmp/models. */
-  MODEL_S3_URI: z.string().regex(/^s3:\/\//).optional(),
+  MODEL_S3_URI: z
+    .string()
+    .regex(/^s3:\/\//)
+    .optional(),
   /** Chunks per message on chunks.to-embed: the unit of parallel embedding work. */
   CHUNKS_PER_GROUP: z.coerce.number().int().min(1).max(512).default(16),
   /** A collection's live segments before the index stage merges the smallest. */

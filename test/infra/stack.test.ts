@@ -4,7 +4,8 @@ import { Match, Template } from "aws-cdk-lib/assertions";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { beforeAll, describe, expect, it } from "vitest";
 import { buildApp, cdkJsonContext } from "../../infra/app.ts";
-import { FUNCTION_NAMES, KAFKA_CONSUMERS } from "../../infra/pipeline.ts";
+import { KAFKA_CONSUMERS } from "../../infra/kafka-consumer.ts";
+import { FUNCTION_NAMES } from "../../shared/adapters/config.ts";
 
 // ---- Synthesis (once per variant: NodejsFunction bundling runs esbuild for every function) ------
 
@@ -763,7 +764,8 @@ describe("configuration variants", () => {
       { bundle: false },
     );
     expect(variant.stack.stackName).toBe("DataDistiller-test");
-    for (const id of logicalIds(variant.json, "AWS::Lambda::Function", "Pipeline")) {
+    for (const name of FUNCTION_NAMES) {
+      const id = functionId(variant.json, name);
       expect(variant.json.Resources[id]?.Properties?.ReservedConcurrentExecutions, id).toBeUndefined();
     }
     variant.template.resourceCountIs("AWS::EC2::NatGateway", 1);

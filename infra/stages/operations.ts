@@ -1,66 +1,181 @@
-import { Duration, type RemovalPolicy } from "aws-cdk-lib";
-import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
+import { CfnOutput, Duration, RemovalPolicy } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as actions from "aws-cdk-lib/aws-cloudwatch-actions";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as kms from "aws-cdk-lib/aws-kms";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
-import type * as s3 from "aws-cdk-lib/aws-s3";
+import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
+import * as s3 from "aws-cdk-lib/aws-s3";
+import * as s3n from "aws-cdk-lib/aws-s3-notifications";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
-import type { DataDistillerConfig } from "./config.ts";
-import { METRICS_NAMESPACE, toId } from "./lambda-defaults.ts";
-import { FUNCTION_NAMES, type FunctionName, KAFKA_CONSUMERS, type KafkaConsumer } from "./pipeline.ts";
-import { DEAD_LETTER_METRICS_ID } from "./storage.ts";
+import { FUNCTION_NAMES, type FunctionName } from "../../shared/adapters/config.ts";
+import type { Api } from "../api.ts";
+import { KAFKA_CONSUMERS, type KafkaConsumer } from "../kafka-consumer.ts";
+import { environmentOf, type FunctionDefaults, METRICS_NAMESPACE, nodeFunction, toId } from "../lambda-defaults.ts";
+import type { Network } from "../network.ts";
+import { DEAD_LETTER_KEYS, DEAD_LETTER_METRICS_ID, type Storage } from "../storage.ts";
+import { type Streaming, TOPICS } from "../streaming.ts";
 
 /** Offset lag (records behind) above which a consumer is alarming, sustained for 15 minutes. */
 export const OFFSET_LAG_THRESHOLD: Record<KafkaConsumer, number> = { split: 50, embed: 2000, index: 2000 };
 /** p99 latency of the API above which it is alarming (search reranks; the rest is much faster). */
 export const API_P99_LATENCY_MS = 5000;
 
-export interface OperationsProps {
-  config: DataDistillerConfig;
-  functions: Record<FunctionName, lambda.IFunction>;
-  httpApi: apigwv2.HttpApi;
-  deadLetterBucket: s3.IBucket;
-  removalPolicy: RemovalPolicy;
+export interface OperationsProps extends FunctionDefaults {
+  readonly api: Api;
+  readonly network: Network;
+  readonly storage: Storage;
+  readonly streaming: Streaming;
+  /** The other stages' functions: the alarms and the dashboard watch them with this stage's own. */
+  readonly functions: Record<Exclude<FunctionName, "dead-letter" | "redrive">, lambda.IFunction>;
+  /**
+   * Reserve one execution for redrive (two concurrent runs would replay the same dead letters).
+   * @default true
+   */
+  readonly reserveRedriveConcurrency?: boolean;
+  /**
+   * Days a finished job stays readable before its TTL removes it.
+   * @default 30
+   */
+  readonly jobRetentionDays?: number;
+  /**
+   * The JWT claim that names the tenant.
+   * @default "tenant"
+   */
+  readonly tenantClaim?: string;
+  /**
+   * E-mail address subscribed to the alarm topic (a confirmation mail is sent at deploy).
+   * @default - no subscription
+   */
+  readonly alarmEmail?: string;
 }
 
 /**
- * Alarms → an SNS topic (optionally e-mailed), and one dashboard: dead letters, Kafka offset lag
- * per consumer, function errors and throttles, API 5xx and p99 latency, and the pipeline's own
- * Powertools metrics.
+ * Running the pipeline: dead letters (the dead-letter function fails the jobs of a batch Lambda
+ * gave up on; redrive lists and replays them, for operators and behind GET /dead-letters and
+ * POST /dead-letters/redrive), alarms → an SNS topic (optionally e-mailed), and one dashboard:
+ * dead letters, Kafka offset lag per consumer, function errors and throttles, API 5xx and p99
+ * latency, and the pipeline's own Powertools metrics.
  */
 export class Operations extends Construct {
+  readonly deadLetter: nodejs.NodejsFunction;
+  readonly redrive: nodejs.NodejsFunction;
   readonly alarmTopic: sns.Topic;
   readonly alarms: cloudwatch.Alarm[] = [];
   readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: OperationsProps) {
     super(scope, id);
-    const { config, functions, httpApi } = props;
+    const { storage, streaming } = props;
+    const httpApi = props.api.httpApi;
+    const stage = props.stage;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const defaults = { stage, logRetentionDays: props.logRetentionDays, removalPolicy: props.removalPolicy };
+    const jobRetentionDays = String(props.jobRetentionDays ?? 30);
+
+    this.deadLetter = nodeFunction(this, "DeadLetter", {
+      ...defaults,
+      entry: "functions/dead-letter/handler.ts",
+      serviceName: "dead-letter",
+      description:
+        "S3 ObjectCreated under aws/lambda/ on the dead-letter bucket: fails every job of a dead-lettered Kafka batch",
+      // Parses one failed batch (Lambda caps a batch at 6 MB of payload, base64 in JSON) and
+      // fails each of its jobs with a GetItem + UpdateItem: small, but room for the decoded batch.
+      memorySize: 512,
+      timeout: Duration.minutes(1),
+      // No reservation: S3 invokes asynchronously and Lambda retries throttled events itself.
+      // Not in the VPC: it only talks to S3 and DynamoDB.
+      environment: environmentOf("dead-letter", {
+        JOBS_TABLE: storage.jobsTable.tableName,
+        DEAD_LETTER_BUCKET: storage.deadLetterBucket.bucketName,
+        JOB_RETENTION_DAYS: jobRetentionDays,
+      }),
+    });
+    // Reads the failed batch it was notified of; reads each job's last error and fails it.
+    storage.grantJobs(this.deadLetter, "GetItem", "UpdateItem");
+    storage.grantDeadLetters(this.deadLetter, "ReadDeadLetter", "failed", "s3:GetObject");
+    // S3 → dead-letter, only under aws/lambda/ (where Lambda writes): the redriven/ copies must
+    // not fail their jobs again.
+    storage.deadLetterBucket.addEventNotification(
+      s3.EventType.OBJECT_CREATED,
+      new s3n.LambdaDestination(this.deadLetter),
+      { prefix: DEAD_LETTER_KEYS.failed },
+    );
+
+    this.redrive = nodeFunction(this, "Redrive", {
+      ...defaults,
+      entry: "functions/redrive/handler.ts",
+      serviceName: "redrive",
+      description:
+        "Lists or replays dead-lettered Kafka batches: operators (aws lambda invoke, {tenant?, dryRun?}) and GET /dead-letters, POST /dead-letters/redrive for the caller's tenant",
+      // Reads every pending dead letter, republishes its records and moves it under redriven/:
+      // sequential S3 + Kafka round trips, a batch (up to 6 MB) in memory at a time.
+      memorySize: 512,
+      // A backlog of dead letters takes a while; a synchronous `aws lambda invoke` needs
+      // --cli-read-timeout above this (the CLI re-sends the request after 60 s otherwise).
+      timeout: Duration.minutes(5),
+      // One redrive at a time: two concurrent runs would both replay the same dead letters.
+      reservedConcurrentExecutions: (props.reserveRedriveConcurrency ?? true) ? 1 : undefined,
+      // In the VPC like the other Kafka producers: MSK is reachable only from the private subnets.
+      ...props.network.kafkaClientPlacement,
+      environment: environmentOf("redrive", {
+        JOBS_TABLE: storage.jobsTable.tableName,
+        TENANT_CLAIM: props.tenantClaim ?? "tenant",
+        DEAD_LETTER_BUCKET: storage.deadLetterBucket.bucketName,
+        KAFKA_BROKERS: streaming.bootstrapBrokers,
+        KAFKA_SASL_MECHANISM: "aws-iam",
+        TOPIC_DOCUMENTS_UPLOADED: TOPICS.documentsUploaded,
+        TOPIC_CHUNKS_TO_EMBED: TOPICS.chunksToEmbed,
+        TOPIC_CHUNKS_EMBEDDED: TOPICS.chunksEmbedded,
+        JOB_RETENTION_DAYS: jobRetentionDays,
+      }),
+    });
+    // Lists the bucket (whole: dead letters are found by listing from the root), reads and deletes
+    // failed batches, archives them under redriven/, re-opens their jobs (a conditional
+    // UpdateItem; JobStore.reopen reads nothing) and republishes to the three pipeline topics.
+    storage.grantJobs(this.redrive, "UpdateItem");
+    storage.grantListDeadLetters(this.redrive);
+    storage.grantDeadLetters(this.redrive, "ReplayDeadLetters", "failed", "s3:GetObject", "s3:DeleteObject");
+    storage.grantDeadLetters(this.redrive, "ArchiveDeadLetters", "redriven", "s3:PutObject");
+    streaming.grantProduce(this.redrive, [TOPICS.documentsUploaded, TOPICS.chunksToEmbed, TOPICS.chunksEmbedded]);
+    props.api.addRoutes("redrive", this.redrive);
+    const redriveName = new CfnOutput(this, "RedriveFunctionName", {
+      value: this.redrive.functionName,
+      description:
+        "Replays dead-lettered Kafka batches: aws lambda invoke --function-name <this> --cli-binary-format raw-in-base64-out " +
+        '--cli-read-timeout 0 --payload \'{"dryRun":true}\' out.json (optional "tenant")',
+    });
+    // A stable output name at the stack level (the construct path would add a hash).
+    redriveName.overrideLogicalId("RedriveFunctionName");
+
+    const functions: Record<FunctionName, lambda.IFunction> = {
+      ...props.functions,
+      "dead-letter": this.deadLetter,
+      redrive: this.redrive,
+    };
     const period = Duration.minutes(5);
 
     // CloudWatch can publish to an encrypted topic only with a customer-managed key it may use.
     const topicKey = new kms.Key(this, "AlarmTopicKey", {
       description: "DataDistiller alarm topic",
       enableKeyRotation: true,
-      removalPolicy: props.removalPolicy,
+      removalPolicy,
     });
     topicKey.grant(new iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*");
     this.alarmTopic = new sns.Topic(this, "AlarmTopic", {
-      displayName: `DataDistiller ${config.stage} alarms`,
+      displayName: `DataDistiller ${stage} alarms`,
       masterKey: topicKey,
       enforceSSL: true,
     });
-    if (config.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
+    if (props.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     const notify = new actions.SnsAction(this.alarmTopic);
     const alarm = (idPart: string, props: cloudwatch.AlarmProps) => {
       const created = new cloudwatch.Alarm(this, idPart, {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         ...props,
-        alarmName: `datadistiller-${config.stage}-${props.alarmName}`,
+        alarmName: `datadistiller-${stage}-${props.alarmName}`,
       });
       created.addAlarmAction(notify);
       created.addOkAction(notify);
@@ -72,7 +187,7 @@ export class Operations extends Construct {
     const deadLetterPuts = new cloudwatch.Metric({
       namespace: "AWS/S3",
       metricName: "PutRequests",
-      dimensionsMap: { BucketName: props.deadLetterBucket.bucketName, FilterId: DEAD_LETTER_METRICS_ID },
+      dimensionsMap: { BucketName: storage.deadLetterBucket.bucketName, FilterId: DEAD_LETTER_METRICS_ID },
       statistic: cloudwatch.Stats.SUM,
       period,
     });
@@ -150,7 +265,7 @@ export class Operations extends Construct {
 
     // Dashboard.
     this.dashboard = new cloudwatch.Dashboard(this, "Dashboard", {
-      dashboardName: `DataDistiller-${config.stage}`,
+      dashboardName: `DataDistiller-${stage}`,
       defaultInterval: Duration.hours(3),
     });
     const perFunction = (metric: (fn: lambda.IFunction) => cloudwatch.IMetric, names: readonly FunctionName[]) =>
@@ -159,7 +274,7 @@ export class Operations extends Construct {
     const pipelineFunctions = ["on-upload", "split", "embed", "index"] as const;
     this.dashboard.addWidgets(
       new cloudwatch.TextWidget({
-        markdown: `# DataDistiller ${config.stage}\nAlarms notify the stack's alarm topic. Failed Kafka batches are in the dead-letter bucket: fix the cause, then redrive them.`,
+        markdown: `# DataDistiller ${stage}\nAlarms notify the stack's alarm topic. Failed Kafka batches are in the dead-letter bucket: fix the cause, then redrive them.`,
         width: 24,
         height: 2,
       }),
