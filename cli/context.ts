@@ -31,7 +31,7 @@ export function isLoopback(endpoint: string): boolean {
 /**
  * `--token` > DATADISTILLER_TOKEN > for a local endpoint only, a token minted by the local issuer
  * for `--tenant`, asked of the local platform (`npm start` serves its stand-in identity provider
- * at /console/config.json), so the CLI never touches the signing key.
+ * at /local/token), so the CLI never touches the signing key.
  */
 export async function resolveToken(
   option: string | undefined,
@@ -44,7 +44,7 @@ export async function resolveToken(
   if (!isLoopback(endpoint)) {
     throw new CliError(`no token for ${endpoint}: pass --token or set DATADISTILLER_TOKEN`);
   }
-  const url = new URL("/console/config.json", endpoint);
+  const url = new URL("/local/token", endpoint);
   url.searchParams.set("tenant", tenant);
   let local: { token?: unknown; tenant?: unknown };
   try {

@@ -14,8 +14,6 @@ import { mintToken } from "./tokens.ts";
 
 export const CONSOLE_PATH = "/console/";
 export const LOCAL_CONSOLE_TENANT = "local";
-/** A tenant name a local token may be asked for. */
-const TENANT = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   ".html": "text/html; charset=utf-8",
@@ -42,7 +40,7 @@ export interface ConsoleOptions {
 /** Builds the console if its sources changed and returns the handler that serves it. */
 export async function consoleHandler(options: ConsoleOptions = {}): Promise<LocalHandler> {
   const root = resolve(options.distDir ?? (await ensureConsoleBuilt(options.log)));
-  const defaultTenant = options.tenant ?? LOCAL_CONSOLE_TENANT;
+  const tenant = options.tenant ?? LOCAL_CONSOLE_TENANT;
   return async (request, response) => {
     const rawPath = (request.url ?? "/").split("?")[0] ?? "/";
     if (rawPath !== "/console" && !rawPath.startsWith(CONSOLE_PATH)) return false;
@@ -64,10 +62,6 @@ export async function consoleHandler(options: ConsoleOptions = {}): Promise<Loca
       return true;
     }
     if (relative === "config.json") {
-      // The local stand-in for an identity provider: the page's tenant, or the one asked for
-      // (the CLI asks for --tenant's token here, so it needs no access to the signing key).
-      const asked = new URL(request.url ?? "/", "http://localhost").searchParams.get("tenant");
-      const tenant = asked && TENANT.test(asked) ? asked : defaultTenant;
       const token = await mintToken({
         tenant,
         audience: options.audience ?? "datadistiller",

@@ -7,6 +7,7 @@ import { repoRoot } from "../servers/paths.ts";
 import { StackError, stopProcess } from "../servers/process.ts";
 import { services, stackUp } from "../servers/stack.ts";
 import { localFunctionEnv, localRuntimeWiring } from "./settings.ts";
+import { localTokenHandler } from "./tokens.ts";
 
 export const cdkOut = join(repoRoot, "cdk.out");
 
@@ -50,7 +51,8 @@ export async function startPlatform(options: {
     ...localRuntimeWiring,
     apiPort: options.apiPort ?? Number(process.env.API_PORT ?? 3000),
     log,
-    ...(options.localHandlers ? { localHandlers: options.localHandlers } : {}),
+    // The local identity provider first (the CLI's tokens), then the caller's (e.g. the console).
+    localHandlers: [localTokenHandler(), ...(options.localHandlers ?? [])],
   });
   return {
     runtime,
