@@ -168,7 +168,10 @@ function buildAgainstSystemFaiss(faissDir) {
   else log("Node headers not found locally; node-gyp will try to download them.");
   log(`building faiss-node against the system FAISS (${faissIncludeDir}/faiss)...`);
   const started = Date.now();
-  if (!run(process.execPath, args, { cwd: faissDir })) {
+  // npm exports npm_config_nodedir (the Node running npm) to scripts, and node-gyp prefers it to
+  // --nodedir: point both at the same headers.
+  const env = nodeDir ? { ...process.env, npm_config_nodedir: nodeDir } : process.env;
+  if (!run(process.execPath, args, { cwd: faissDir, env })) {
     fail("node-gyp could not build faiss-node against the system FAISS (see the compiler output above).");
   }
   log(`built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
