@@ -1,6 +1,10 @@
 /**
  * Retrieval quality on a BEIR dataset, through the real indexing and search code:
- *   npm run eval -- --dataset ../shared/eval/scifact [--json results.json] [--limit-queries N]
+ *   npm run eval -- --dataset ../shared/eval/scifact [--model ID] [--json results.json] [--limit-queries N]
+ *
+ * `--model` picks the embedding model from the registry (default: the default model of new
+ * collections, env EMBEDDING_MODEL or cdk.json's `embeddingModel`); passages and queries get the
+ * model's prefixes, as the pipeline and search give them.
  *
  * Every document is split with the split stage's extractor and chunker, embedded with the
  * embedder, indexed by the index stage (segments in S3, manifest and job accounting in DynamoDB,
@@ -13,7 +17,7 @@ import { createReadStream, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Command } from "commander";
-import { ensureModels } from "../layers/models.ts";
+import { configuredDefaultModel, ensureModels } from "../layers/models.ts";
 import { stackUp } from "../localstack/servers/stack.ts";
 import { dynamoDocumentClient, s3Client } from "../shared/adapters/aws-clients.ts";
 import { JobStore } from "../shared/adapters/job-store.ts";
@@ -22,7 +26,8 @@ import { ObjectStore } from "../shared/adapters/object-store.ts";
 import { documentSplitter } from "../shared/domain/document-splitter.ts";
 import { type EmbeddedGroup, encodeVector } from "../shared/domain/messages.ts";
 import { Embedder } from "../shared/ml/embedder.ts";
-import { hasModelFiles, modelPaths } from "../shared/ml/model-files.ts";
+import { hasModelFiles, modelFiles, modelPaths } from "../shared/ml/model-files.ts";
+import { EMBEDDING_MODEL_IDS, embeddingModel } from "../shared/ml/model-registry.ts";
 import { Reranker } from "../shared/ml/reranker.ts";
 import { embedderTokenCounter } from "../shared/ml/tokenizer.ts";
 import { indexGroups } from "../shared/stages/indexing.ts";
@@ -33,11 +38,18 @@ import { mrrAtK, ndcgAtK, percentiles, recallAtK } from "./retrieval-metrics.ts"
 
 const program = new Command("eval")
   .requiredOption("--dataset <dir>", "a BEIR-format dataset: corpus.jsonl, queries.jsonl, qrels/test.tsv")
+  .option("--model <id>", `the embedding model: ${EMBEDDING_MODEL_IDS.join(", ")}`)
   .option("--json <file>", "also write the results as JSON")
   .option("--limit-queries <n>", "evaluate only the first N test queries", (value) => Number(value))
   .option("--no-cache", "embed every chunk again instead of reusing the embeddings of earlier runs")
   .parse();
-const options = program.opts<{ dataset: string; json?: string; limitQueries?: number; cache: boolean }>();
+const options = program.opts<{
+  dataset: string;
+  model?: string;
+  json?: string;
+  limitQueries?: number;
+  cache: boolean;
+}>();
 
 /** How deep the quality pass ranks (Recall@100 counts documents; a document has ~2.4 chunks). */
 const QUALITY_DEPTH = 300;
@@ -53,8 +65,11 @@ async function main() {
   }
   const log = (line: string) => process.stderr.write(`${line}\n`);
   Object.assign(process.env, (await stackUp(log)).env);
-  const models = modelPaths(await ensureModels());
-  const embedder = await Embedder.load(models.embedder);
+  const model = embeddingModel(options.model ?? configuredDefaultModel());
+  const modelDir = await ensureModels([model.id]);
+  const models = modelPaths(modelDir);
+  const embedder = await Embedder.forModel(modelDir, model.id);
+  log(`embedding model: ${model.id} (${model.description})`);
   const reranker = hasModelFiles(models.reranker) ? await Reranker.load(models.reranker) : undefined;
 
   // Judgements and queries.
@@ -84,10 +99,10 @@ async function main() {
     read: (key: string) => objects.read(bucket, key),
   };
   const split = documentSplitter(embedderTokenCounter(embedder.tokenizer));
-  const cache = options.cache ? new EmbeddingCache(dir, models.embedder.onnx, embedder.dimension) : undefined;
+  const cache = options.cache ? new EmbeddingCache(dir, model, modelFiles(modelDir, model.id).onnx) : undefined;
   if (cache) log(`embedding cache: ${cache.size} chunks in ${cache.file}`);
   const embedChunks = (texts: string[]) =>
-    cache ? cache.embed(texts, (missing) => embedder.embed(missing)) : embedder.embed(texts);
+    cache ? cache.embed(texts, (missing) => embedder.embedPassages(missing)) : embedder.embedPassages(texts);
   const tenant = "eval";
   const collection = "corpus";
   let docs = 0;
@@ -137,7 +152,7 @@ async function main() {
   const service = new SearchService({
     manifests,
     blobs,
-    embed: async (text) => (await embedder.embed([text]))[0] as Float32Array,
+    embed: (text) => embedder.embedQuery(text),
     ...(reranker ? { rerank: (query: string, passages: string[]) => reranker.score(query, passages) } : {}),
   });
   const modes = {
@@ -193,7 +208,7 @@ async function main() {
       ),
     };
   }
-  const report = { dataset: dir, docs, chunks, queries: evaluated.length, modes: results };
+  const report = { dataset: dir, model: model.id, docs, chunks, queries: evaluated.length, modes: results };
   const columns = ["nDCG@10", "R@100", "MRR@10", "p50 ms", "p95 ms", "p99 ms", `k${QUALITY_DEPTH} p50`];
   console.log(
     `\n${"mode".padEnd(15)} ${columns.map((column) => column.padStart(9)).join(" ")}   mean ms per stage (k=10)`,
