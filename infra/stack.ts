@@ -7,6 +7,7 @@ import { Api } from "./api.ts";
 import type { DataDistillerConfig } from "./config.ts";
 import { applyNagSuppressions } from "./nag.ts";
 import { Network } from "./network.ts";
+import { CollectionsApi } from "./stages/collections-api.ts";
 import { EmbedStage } from "./stages/embed.ts";
 import { IndexStage } from "./stages/index.ts";
 import { Operations } from "./stages/operations.ts";
@@ -45,6 +46,7 @@ export class DataDistillerStack extends Stack {
   readonly embed: EmbedStage;
   readonly index: IndexStage;
   readonly searchApi: SearchApi;
+  readonly collectionsApi: CollectionsApi;
   readonly operations: Operations;
   /** Every function of the pipeline and the API, by name. */
   readonly functions: Record<FunctionName, nodejs.NodejsFunction>;
@@ -101,7 +103,12 @@ export class DataDistillerStack extends Stack {
     });
 
     const shared = { network: this.network, storage: this.storage, streaming: this.streaming };
-    const models = { nativeLayer: this.nativeLayer.layer, modelLocation: config.modelLocation };
+    const models = {
+      nativeLayer: this.nativeLayer.layer,
+      modelLocation: config.modelLocation,
+      embeddingModel: config.embeddingModel,
+      embeddingModels: config.embeddingModels,
+    };
     const consumer = {
       streaming: this.streaming,
       deadLetterBucket: this.storage.deadLetterBucket,
@@ -148,7 +155,10 @@ export class DataDistillerStack extends Stack {
       ...consumer,
       ...jobs,
       storage: this.storage,
+      network: this.network,
+      streaming: this.streaming,
       nativeLayer: this.nativeLayer.layer,
+      chunksPerGroup: config.chunksPerGroup,
       memorySize: config.indexMemoryMb,
       reservedConcurrency: reserve(config.partitionsChunksEmbedded),
       batchSize: config.indexBatchSize,
@@ -162,6 +172,14 @@ export class DataDistillerStack extends Stack {
       memorySize: config.searchMemoryMb,
       tenantClaim: config.tenantClaim,
     });
+    this.collectionsApi = new CollectionsApi(this, "CollectionsApi", {
+      ...defaults,
+      ...shared,
+      ...models,
+      ...jobs,
+      api: this.api,
+      tenantClaim: config.tenantClaim,
+    });
     const stageFunctions = {
       "upload-url": this.uploadApi.uploadUrl,
       "on-upload": this.uploadApi.onUpload,
@@ -171,6 +189,7 @@ export class DataDistillerStack extends Stack {
       search: this.searchApi.search,
       "job-status": this.uploadApi.jobStatus,
       "delete-document": this.searchApi.deleteDocument,
+      collections: this.collectionsApi.function,
     };
     this.operations = new Operations(this, "Operations", {
       ...defaults,

@@ -24,6 +24,7 @@ import { JobStore } from "../shared/adapters/job-store.ts";
 import { ManifestStore } from "../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../shared/adapters/object-store.ts";
 import { documentSplitter } from "../shared/domain/document-splitter.ts";
+import { FIRST_INDEX } from "../shared/domain/manifest.ts";
 import { type EmbeddedGroup, encodeVector } from "../shared/domain/messages.ts";
 import { Embedder } from "../shared/ml/embedder.ts";
 import { hasModelFiles, modelFiles, modelPaths } from "../shared/ml/model-files.ts";
@@ -110,7 +111,15 @@ async function main() {
   const began = Date.now();
   let pending: EmbeddedGroup[] = [];
   const flush = async () => {
-    await indexGroups(pending, { jobs, manifests, blobs, maxSegments: 8 });
+    await indexGroups(pending, {
+      jobs,
+      manifests,
+      blobs,
+      maxSegments: 8,
+      toEmbed: async () => {
+        throw new Error("the evaluation's collection has one index: nothing is sent back to embedding");
+      },
+    });
     pending = [];
   };
   for await (const doc of jsonLines(join(dir, "corpus.jsonl"))) {
@@ -138,10 +147,15 @@ async function main() {
       document: { documentId, collection, contentType: "text/plain" },
       chunks: docChunks,
       vectors: vectors.map(encodeVector),
+      target: { index: FIRST_INDEX, model: model.id },
     });
     docs++;
     chunks += docChunks.length;
-    if (pending.length >= 500) await flush();
+    if (pending.length >= 500) {
+      await flush();
+      // Kept as it grows: an interrupted run resumes where it stopped.
+      cache?.save();
+    }
     if (docs % 500 === 0)
       log(`indexed ${docs} documents, ${chunks} chunks (${((Date.now() - began) / 1000).toFixed(0)} s)`);
   }
@@ -153,6 +167,7 @@ async function main() {
     manifests,
     blobs,
     embed: (text) => embedder.embedQuery(text),
+    defaultModel: model.id,
     ...(reranker ? { rerank: (query: string, passages: string[]) => reranker.score(query, passages) } : {}),
   });
   const modes = {

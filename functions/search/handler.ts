@@ -5,7 +5,7 @@ import { HttpError, httpHandler, json, parseBody, tenantOf } from "../../shared/
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { InvalidCursorError } from "../../shared/domain/hybrid-search.ts";
-import { Embedder } from "../../shared/ml/embedder.ts";
+import { EmbedderPool } from "../../shared/ml/embedder-pool.ts";
 import { hasModelFiles, modelPaths } from "../../shared/ml/model-files.ts";
 import { Reranker } from "../../shared/ml/reranker.ts";
 import { SearchService, searchRequest } from "../../shared/stages/search.ts";
@@ -14,15 +14,18 @@ import { SearchService, searchRequest } from "../../shared/stages/search.ts";
 const config = loadFunctionConfig("search");
 const logger = new Logger({ serviceName: "search" });
 const models = modelPaths(config.MODEL_DIR);
-// Both models load once per execution environment, during init.
-const embedder = await Embedder.load(models.embedder);
+// The default embedder and the reranker load once per execution environment, during init; an
+// embedder of another model a collection uses loads on its first query.
+const embedders = new EmbedderPool(config.MODEL_DIR, config.EMBEDDING_MODELS);
+await embedders.get(config.EMBEDDING_MODEL);
 const reranker = hasModelFiles(models.reranker) ? await Reranker.load(models.reranker) : undefined;
 if (!reranker) logger.warn("no cross-encoder model found: results are not reranked", { dir: config.MODEL_DIR });
 const objects = new ObjectStore(s3Client());
 const service = new SearchService({
   manifests: new ManifestStore(dynamoDocumentClient(), config.JOBS_TABLE),
   blobs: { read: (key) => objects.read(config.INDEX_BUCKET, key) },
-  embed: async (text) => (await embedder.embed([text]))[0] as Float32Array,
+  embed: (text, model) => embedders.embedQuery(text, model),
+  defaultModel: config.EMBEDDING_MODEL,
   ...(reranker ? { rerank: (query: string, passages: string[]) => reranker.score(query, passages) } : {}),
 });
 

@@ -8,7 +8,7 @@ import { kafkaRecords } from "../../shared/adapters/kafka-records.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { documentSplitter } from "../../shared/domain/document-splitter.ts";
 import { type ChunkGroup, documentUploaded, parseMessage } from "../../shared/domain/messages.ts";
-import { modelPaths } from "../../shared/ml/model-files.ts";
+import { modelFiles } from "../../shared/ml/model-files.ts";
 import { EMBEDDER_MAX_TOKENS, embedderTokenCounter, TextTokenizer } from "../../shared/ml/tokenizer.ts";
 import { splitDocument } from "../../shared/stages/split.ts";
 
@@ -17,8 +17,12 @@ const config = loadFunctionConfig("split");
 const logger = new Logger({ serviceName: "split" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const objects = new ObjectStore(s3Client());
-// Chunks are measured with the embedder's own tokenizer, loaded once per execution environment.
-const tokenizer = TextTokenizer.fromFile(modelPaths(config.MODEL_DIR).embedder.tokenizer, EMBEDDER_MAX_TOKENS);
+// Chunks are measured with the default embedder's tokenizer (the registry's models share BERT's
+// uncased word pieces), loaded once per execution environment.
+const tokenizer = TextTokenizer.fromFile(
+  modelFiles(config.MODEL_DIR, config.EMBEDDING_MODEL).tokenizer,
+  EMBEDDER_MAX_TOKENS,
+);
 const split = documentSplitter(embedderTokenCounter(tokenizer));
 const publisher = publisherFor("split", config);
 

@@ -4,7 +4,7 @@ import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import { Construct } from "constructs";
 import { type KafkaConsumerProps, kafkaEventSource } from "../kafka-consumer.ts";
 import { environmentOf, type FunctionDefaults, nodeFunction } from "../lambda-defaults.ts";
-import { grantReadModels, type ModelProps, modelEnvironment } from "../models.ts";
+import { embeddingEnvironment, grantReadModels, type ModelProps, modelEnvironment } from "../models.ts";
 import type { Network } from "../network.ts";
 import type { Storage } from "../storage.ts";
 import { TOPICS } from "../streaming.ts";
@@ -65,11 +65,13 @@ export class EmbedStage extends Construct {
         KAFKA_SASL_MECHANISM: "aws-iam",
         TOPIC_CHUNKS_EMBEDDED: TOPICS.chunksEmbedded,
         ...modelEnvironment(props.modelLocation),
+        ...embeddingEnvironment(props),
         JOB_RETENTION_DAYS: String(props.jobRetentionDays ?? 30),
       }),
     });
-    // Counts embedded chunks exactly once (marker Put + counter Update in one transaction).
-    storage.grantJobs(this.function, "GetItem", "PutItem", "UpdateItem");
+    // Counts embedded chunks exactly once (marker Put + counter Update in one transaction); reads
+    // a collection's items (Query) for the active index and its model.
+    storage.grantJobs(this.function, "GetItem", "PutItem", "UpdateItem", "Query");
     streaming.grantProduce(this.function, [TOPICS.chunksEmbedded]);
     grantReadModels(this, this.function, props.modelLocation);
 

@@ -4,8 +4,9 @@ import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import { Construct } from "constructs";
 import { type KafkaConsumerProps, kafkaEventSource } from "../kafka-consumer.ts";
 import { environmentOf, type FunctionDefaults, nodeFunction } from "../lambda-defaults.ts";
+import type { Network } from "../network.ts";
 import type { Storage } from "../storage.ts";
-import { TOPICS } from "../streaming.ts";
+import { type Streaming, TOPICS } from "../streaming.ts";
 
 export interface IndexStageProps extends FunctionDefaults, KafkaConsumerProps {
   readonly storage: Storage;
@@ -36,6 +37,13 @@ export interface IndexStageProps extends FunctionDefaults, KafkaConsumerProps {
    * @default 30
    */
   readonly jobRetentionDays?: number;
+  /**
+   * Chunks per group it sends back to embedding (a migration's re-embedding).
+   * @default 16
+   */
+  readonly chunksPerGroup?: number;
+  readonly network: Network;
+  readonly streaming: Streaming;
 }
 
 /**
@@ -61,7 +69,8 @@ export class IndexStage extends Construct {
       // chunks.embedded is keyed by collection: one writer per partition keeps a collection's
       // segments in order; never more than the partition count, and those are guaranteed.
       reservedConcurrentExecutions: props.reservedConcurrency,
-      // Not in the VPC: it only talks to S3 and DynamoDB (Lambda's pollers read Kafka for it).
+      // In the VPC: it publishes to Kafka (chunks going back to embedding).
+      ...props.network.kafkaClientPlacement,
       layers: [props.nativeLayer],
       usesNativeLayer: true,
       environment: environmentOf("index", {
@@ -69,10 +78,18 @@ export class IndexStage extends Construct {
         INDEX_BUCKET: storage.indexBucket.bucketName,
         MAX_SEGMENTS: String(props.maxSegments ?? 16),
         JOB_RETENTION_DAYS: String(props.jobRetentionDays ?? 30),
+        // Sends chunks back to embedding: an upload's copy for a collection's second index, a
+        // migration's re-embedding.
+        KAFKA_BROKERS: props.streaming.bootstrapBrokers,
+        KAFKA_SASL_MECHANISM: "aws-iam",
+        TOPIC_CHUNKS_TO_EMBED: TOPICS.chunksToEmbed,
+        CHUNKS_PER_GROUP: String(props.chunksPerGroup ?? 16),
       }),
     });
-    // Writes and reads back segments (compaction); commits markers, counters and manifests.
-    storage.grantJobs(this.function, "GetItem", "PutItem", "UpdateItem");
+    // Writes and reads back segments (compaction, migrations); commits markers, counters and
+    // manifests; reads a collection's items (Query).
+    storage.grantJobs(this.function, "GetItem", "PutItem", "UpdateItem", "Query");
+    props.streaming.grantProduce(this.function, [TOPICS.chunksToEmbed]);
     storage.grantSegments(this.function, "IndexSegments", "s3:GetObject", "s3:PutObject");
 
     // One batch = one segment: larger batches and a longer window mean fewer, bigger segments

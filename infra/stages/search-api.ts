@@ -3,7 +3,7 @@ import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import { Construct } from "constructs";
 import type { Api } from "../api.ts";
 import { environmentOf, type FunctionDefaults, nodeFunction } from "../lambda-defaults.ts";
-import { grantReadModels, type ModelProps, modelEnvironment } from "../models.ts";
+import { embeddingEnvironment, grantReadModels, type ModelProps, modelEnvironment } from "../models.ts";
 import type { Storage } from "../storage.ts";
 
 export interface SearchApiProps extends FunctionDefaults, ModelProps {
@@ -57,11 +57,12 @@ export class SearchApi extends Construct {
         JOBS_TABLE: storage.jobsTable.tableName,
         INDEX_BUCKET: storage.indexBucket.bucketName,
         TENANT_CLAIM: tenantClaim,
+        ...embeddingEnvironment(props),
         ...modelEnvironment(props.modelLocation),
       }),
     });
-    // Reads manifests and segments, nothing else.
-    storage.grantJobs(this.search, "GetItem");
+    // Reads manifests (a collection's items: Query) and segments, nothing else.
+    storage.grantJobs(this.search, "GetItem", "Query");
     storage.grantSegments(this.search, "ReadSegments", "s3:GetObject");
     grantReadModels(this, this.search, props.modelLocation);
     api.addRoutes("search", this.search);
@@ -79,8 +80,8 @@ export class SearchApi extends Construct {
         TENANT_CLAIM: tenantClaim,
       }),
     });
-    // Finds the live revision, tombstones it in the manifest (created if missing).
-    storage.grantJobs(this.deleteDocument, "GetItem", "PutItem", "UpdateItem");
+    // Finds the live revision, tombstones it in every index's manifest (created if missing).
+    storage.grantJobs(this.deleteDocument, "GetItem", "PutItem", "UpdateItem", "Query");
     api.addRoutes("delete-document", this.deleteDocument);
   }
 }

@@ -58,6 +58,8 @@ export interface SegmentHeader {
   documentCount: number;
   /** Embedding dimension (0 for an empty segment). */
   dimension: number;
+  /** The embedding model of every vector (registry id); absent in segments written before models were recorded. */
+  model?: string;
   /** ISO-8601 creation time; among segments holding the same chunk id, the newest wins. */
   createdAt: string;
   /** The batch the segment was built from (e.g. topic-partition-offset range), for idempotent writes. */
@@ -99,6 +101,8 @@ export interface BuildSegmentOptions {
   /** For an empty segment: the collection and embedding dimension to record. */
   collection?: string;
   dimension?: number;
+  /** The embedding model of the vectors, recorded in the header. */
+  model?: string;
 }
 
 interface SectionEntry {
@@ -260,6 +264,7 @@ function buildFromEntries(
     createdAt: isoTime(options.createdAt),
     bm25Kind: bm25.kind,
   };
+  if (options.model !== undefined) header.model = options.model;
   if (options.sourceBatchId !== undefined) header.sourceBatchId = options.sourceBatchId;
   if (options.mergedFrom !== undefined) header.mergedFrom = options.mergedFrom;
   return assemble(header, chunks, bm25, vectors);
@@ -317,6 +322,9 @@ export function mergeSegments(
   if (dimensions.size > 1) throw new Error("mergeSegments: segments have different embedding dimensions");
   const collections = new Set(ordered.map((s) => s.header.collection).filter((c) => c !== null));
   if (collections.size > 1) throw new Error("mergeSegments: segments belong to different collections");
+  // Vectors of two models are never merged (a segment without a model predates them: its index's model).
+  const models = new Set(ordered.map((s) => s.header.model).filter((m) => m !== undefined));
+  if (models.size > 1) throw new Error("mergeSegments: segments hold vectors of different embedding models");
   const byId = new Map<string, Entry & { key: string }>();
   const infos = new Map<string, DocumentInfo>();
   for (const segment of ordered) {
@@ -339,6 +347,8 @@ export function mergeSegments(
     mergedFrom: [...new Set(ordered.map((s) => s.header.segmentId))],
   };
   if (buildOptions.dimension === undefined && dimension !== undefined) buildOptions.dimension = dimension;
+  const [model] = models;
+  if (buildOptions.model === undefined && model !== undefined) buildOptions.model = model;
   if (buildOptions.collection === undefined && collection !== undefined && collection !== null) {
     buildOptions.collection = collection;
   }

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { ManifestStore } from "../adapters/manifest-store.ts";
 import { highlight } from "../domain/highlight.ts";
 import { applyRerank, type Candidate, decodeCursor, paginate, searchSegments } from "../domain/hybrid-search.ts";
-import type { Manifest, SegmentRef } from "../domain/manifest.ts";
+import { type IndexManifest, LEGACY_MODEL_ID, type SegmentRef } from "../domain/manifest.ts";
 import { decodeSegment, type Segment } from "../domain/segment.ts";
 import type { SegmentBlobs } from "./ports.ts";
 import { DEFAULT_COLLECTION } from "./upload.ts";
@@ -58,7 +58,10 @@ export interface SearchResponse {
 export interface SearchDeps {
   manifests: Pick<ManifestStore, "get">;
   blobs: Pick<SegmentBlobs, "read">;
-  embed: (text: string) => Promise<Float32Array>;
+  /** The query's vector with model `model` (its query prefix or instruction). */
+  embed: (text: string, model: string) => Promise<Float32Array>;
+  /** The model of collections nothing was written to yet (their search finds nothing either way). */
+  defaultModel?: string;
   /** Cross-encoder scores; undefined when no reranker model is configured. */
   rerank?: (query: string, passages: string[]) => Promise<number[]>;
 }
@@ -69,12 +72,18 @@ export interface SearchDeps {
  * consistent read) and loads only the segments it added since.
  */
 export class SearchService {
-  /** Decoded segments by segment id, per tenant/collection. */
+  /** Decoded segments by segment id, per tenant/collection/index. */
   private readonly cache = new Map<string, Map<string, Segment>>();
+  /** The model each collection's active index had last time, to embed the query while the manifest is read. */
+  private readonly lastModel = new Map<string, string>();
 
   constructor(private readonly deps: SearchDeps) {}
 
-  async search(tenant: string, request: SearchRequest): Promise<SearchResponse> {
+  /**
+   * Searches the collection's active index (or, for the migration's evaluation, index
+   * `options.index`), embedding the query with that index's model.
+   */
+  async search(tenant: string, request: SearchRequest, options: { index?: string } = {}): Promise<SearchResponse> {
     const queryPrint = fingerprint(tenant, request);
     // A bad or foreign cursor fails before any work (InvalidCursorError → 400).
     const offset = decodeCursor(request.cursor, queryPrint);
@@ -88,14 +97,21 @@ export class SearchService {
       }
     };
     const began = performance.now();
-    // The manifest read goes out first; the query is embedded while DynamoDB answers.
-    const manifestRead = time("manifest", () => this.deps.manifests.get(tenant, request.collection));
-    const embedding = request.mode === "bm25" ? undefined : time("embed", () => this.deps.embed(request.query));
+    // The manifest read goes out first; the query is embedded, with the model the index had last
+    // time, while DynamoDB answers (again with the right one only if the index changed model).
+    const manifestRead = time("manifest", () => this.deps.manifests.get(tenant, request.collection, options.index));
+    const indexKey = `${tenant}/${request.collection}/${options.index ?? ""}`;
+    const guess = this.lastModel.get(indexKey) ?? this.deps.defaultModel ?? LEGACY_MODEL_ID;
+    let embedding = request.mode === "bm25" ? undefined : time("embed", () => this.deps.embed(request.query, guess));
     // A failed embedding is thrown below; this only keeps a manifest error from leaving it unhandled.
     embedding?.catch(() => undefined);
     const manifest = await manifestRead;
-    const segments = await time("load", () => this.load(manifest));
+    const model = manifest.model ?? guess;
+    this.lastModel.set(indexKey, model);
+    if (embedding && model !== guess) embedding = time("embed", () => this.deps.embed(request.query, model));
+    const segments = await time("load", () => this.load(manifest, model));
     const vector = await embedding;
+    if (vector) checkDimension(segments, vector);
     const rerank = request.rerank && this.deps.rerank ? this.deps.rerank : undefined;
     const wanted = Math.max(request.rerankTopN, request.k) + offset;
     const fused = await time("retrieve", () =>
@@ -132,17 +148,36 @@ export class SearchService {
    * manifest no longer lists (merged by compaction) are dropped, so a warm container holds only
    * what its collections use.
    */
-  private async load(manifest: Manifest): Promise<Segment[]> {
-    const key = `${manifest.tenant}/${manifest.collection}`;
+  private async load(manifest: IndexManifest, model: string): Promise<Segment[]> {
+    const key = `${manifest.tenant}/${manifest.collection}/${manifest.index}`;
     const cached = this.cache.get(key) ?? new Map<string, Segment>();
     this.cache.set(key, cached);
     const live = new Set(manifest.segments.map((ref) => ref.id));
     for (const id of cached.keys()) if (!live.has(id)) cached.delete(id);
     const missing = manifest.segments.filter((ref) => !cached.has(ref.id));
     await Promise.all(
-      missing.map(async (ref: SegmentRef) => cached.set(ref.id, decodeSegment(await this.deps.blobs.read(ref.key)))),
+      missing.map(async (ref: SegmentRef) => {
+        const segment = decodeSegment(await this.deps.blobs.read(ref.key));
+        // A segment of another model than its index's is refused, never searched with this query.
+        if (segment.header.model !== undefined && segment.header.model !== model) {
+          throw new Error(
+            `segment ${ref.id} holds ${segment.header.model} vectors but index ${manifest.index} of ${manifest.collection} is ${model}`,
+          );
+        }
+        cached.set(ref.id, segment);
+      }),
     );
     return manifest.segments.map((ref) => cached.get(ref.id) as Segment);
+  }
+}
+
+/** The query vector and every segment's vectors must have one dimension (one model). */
+function checkDimension(segments: Segment[], vector: Float32Array): void {
+  for (const segment of segments) {
+    const { dimension } = segment.header;
+    if (dimension > 0 && dimension !== vector.length) {
+      throw new Error(`segment ${segment.header.segmentId} has ${dimension}-d vectors, the query ${vector.length}-d`);
+    }
   }
 }
 

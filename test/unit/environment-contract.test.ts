@@ -10,6 +10,7 @@ describe("the environment contract", () => {
       "embed",
       "index",
       "search",
+      "collections",
       "job-status",
       "delete-document",
       "dead-letter",
@@ -35,6 +36,7 @@ describe("the environment contract", () => {
       KAFKA_SASL_MECHANISM: "aws-iam",
       TOPIC_CHUNKS_TO_EMBED: "chunks.to-embed",
       CHUNKS_PER_GROUP: 8,
+      EMBEDDING_MODEL: "all-minilm-l6-v2-q",
       MODEL_DIR: "/opt/models",
       JOB_RETENTION_DAYS: 7,
       AWS_REGION: "eu-west-1",
@@ -51,7 +53,9 @@ describe("the environment contract", () => {
     const producers = FUNCTION_NAMES.filter((name) =>
       (FUNCTION_ENVIRONMENT[name] as readonly string[]).includes("KAFKA_BROKERS"),
     );
-    expect(producers).toEqual(["on-upload", "split", "embed", "redrive"]);
+    // index sends chunks back to embedding (a collection's second index, migrations); collections
+    // starts a migration's re-embedding.
+    expect(producers).toEqual(["on-upload", "split", "embed", "index", "collections", "redrive"]);
     for (const name of FUNCTION_NAMES) {
       expect(FUNCTION_ENVIRONMENT[name] as readonly string[], name).toContain("JOBS_TABLE");
     }
