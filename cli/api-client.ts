@@ -16,11 +16,16 @@ export type { JobState, PresignedUpload };
 export type UploadTicket = UploadResponse;
 export type JobStatus = JobView;
 export type SearchHit = SearchResult;
-export type SearchResponse = Omit<ApiSearchResponse, "segments">;
+export type SearchResponse = Omit<ApiSearchResponse, "segments" | "index" | "model"> &
+  Partial<Pick<ApiSearchResponse, "index" | "model">>;
 export type SearchRequest = Partial<z.input<typeof searchRequest>> & { query: string };
 export type DeadLetter = TenantDeadLetter;
 
 /** A non-2xx answer, with the API's JSON error. */
+export type { CollectionView, MigrationRequest, MigrationView } from "../shared/stages/collections.ts";
+
+import type { CollectionView, MigrationRequest, MigrationView } from "../shared/stages/collections.ts";
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -102,6 +107,41 @@ export class DataDistillerClient {
 
   search(request: SearchRequest): Promise<SearchResponse> {
     return this.call("POST", "/search", request);
+  }
+
+  /** A collection's indexes, active index and model, and its migration if there is one. */
+  collection(name: string): Promise<CollectionView> {
+    return this.call("GET", `/collections/${encodeURIComponent(name)}`);
+  }
+
+  /** Starts re-embedding a collection with another model into a new index (search keeps the old one meanwhile). */
+  startMigration(name: string, request: MigrationRequest): Promise<MigrationView> {
+    return this.call("POST", `/collections/${encodeURIComponent(name)}/migrations`, request);
+  }
+
+  migration(name: string, migrationId: string): Promise<MigrationView> {
+    return this.call("GET", `/collections/${encodeURIComponent(name)}/migrations/${encodeURIComponent(migrationId)}`);
+  }
+
+  /** Makes the migration's new index answer searches (refused before it is ready, or when the gate says worse unless forced). */
+  cutOver(name: string, migrationId: string, options: { force?: boolean } = {}): Promise<MigrationView> {
+    return this.call(
+      "POST",
+      `/collections/${encodeURIComponent(name)}/migrations/${encodeURIComponent(migrationId)}/cutover`,
+      options,
+    );
+  }
+
+  rollBack(name: string, migrationId: string): Promise<MigrationView> {
+    return this.call(
+      "POST",
+      `/collections/${encodeURIComponent(name)}/migrations/${encodeURIComponent(migrationId)}/rollback`,
+    );
+  }
+
+  /** Drops an index that is not the active one. */
+  dropIndex(name: string, index: string): Promise<{ dropped: string; segments: number }> {
+    return this.call("DELETE", `/collections/${encodeURIComponent(name)}/indexes/${encodeURIComponent(index)}`);
   }
 
   deleteDocument(documentId: string): Promise<{ deleted: boolean; documentId: string }> {

@@ -65,7 +65,7 @@ export function applyNagSuppressions(stack: NagScope): void {
     `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>/${pattern}]`;
 
   // Functions attached to the VPC (Kafka producers) and Kafka consumers (ESM pollers in the VPC).
-  const networked: FunctionName[] = ["on-upload", "split", "embed", "index", "redrive"];
+  const networked: FunctionName[] = ["on-upload", "split", "embed", "index", "collections", "redrive"];
   for (const name of networked) ack(roleOf(fns[name]), "AwsSolutions-IAM5[Resource::*]", REASONS.eniWildcard);
   ack(roleOf(streaming.topicsHandler), "AwsSolutions-IAM5[Resource::*]", REASONS.eniWildcard);
 
@@ -83,14 +83,14 @@ export function applyNagSuppressions(stack: NagScope): void {
   for (const name of ["upload-url", "on-upload", "split"] as const) {
     ack(roleOf(fns[name]), objectsOf(storage.uploadBucket, `${KEYS.uploads}*`), REASONS.uploads);
   }
-  for (const name of ["index", "search"] as const) {
+  for (const name of ["index", "search", "collections"] as const) {
     ack(roleOf(fns[name]), objectsOf(storage.indexBucket, `${KEYS.index}*`), REASONS.index);
   }
   if (config.modelLocation.startsWith("s3://")) {
     const [bucket, ...rest] = config.modelLocation.slice("s3://".length).split("/");
     const prefix = rest.join("/");
     const pattern = prefix === "" ? "*" : `${prefix.endsWith("/") ? prefix : `${prefix}/`}*`;
-    for (const name of ["split", "embed", "search"] as const) {
+    for (const name of ["split", "embed", "search", "collections"] as const) {
       ack(
         roleOf(fns[name]),
         `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${bucket}/${pattern}]`,

@@ -360,7 +360,9 @@ export class ManifestStore {
                 TableName: this.table,
                 Key: this.collectionKey(tenant, collection),
                 UpdateExpression: "SET #active = if_not_exists(#active, :first) REMOVE #migration",
-                ConditionExpression: "(attribute_not_exists(#active) AND :index <> :first) OR #active <> :index",
+                // Without a pointer the first index is the active one.
+                ConditionExpression:
+                  index === FIRST_INDEX ? "#active <> :index" : "attribute_not_exists(#active) OR #active <> :index",
                 ExpressionAttributeNames: { "#active": "active", "#migration": "migration" },
                 ExpressionAttributeValues: { ":first": FIRST_INDEX, ":index": index },
               },
@@ -369,8 +371,13 @@ export class ManifestStore {
               Update: {
                 TableName: this.table,
                 Key: this.key(tenant, collection, index),
-                UpdateExpression: "SET dropped = :now REMOVE segments, tombstones",
-                ConditionExpression: "attribute_exists(pk) AND attribute_not_exists(dropped)",
+                UpdateExpression: "SET #dropped = :now REMOVE #segments, #tombstones",
+                ConditionExpression: "attribute_exists(pk) AND attribute_not_exists(#dropped)",
+                ExpressionAttributeNames: {
+                  "#dropped": "dropped",
+                  "#segments": "segments",
+                  "#tombstones": "tombstones",
+                },
                 ExpressionAttributeValues: { ":now": new Date().toISOString() },
               },
             },

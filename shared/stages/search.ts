@@ -53,6 +53,9 @@ export interface SearchResponse {
   nextCursor?: string;
   timings: Record<string, number>;
   segments: number;
+  /** The index that answered (the collection's active one) and the embedding model of its vectors. */
+  index: string;
+  model: string;
 }
 
 export interface SearchDeps {
@@ -140,7 +143,14 @@ export class SearchService {
     const page = paginate(ranked, request.k, request.cursor, queryPrint);
     const results = await time("highlight", () => page.items.map((candidate) => toResult(candidate, request.query)));
     timings.total = Math.round((performance.now() - began) * 100) / 100;
-    return { results, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}), timings, segments: segments.length };
+    return {
+      results,
+      ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+      timings,
+      segments: segments.length,
+      index: manifest.index,
+      model,
+    };
   }
 
   /**
