@@ -41,6 +41,14 @@ const program = new Command("eval")
   .requiredOption("--dataset <dir>", "a BEIR-format dataset: corpus.jsonl, queries.jsonl, qrels/test.tsv")
   .option("--model <id>", `the embedding model: ${EMBEDDING_MODEL_IDS.join(", ")}`)
   .option("--json <file>", "also write the results as JSON")
+  .option("--fusion <method>", "hybrid fusion: rrf or weighted (default rrf)")
+  .option("--weights <bm25,dense>", "hybrid weights, e.g. 1,1.5 (RRF multipliers, or the weighted blend)")
+  .option("--modes <list>", "modes to run (default bm25,dense,hybrid,hybrid+rerank)")
+  .option(
+    "--queries <half>",
+    "all, odd or even: the test queries by position, to tune fusion on one half and report on the other",
+    "all",
+  )
   .option("--limit-queries <n>", "evaluate only the first N test queries", (value) => Number(value))
   .option("--no-cache", "embed every chunk again instead of reusing the embeddings of earlier runs")
   .parse();
@@ -49,6 +57,10 @@ const options = program.opts<{
   model?: string;
   json?: string;
   limitQueries?: number;
+  fusion?: "rrf" | "weighted";
+  weights?: string;
+  queries: "all" | "odd" | "even";
+  modes?: string;
   cache: boolean;
 }>();
 
@@ -85,7 +97,16 @@ async function main() {
   for await (const query of jsonLines(join(dir, "queries.jsonl"))) {
     if (qrels.has(String(query._id))) queries.push({ id: String(query._id), text: String(query.text) });
   }
-  const evaluated = options.limitQueries ? queries.slice(0, options.limitQueries) : queries;
+  const half = queries.filter(
+    (_, i) => options.queries === "all" || (options.queries === "odd" ? i % 2 === 1 : i % 2 === 0),
+  );
+  const evaluated = options.limitQueries ? half.slice(0, options.limitQueries) : half;
+  const [bm25Weight, denseWeight] = (options.weights ?? "").split(",").map(Number);
+  const fusion = {
+    ...(options.fusion ? { fusion: options.fusion } : {}),
+    ...(options.weights ? { weights: { bm25: bm25Weight, dense: denseWeight } } : {}),
+  };
+  if (options.fusion || options.weights) log(`hybrid fusion: ${JSON.stringify(fusion)}`);
 
   // Index the corpus through the pipeline's own code, on the local stack.
   const run = `eval-${Date.now().toString(36)}`;
@@ -173,7 +194,7 @@ async function main() {
   const modes = {
     bm25: { mode: "bm25", rerank: false },
     dense: { mode: "dense", rerank: false },
-    hybrid: { mode: "hybrid", rerank: false },
+    hybrid: { mode: "hybrid", rerank: false, ...fusion },
     "hybrid+rerank": { mode: "hybrid", rerank: true, rerankTopN: 20 },
   } as const;
   const results: Record<string, unknown> = {};
@@ -181,7 +202,9 @@ async function main() {
   const coldStart = performance.now();
   await service.search(tenant, searchRequest.parse({ query: "warm up", collection, k: 10 }));
   log(`cold load of the index: ${(performance.now() - coldStart).toFixed(0)} ms`);
+  const wanted = options.modes?.split(",").map((mode) => mode.trim());
   for (const [name, settings] of Object.entries(modes)) {
+    if (wanted && !wanted.includes(name)) continue;
     if (settings.rerank && !reranker) {
       results[name] = { skipped: "no cross-encoder model in MODEL_DIR" };
       continue;
@@ -223,7 +246,16 @@ async function main() {
       ),
     };
   }
-  const report = { dataset: dir, model: model.id, docs, chunks, queries: evaluated.length, modes: results };
+  const report = {
+    dataset: dir,
+    model: model.id,
+    fusion,
+    queryHalf: options.queries,
+    docs,
+    chunks,
+    queries: evaluated.length,
+    modes: results,
+  };
   const columns = ["nDCG@10", "R@100", "MRR@10", "p50 ms", "p95 ms", "p99 ms", `k${QUALITY_DEPTH} p50`];
   console.log(
     `\n${"mode".padEnd(15)} ${columns.map((column) => column.padStart(9)).join(" ")}   mean ms per stage (k=10)`,
