@@ -97,7 +97,7 @@ describe("a migration's fan-out", () => {
       job("j1", "EMBEDDING", { chunksTotal: 5 }),
       job("migration-x", "EMBEDDING", { chunksTotal: 5 }),
     );
-    const { deps, manifests, blobs, sent } = harness(jobs);
+    const { deps, manifests, sent } = harness(jobs);
     await indexGroups([embedded(forIndex(chunkGroup("j1", 0, 5), MINI))], deps);
     const [ref] = (await manifests.get("acme", "default")).segments;
     const request: ReembedSegment = {
