@@ -35,7 +35,6 @@ export interface EmbeddingModelSpec {
 /** The model of collections written before models were recorded (and of messages without one). */
 export { LEGACY_MODEL_ID } from "../domain/manifest.ts";
 
-
 const LANGCHAIN4J = "dev.langchain4j";
 const VERSION = "1.20.0-beta30";
 
