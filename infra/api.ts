@@ -1,7 +1,6 @@
 import { Annotations, Duration, type RemovalPolicy } from "aws-cdk-lib";
 import * as apigw from "aws-cdk-lib/aws-apigateway";
 import * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
-import { HttpJwtAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as logs from "aws-cdk-lib/aws-logs";
@@ -10,17 +9,21 @@ import { type DataDistillerConfig, LOCAL_JWT_ISSUER } from "./config.ts";
 import { nodeFunction, toId } from "./lambda-defaults.ts";
 import type { FunctionName } from "./pipeline.ts";
 
-/** The routes of the HTTP API: method, path, function; all but /health need a valid JWT. */
-export const ROUTES: { method: apigwv2.HttpMethod; path: string; fn: FunctionName | "health" }[] = [
+/**
+ * The routes of the HTTP API: method, path, function (the operations of shared/api/openapi.ts).
+ * All but /health and /openapi.json need a valid JWT, which the functions verify themselves.
+ */
+export const ROUTES: { method: apigwv2.HttpMethod; path: string; fn: FunctionName | "health" | "api-meta" }[] = [
   { method: apigwv2.HttpMethod.POST, path: "/uploads", fn: "upload-url" },
   { method: apigwv2.HttpMethod.GET, path: "/jobs", fn: "job-status" },
   { method: apigwv2.HttpMethod.GET, path: "/jobs/{id}", fn: "job-status" },
   { method: apigwv2.HttpMethod.POST, path: "/search", fn: "search" },
   { method: apigwv2.HttpMethod.DELETE, path: "/documents/{id}", fn: "delete-document" },
-  // The caller tenant's dead letters; the redrive function serves both (one replay at a time).
-  { method: apigwv2.HttpMethod.GET, path: "/dead-letters", fn: "redrive" },
-  { method: apigwv2.HttpMethod.POST, path: "/dead-letters/redrive", fn: "redrive" },
+  // The caller tenant's dead letters (replays go through the redrive function, one at a time).
+  { method: apigwv2.HttpMethod.GET, path: "/dead-letters", fn: "dead-letter-api" },
+  { method: apigwv2.HttpMethod.POST, path: "/dead-letters/redrive", fn: "dead-letter-api" },
   { method: apigwv2.HttpMethod.GET, path: "/health", fn: "health" },
+  { method: apigwv2.HttpMethod.GET, path: "/openapi.json", fn: "api-meta" },
 ];
 
 export interface ApiProps {
@@ -30,15 +33,23 @@ export interface ApiProps {
 }
 
 /**
- * The HTTP API (API Gateway v2): JWT authorizer on every route except GET /health (the tenant is
- * a claim of the token, read by the functions from the request context), a default-stage
- * throttle, and JSON access logs.
+ * The HTTP API (API Gateway v2): the routes, a $default route for everything else (404/405), a
+ * default-stage throttle, and JSON access logs.
+ *
+ * No JWT authorizer: an HTTP API's JWT authorizer answers a refused token with a fixed
+ * `401 {"message":"Unauthorized"}` that cannot be shaped (HTTP APIs have no gateway responses,
+ * and response parameter mapping applies to integration responses only). So the functions verify
+ * the bearer token themselves, as the authorizer would (issuer's keys, issuer, audience, expiry;
+ * shared/adapters/bearer-auth.ts), and a refused token gets the same RFC 9457 problem as every
+ * other error. The price: a request without a valid token still invokes a function, bounded by the
+ * stage throttle.
  */
 export class Api extends Construct {
   readonly httpApi: apigwv2.HttpApi;
   readonly stage: apigwv2.HttpStage;
   readonly accessLogs: logs.LogGroup;
   readonly healthFunction: lambda.IFunction;
+  readonly metaFunction: lambda.IFunction;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -51,17 +62,10 @@ export class Api extends Construct {
           "Deploy with -c jwtIssuer=<your issuer URL> -c jwtAudience=<audience>.",
       );
     }
-    const authorizer = new HttpJwtAuthorizer("JwtAuthorizer", config.jwtIssuer, {
-      authorizerName: "jwt",
-      jwtAudience: config.jwtAudience,
-      identitySource: ["$request.header.Authorization"],
-    });
-
     this.httpApi = new apigwv2.HttpApi(this, "HttpApi", {
       apiName: `datadistiller-${config.stage}`,
       description: "DataDistiller: uploads, jobs, search, dead letters",
       createDefaultStage: false,
-      defaultAuthorizer: authorizer,
       corsPreflight: {
         allowOrigins: config.corsAllowedOrigins,
         allowMethods: [apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST, apigwv2.CorsHttpMethod.DELETE],
@@ -94,8 +98,6 @@ export class Api extends Construct {
             responseLatency: "$context.responseLatency",
             integrationLatency: "$context.integrationLatency",
             integrationError: "$context.integrationErrorMessage",
-            authorizerError: "$context.authorizer.error",
-            subject: "$context.authorizer.claims.sub",
           }),
         ),
       },
@@ -113,17 +115,38 @@ export class Api extends Construct {
       removalPolicy: props.removalPolicy,
     });
 
-    for (const route of ROUTES) {
-      const target = route.fn === "health" ? this.healthFunction : props.functions[route.fn];
-      this.httpApi.addRoutes({
-        path: route.path,
-        methods: [route.method],
-        integration: new HttpLambdaIntegration(`${toId(route.fn)}Integration`, target, {
+    // GET /openapi.json and every request no route matches: the API's description, 404s and 405s.
+    this.metaFunction = nodeFunction(this, "ApiMeta", {
+      entry: "functions/api-meta/handler.ts",
+      description: "GET /openapi.json; $default: 404 / 405 problems for requests no route matches",
+      serviceName: "api-meta",
+      memorySize: 256,
+      timeout: Duration.seconds(5),
+      environment: { STAGE: config.stage },
+      logRetentionDays: config.logRetentionDays,
+      removalPolicy: props.removalPolicy,
+    });
+
+    const integrations = new Map<string, HttpLambdaIntegration>();
+    const integration = (fn: (typeof ROUTES)[number]["fn"]) => {
+      const target =
+        fn === "health" ? this.healthFunction : fn === "api-meta" ? this.metaFunction : props.functions[fn];
+      const created =
+        integrations.get(fn) ??
+        new HttpLambdaIntegration(`${toId(fn)}Integration`, target, {
           payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
-        }),
-        ...(route.fn === "health" ? { authorizer: new apigwv2.HttpNoneAuthorizer() } : {}),
-      });
+        });
+      integrations.set(fn, created);
+      return created;
+    };
+    for (const route of ROUTES) {
+      this.httpApi.addRoutes({ path: route.path, methods: [route.method], integration: integration(route.fn) });
     }
+    new apigwv2.HttpRoute(this, "DefaultRoute", {
+      httpApi: this.httpApi,
+      routeKey: apigwv2.HttpRouteKey.DEFAULT,
+      integration: integration("api-meta"),
+    });
   }
 
   get url(): string {

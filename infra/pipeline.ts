@@ -22,6 +22,7 @@ export const FUNCTION_NAMES = [
   "delete-document",
   "dead-letter",
   "redrive",
+  "dead-letter-api",
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 export const KAFKA_CONSUMERS = ["split", "embed", "index"] as const;
@@ -109,7 +110,12 @@ export class Pipeline extends Construct {
       MAX_UPLOAD_BYTES: String(config.maxUploadBytes),
     };
     const retention = { JOB_RETENTION_DAYS: String(config.jobRetentionDays) };
-    const tenant = { TENANT_CLAIM: config.tenantClaim };
+    // The API's functions verify bearer tokens themselves (infra/api.ts says why).
+    const auth = {
+      TENANT_CLAIM: config.tenantClaim,
+      JWT_ISSUER: config.jwtIssuer,
+      JWT_AUDIENCE: config.jwtAudience.join(","),
+    };
     const common = { logRetentionDays: config.logRetentionDays, removalPolicy };
     const inVpc = {
       vpc: network.vpc,
@@ -129,7 +135,7 @@ export class Pipeline extends Construct {
         ...options,
       });
 
-    const functions: Record<FunctionName, nodejs.NodejsFunction> = {
+    const requestAndPipeline = {
       "upload-url": fn("upload-url", {
         description: "POST /uploads: creates a job and a presigned upload (POST form or PUT URL)",
         // Presigning and one DynamoDB write: tiny.
@@ -138,7 +144,7 @@ export class Pipeline extends Construct {
         // No reservation: the API stage throttle bounds it.
         environment: {
           ...base,
-          ...tenant,
+          ...auth,
           ...uploadRules,
           ...retention,
           JOBS_TABLE: jobsTable.tableName,
@@ -240,7 +246,7 @@ export class Pipeline extends Construct {
         ephemeralStorageMiB: 2048,
         environment: {
           ...base,
-          ...tenant,
+          ...auth,
           ...models,
           JOBS_TABLE: jobsTable.tableName,
           INDEX_BUCKET: indexBucket.bucketName,
@@ -253,7 +259,7 @@ export class Pipeline extends Construct {
         // No reservation: the API stage throttle bounds it.
         environment: {
           ...base,
-          ...tenant,
+          ...auth,
           JOBS_TABLE: jobsTable.tableName,
           STALL_AFTER_MINUTES: String(config.stallAfterMinutes),
         },
@@ -265,7 +271,7 @@ export class Pipeline extends Construct {
         // No reservation: the API stage throttle bounds it.
         environment: {
           ...base,
-          ...tenant,
+          ...auth,
           JOBS_TABLE: jobsTable.tableName,
         },
       }),
@@ -287,7 +293,7 @@ export class Pipeline extends Construct {
       }),
       redrive: fn("redrive", {
         description:
-          "Lists or replays dead-lettered Kafka batches: operators (aws lambda invoke, {tenant?, dryRun?}) and GET /dead-letters, POST /dead-letters/redrive for the caller's tenant",
+          "Lists or replays dead-lettered Kafka batches: operators (aws lambda invoke, {tenant?, dryRun?}) and the dead-letter API for the caller's tenant",
         // Reads every pending dead letter, republishes its records and moves it under redriven/:
         // sequential S3 + Kafka round trips, a batch (up to 6 MB) in memory at a time.
         memorySize: 512,
@@ -302,12 +308,28 @@ export class Pipeline extends Construct {
           ...base,
           ...kafka,
           ...retention,
-          ...tenant,
           JOBS_TABLE: jobsTable.tableName,
           DEAD_LETTER_BUCKET: deadLetterBucket.bucketName,
           TOPIC_DOCUMENTS_UPLOADED: TOPICS.documentsUploaded,
           TOPIC_CHUNKS_TO_EMBED: TOPICS.chunksToEmbed,
           TOPIC_CHUNKS_EMBEDDED: TOPICS.chunksEmbedded,
+        },
+      }),
+    };
+    // Outside the VPC (it reaches the token issuer's keys): lists dead letters from S3 and has the
+    // redrive function (in the VPC, the only one that reaches Kafka) replay them.
+    const functions: Record<FunctionName, nodejs.NodejsFunction> = {
+      ...requestAndPipeline,
+      "dead-letter-api": fn("dead-letter-api", {
+        description: "GET /dead-letters, POST /dead-letters/redrive for the caller's tenant (invokes redrive)",
+        memorySize: 256,
+        // Waits for the redrive function (up to its own timeout); API Gateway gives up after 30 s.
+        timeout: Duration.seconds(29),
+        environment: {
+          ...base,
+          ...auth,
+          DEAD_LETTER_BUCKET: deadLetterBucket.bucketName,
+          REDRIVE_FUNCTION: requestAndPipeline.redrive.functionName,
         },
       }),
     };
@@ -389,6 +411,10 @@ export class Pipeline extends Construct {
       [deadLetterBucket.arnForObjects(`${DEAD_LETTER_KEYS.redriven}*`)],
     );
     streaming.grantProduce(functions.redrive, [TOPICS.documentsUploaded, TOPICS.chunksToEmbed, TOPICS.chunksEmbedded]);
+    // dead-letter-api: lists and reads failed batches; invokes redrive (the function itself, no versions).
+    objects("dead-letter-api", "ListDeadLetters", ["s3:ListBucket"], [deadLetterBucket.bucketArn]);
+    objects("dead-letter-api", "ReadDeadLetters", ["s3:GetObject"], [failedBatches]);
+    objects("dead-letter-api", "InvokeRedrive", ["lambda:InvokeFunction"], [functions.redrive.functionArn]);
     if (modelFromS3) {
       const { bucket, prefix } = parseS3Uri(config.modelLocation);
       const modelBucket = s3.Bucket.fromBucketName(this, "ModelBucket", bucket);

@@ -1,23 +1,25 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { dynamoDocumentClient } from "../../shared/adapters/aws-clients.ts";
+import { AUTH_SETTINGS, authenticatorFor } from "../../shared/adapters/bearer-auth.ts";
 import { loadConfig } from "../../shared/adapters/config.ts";
-import { HttpError, httpHandler, json, tenantOf } from "../../shared/adapters/http.ts";
+import { HttpError, httpHandler, json, parsePath } from "../../shared/adapters/http.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
+import { documentPath } from "../../shared/api/schemas.ts";
 import { deleteDocument } from "../../shared/stages/documents.ts";
 
 /** DELETE /documents/{id}: the document disappears from the tenant's search results. */
-const config = loadConfig(["JOBS_TABLE", "TENANT_CLAIM"]);
+const config = loadConfig(["JOBS_TABLE", ...AUTH_SETTINGS]);
 const logger = new Logger({ serviceName: "delete-document" });
 const manifests = new ManifestStore(dynamoDocumentClient(), config.JOBS_TABLE);
+const authenticate = authenticatorFor(config);
 
 export const handler = httpHandler(
-  async (event) => {
-    const tenant = tenantOf(event, config.TENANT_CLAIM);
-    const documentId = event.pathParameters?.id ?? "";
-    const deleted = await deleteDocument(tenant, documentId, manifests);
-    if (!deleted) throw new HttpError(404, "DOCUMENT_NOT_FOUND", `no indexed document ${documentId}`);
+  { authenticate, onUnexpected: (error) => logger.error("delete-document failed", error as Error) },
+  async (event, { tenant }) => {
+    const { id } = parsePath(event, documentPath);
+    const deleted = await deleteDocument(tenant, id, manifests);
+    if (!deleted) throw new HttpError("DOCUMENT_NOT_FOUND", `no indexed document ${id}`);
     logger.info("document deleted", { tenant, ...deleted });
     return json(200, { deleted: true, ...deleted });
   },
-  (error) => logger.error("delete-document failed", error as Error),
 );

@@ -1,7 +1,8 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
+import { AUTH_SETTINGS, authenticatorFor } from "../../shared/adapters/bearer-auth.ts";
 import { loadConfig } from "../../shared/adapters/config.ts";
-import { HttpError, httpHandler, json, parseBody, tenantOf } from "../../shared/adapters/http.ts";
+import { HttpError, httpHandler, json, parseBody } from "../../shared/adapters/http.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { InvalidCursorError } from "../../shared/domain/hybrid-search.ts";
@@ -11,8 +12,9 @@ import { Reranker } from "../../shared/ml/reranker.ts";
 import { SearchService, searchRequest } from "../../shared/stages/search.ts";
 
 /** POST /search: BM25 + dense retrieval, fused, reranked by the cross-encoder. */
-const config = loadConfig(["JOBS_TABLE", "INDEX_BUCKET", "TENANT_CLAIM", "MODEL_DIR"]);
+const config = loadConfig(["JOBS_TABLE", "INDEX_BUCKET", "MODEL_DIR", ...AUTH_SETTINGS]);
 const logger = new Logger({ serviceName: "search" });
+const authenticate = authenticatorFor(config);
 const models = modelPaths(config.MODEL_DIR);
 // Both models load once per execution environment, during init.
 const embedder = await Embedder.load(models.embedder);
@@ -27,16 +29,15 @@ const service = new SearchService({
 });
 
 export const handler = httpHandler(
-  async (event) => {
-    const tenant = tenantOf(event, config.TENANT_CLAIM);
+  { authenticate, onUnexpected: (error) => logger.error("search failed", error as Error) },
+  async (event, { tenant }) => {
     const request = parseBody(event, searchRequest);
     try {
       // The collection is looked up under the caller's tenant only: no other tenant's data is reachable.
       return json(200, await service.search(tenant, request));
     } catch (error) {
-      if (error instanceof InvalidCursorError) throw new HttpError(400, "INVALID_CURSOR", error.message);
+      if (error instanceof InvalidCursorError) throw new HttpError("INVALID_CURSOR", error.message);
       throw error;
     }
   },
-  (error) => logger.error("search failed", error as Error),
 );

@@ -7,7 +7,7 @@ import { verifyToken } from "./local-jwt.ts";
 /** One route of an HTTP API (AWS::ApiGatewayV2::Route with its Lambda proxy integration). */
 export interface RouteDefinition {
   method: string;
-  /** Path template, e.g. `/jobs/{id}` or `/files/{proxy+}`. */
+  /** Path template, e.g. `/jobs/{id}` or `/files/{proxy+}`; `$default` (method ANY) catches what no other route matches. */
   path: string;
   target: FunctionHost;
   /** Audiences the route's JWT authorizer accepts; undefined = no authorizer. */
@@ -101,6 +101,7 @@ export class HttpApi {
 
 function matchRoute(routes: RouteDefinition[], method: string, path: string) {
   for (const route of routes) {
+    if (route.path === DEFAULT_ROUTE) continue;
     if (route.method !== method && route.method !== "ANY") continue;
     const names: string[] = [];
     const pattern = route.path
@@ -115,8 +116,11 @@ function matchRoute(routes: RouteDefinition[], method: string, path: string) {
       return { route, pathParameters };
     }
   }
-  return undefined;
+  const fallback = routes.find((route) => route.path === DEFAULT_ROUTE);
+  return fallback ? { route: fallback, pathParameters: {} } : undefined;
 }
+
+const DEFAULT_ROUTE = "$default";
 
 const readBody = async (request: IncomingMessage): Promise<Buffer> => {
   const chunks: Buffer[] = [];
@@ -146,7 +150,7 @@ function apiGatewayEvent(
   for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
   const isText = body.length === 0 || TEXT_TYPES.test(headers["content-type"] ?? "");
   const now = new Date();
-  const routeKey = `${route.method} ${route.path}`;
+  const routeKey = route.path === DEFAULT_ROUTE ? DEFAULT_ROUTE : `${route.method} ${route.path}`;
   return {
     version: "2.0",
     routeKey,

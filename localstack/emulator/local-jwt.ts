@@ -60,3 +60,12 @@ export async function verifyToken(token: string, audience: string[]): Promise<JW
     return undefined;
   }
 }
+
+/**
+ * The issuer's public keys as a JWK set (JSON), what an issuer publishes at its jwks_uri: the local
+ * platform hands it to the functions (JWT_JWKS), which verify tokens themselves.
+ */
+export async function localJwks(): Promise<string> {
+  const { d: _private, ...publicJwk } = await signingKey();
+  return JSON.stringify({ keys: [{ ...publicJwk, alg: ALGORITHM, use: "sig" }] });
+}

@@ -8,6 +8,7 @@ import { repoRoot } from "../servers/paths.ts";
 import { type FunctionDefinition, FunctionHost } from "./function-host.ts";
 import { type CorsDefinition, HttpApi, type LocalHandler, type RouteDefinition } from "./http-api.ts";
 import { type FailureDestination, KafkaEventSource } from "./kafka-event-source.ts";
+import { LambdaApi } from "./lambda-api.ts";
 import { type LocalTargets, physicalResource, provisionBucket, provisionTable, provisionTopics } from "./provision.ts";
 import { type S3NotificationSubscription, type S3Notifications, startS3Notifications } from "./s3-notifications.ts";
 import { loadCloudAssembly, type PhysicalResource, Resolver, type Resource, type StackTemplate } from "./template.ts";
@@ -43,6 +44,8 @@ export class LocalRuntime {
   readonly hosts = new Map<string, FunctionHost>();
   readonly eventSources: KafkaEventSource[] = [];
   private api: HttpApi | undefined;
+  private lambdaApi: LambdaApi | undefined;
+  private lambdaEndpoint = "";
   private functionsByLogicalId = new Map<string, Located>();
   private hostFor: ((nameOrArn: string) => FunctionHost) | undefined;
   private notifications: S3Notifications | undefined;
@@ -87,6 +90,7 @@ export class LocalRuntime {
 
   async stop(): Promise<void> {
     await this.api?.close();
+    await this.lambdaApi?.close();
     await this.notifications?.stop();
     await Promise.all(this.eventSources.map((source) => source.stop().catch(() => {})));
     await Promise.all([...this.hosts.values()].map((host) => host.close()));
@@ -150,6 +154,15 @@ export class LocalRuntime {
       return created;
     };
     this.hostFor = host;
+    // Lambda's Invoke API, for functions that invoke others (their environments point at it).
+    this.lambdaApi = new LambdaApi((nameOrArn) => {
+      try {
+        return host(nameOrArn);
+      } catch {
+        return undefined;
+      }
+    });
+    this.lambdaEndpoint = await this.lambdaApi.listen();
     if (this.options.functionsOnly) return;
 
     // 3. Kafka event source mappings.
@@ -240,7 +253,8 @@ export class LocalRuntime {
       live.find((located) => located.resource.Type === type && physical.get(located.logicalId)?.ref === ref);
     for (const located of ofType("AWS::ApiGatewayV2::Route")) {
       const route = props(located);
-      const [method, path] = String(route.RouteKey).split(" ");
+      // "$default" catches every request no other route matches.
+      const [method, path] = route.RouteKey === "$default" ? ["ANY", "$default"] : String(route.RouteKey).split(" ");
       const integration = byRef(
         String(route.Target ?? "").replace(/^integrations\//, ""),
         "AWS::ApiGatewayV2::Integration",
@@ -300,6 +314,7 @@ export class LocalRuntime {
       // The functions target Lambda's Node 24; the SDK's notice about this machine's Node is noise here.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       NODE_OPTIONS: "--enable-source-maps",
+      AWS_ENDPOINT_URL_LAMBDA: this.lambdaEndpoint,
       ...this.options.functionEnv,
     };
     const reserved = properties.ReservedConcurrentExecutions;

@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { ensureModels } from "../../layers/models.ts";
 import type { LocalHandler } from "../emulator/http-api.ts";
+import { localJwks } from "../emulator/local-jwt.ts";
 import { LocalRuntime } from "../emulator/runtime.ts";
 import { repoRoot } from "../servers/paths.ts";
 import { StackError, stopProcess } from "../servers/process.ts";
@@ -45,7 +46,8 @@ export async function startPlatform(options: {
   const runtime = await LocalRuntime.start({
     cdkOut,
     stackEnv: env,
-    functionEnv: { MODEL_DIR: modelDir },
+    // Tokens of the local issuer are verified with its key (a deployed API discovers its issuer's).
+    functionEnv: { MODEL_DIR: modelDir, JWT_JWKS: await localJwks() },
     apiPort: options.apiPort ?? Number(process.env.API_PORT ?? 3000),
     log,
     ...(options.localHandlers ? { localHandlers: options.localHandlers } : {}),

@@ -24,6 +24,8 @@ export const settings = {
   UPLOAD_BUCKET: name,
   INDEX_BUCKET: name,
   DEAD_LETTER_BUCKET: name,
+  /** The redrive function's name (the dead-letter API invokes it to replay). */
+  REDRIVE_FUNCTION: name,
   TOPIC_DOCUMENTS_UPLOADED: z.string().default("documents.uploaded"),
   TOPIC_CHUNKS_TO_EMBED: z.string().default("chunks.to-embed"),
   TOPIC_CHUNKS_EMBEDDED: z.string().default("chunks.embedded"),
@@ -44,6 +46,11 @@ export const settings = {
   UPLOAD_METHOD: z.enum(["POST", "PUT"]).default("PUT"),
   UPLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
   TENANT_CLAIM: z.string().default("tenant"),
+  /** The bearer tokens' issuer and accepted audiences (the API's functions verify tokens themselves). */
+  JWT_ISSUER: z.url(),
+  JWT_AUDIENCE: csv,
+  /** A JWK set (JSON) to verify tokens with instead of the issuer's discovered keys: the local issuer's. */
+  JWT_JWKS: z.string().min(1).optional(),
   MODEL_DIR: name,
   /** Chunks per message on chunks.to-embed: the unit of parallel embedding work. */
   CHUNKS_PER_GROUP: z.coerce.number().int().min(1).max(512).default(16),
