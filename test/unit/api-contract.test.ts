@@ -15,7 +15,7 @@ describe("OpenAPI document", () => {
 
   it("passes the OpenAPI 3.1 schema validator", async () => {
     const validator = new Validator();
-    const result = await validator.validate(structuredClone(document));
+    const result = await validator.validate(structuredClone(document) as unknown as Record<string, unknown>);
     expect(result.errors ?? [], JSON.stringify(result.errors)).toEqual([]);
     expect(result.valid).toBe(true);
     expect(validator.version).toBe("3.1");
