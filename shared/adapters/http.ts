@@ -99,7 +99,7 @@ function validate<S extends z.ZodType>(schema: S, raw: unknown, where: Where): z
   const errors = parsed.error.issues.map((issue) => ({
     in: where,
     pointer: pointer(issue.path),
-    detail: issue.message,
+    detail: messageOf(issue),
   }));
   const summary = errors.map((error) => `${where} ${error.pointer || "/"}: ${error.detail}`).join("; ");
   throw new HttpError("INVALID_REQUEST", summary, { errors });
