@@ -16,9 +16,10 @@ const authenticate = authenticatorFor(config);
 export const handler = httpHandler(
   { authenticate, onUnexpected: (error) => logger.error("delete-document failed", error as Error) },
   async (event, { tenant }) => {
-    const { id } = parsePath(event, documentPath);
+    const notFound = () => new HttpError("DOCUMENT_NOT_FOUND", `no indexed document ${event.pathParameters?.id ?? ""}`);
+    const { id } = parsePath(event, documentPath, notFound);
     const deleted = await deleteDocument(tenant, id, manifests);
-    if (!deleted) throw new HttpError("DOCUMENT_NOT_FOUND", `no indexed document ${id}`);
+    if (!deleted) throw notFound();
     logger.info("document deleted", { tenant, ...deleted });
     return json(200, { deleted: true, ...deleted });
   },

@@ -32,10 +32,11 @@ export const handler = httpHandler(
         throw error;
       }
     }
-    const { id } = parsePath(event, jobPath);
+    const notFound = () => new HttpError("JOB_NOT_FOUND", `no job ${event.pathParameters?.id ?? ""}`);
+    const { id } = parsePath(event, jobPath, notFound);
     const job = await jobs.get(id);
     // Another tenant's job is answered exactly like a missing one: ids reveal nothing.
-    if (!job || job.tenant !== tenant) throw new HttpError("JOB_NOT_FOUND", `no job ${id}`);
+    if (!job || job.tenant !== tenant) throw notFound();
     return json(200, jobView(job, now, config.STALL_AFTER_MINUTES), noStore);
   },
 );

@@ -112,7 +112,7 @@ function matchRoute(routes: RouteDefinition[], method: string, path: string) {
       });
     const found = new RegExp(`^${pattern}$`).exec(path);
     if (found) {
-      const pathParameters = Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(found[i + 1] ?? "")]));
+      const pathParameters = Object.fromEntries(names.map((name, i) => [name, decodePathSegment(found[i + 1] ?? "")]));
       return { route, pathParameters };
     }
   }
@@ -121,6 +121,15 @@ function matchRoute(routes: RouteDefinition[], method: string, path: string) {
 }
 
 const DEFAULT_ROUTE = "$default";
+
+/** Percent-decoded, or as it came when it is not valid percent-encoded UTF-8. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
 
 const readBody = async (request: IncomingMessage): Promise<Buffer> => {
   const chunks: Buffer[] = [];

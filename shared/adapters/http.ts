@@ -122,9 +122,14 @@ export function parseQuery<S extends z.ZodType>(event: ApiEvent, schema: S): z.o
   return validate(schema, event.queryStringParameters ?? {}, "query");
 }
 
-/** Validates the path parameters (`{id}` …). */
-export function parsePath<S extends z.ZodType>(event: ApiEvent, schema: S): z.output<S> {
-  return validate(schema, event.pathParameters ?? {}, "path");
+/**
+ * Validates the path parameters (`{id}` …). A path that cannot name a resource names none: the
+ * answer is the route's 404, not a 400.
+ */
+export function parsePath<S extends z.ZodType>(event: ApiEvent, schema: S, notFound: () => HttpError): z.output<S> {
+  const parsed = schema.safeParse(event.pathParameters ?? {});
+  if (!parsed.success) throw notFound();
+  return parsed.data;
 }
 
 // ---- Handlers -------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ const errors = {
     },
   ),
   403: problemResponse("Forbidden", "The token is valid but its tenant claim is missing or not a tenant id."),
-  404: problemResponse("NotFound", "No such resource for the caller's tenant."),
+  404: problemResponse("NotFound", "No such resource for the caller's tenant (or an id that cannot name one)."),
   409: problemResponse("Conflict", "Another redrive is running; try again when it is done."),
   413: problemResponse("PayloadTooLarge", "The declared size is over the maximum upload size."),
   415: problemResponse("UnsupportedMediaType", "The declared content type is not one the platform accepts."),
@@ -124,7 +124,7 @@ export const paths: Record<string, Record<string, ZodOpenApiOperationObject>> = 
       requestParams: { path: jobPath },
       responses: {
         200: { description: "The job.", ...json(jobView) },
-        ...errorResponses(400, 401, 403, 404, 500),
+        ...errorResponses(401, 403, 404, 500),
       },
     },
   },
@@ -151,7 +151,7 @@ export const paths: Record<string, Record<string, ZodOpenApiOperationObject>> = 
       requestParams: { path: documentPath },
       responses: {
         200: { description: "The document's live version is gone from search.", ...json(deleteResponse) },
-        ...errorResponses(400, 401, 403, 404, 500),
+        ...errorResponses(401, 403, 404, 500),
       },
     },
   },

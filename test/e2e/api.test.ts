@@ -100,7 +100,7 @@ describe("one error shape", () => {
     const invalid = await call("POST", "/search", { token, body: JSON.stringify({ query: "", k: 0, extra: 1 }) });
     expectProblem(invalid, 400, "INVALID_REQUEST");
     expect(invalid.body.errors.map((error: { pointer: string }) => error.pointer).sort()).toEqual(["", "/k", "/query"]);
-    expectProblem(await call("GET", "/jobs/not-a-uuid", { token }), 400, "INVALID_REQUEST");
+    expectProblem(await call("GET", "/jobs/not-a-uuid", { token }), 404, "JOB_NOT_FOUND");
     expectProblem(await call("GET", `/jobs/${crypto.randomUUID()}`, { token }), 404, "JOB_NOT_FOUND");
     expectProblem(await call("DELETE", "/documents/doc-missing", { token }), 404, "DOCUMENT_NOT_FOUND");
     expectProblem(await call("GET", "/no/such/route", {}), 404, "NOT_FOUND");
