@@ -73,9 +73,14 @@ async function seed(client: DataDistillerClient): Promise<void> {
   if (failed.length > 0) throw new Error(`seeding failed: ${failed.map((job) => job.error).join("; ")}`);
 }
 
-function run(command: string, args: string[]): Promise<number> {
+/** Runs a tool in `cwd` (Schemathesis keeps a cache folder there). */
+function run(command: string, args: string[], cwd: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: "inherit", env: { ...process.env, SCHEMATHESIS_TELEMETRY: "false" } });
+    const child = spawn(command, args, {
+      cwd,
+      stdio: "inherit",
+      env: { ...process.env, SCHEMATHESIS_TELEMETRY: "false" },
+    });
     child.on("error", reject);
     child.on("exit", (code) => resolve(code ?? 1));
   });
@@ -128,46 +133,50 @@ async function main(): Promise<number> {
     const served = await fetch(`${base}/openapi.json`);
     if (!served.ok) throw new Error(`GET /openapi.json answered ${served.status}`);
     writeFileSync(documentFile, Buffer.from(await served.arrayBuffer()));
-    const validated = await run(tools.python, ["-m", "openapi_spec_validator", documentFile]);
+    const validated = await run(tools.python, ["-m", "openapi_spec_validator", documentFile], reports);
     if (validated !== 0) return validated;
 
     const ndjson = join(reports, "events.ndjson");
     const started = Date.now();
-    const code = await run(tools.schemathesis, [
-      "run",
-      `${base}/openapi.json`,
-      "--header",
-      `Authorization: Bearer ${token}`,
-      "--checks",
+    const code = await run(
+      tools.schemathesis,
       [
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_headers_conformance",
-        "response_schema_conformance",
-        "negative_data_rejection",
-        "missing_required_header",
-        "unsupported_method",
-        "allow_header_conformance",
-        "ignored_auth",
-      ].join(","),
-      "--max-examples",
-      String(options["max-examples"]),
-      "--max-time",
-      String(options["max-time"]),
-      "--seed",
-      String(options.seed),
-      "--workers",
-      "1",
-      "--request-timeout",
-      "30",
-      "--report",
-      "junit,ndjson",
-      "--report-dir",
+        "run",
+        `${base}/openapi.json`,
+        "--header",
+        `Authorization: Bearer ${token}`,
+        "--checks",
+        [
+          "not_a_server_error",
+          "status_code_conformance",
+          "content_type_conformance",
+          "response_headers_conformance",
+          "response_schema_conformance",
+          "negative_data_rejection",
+          "missing_required_header",
+          "unsupported_method",
+          "allow_header_conformance",
+          "ignored_auth",
+        ].join(","),
+        "--max-examples",
+        String(options["max-examples"]),
+        "--max-time",
+        String(options["max-time"]),
+        "--seed",
+        String(options.seed),
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
+        "--report",
+        "junit,ndjson",
+        "--report-dir",
+        reports,
+        "--report-ndjson-path",
+        ndjson,
+      ],
       reports,
-      "--report-ndjson-path",
-      ndjson,
-    ]);
+    );
     const seconds = (Date.now() - started) / 1000;
     const summary = summarize(ndjson);
     const minRequests = Number(options["min-requests"]);

@@ -175,6 +175,9 @@ export const searchRequest = z
   .meta({ id: "SearchRequest" });
 export type SearchRequest = z.output<typeof searchRequest>;
 
+// The search response's types (SearchService returns them) come from these schemas: a new field
+// (e.g. whether and why results were reranked) is one line here, then `npm run openapi`, a minor
+// API_VERSION bump and a line in the README's API changes.
 export const searchScores = z
   .object({
     bm25: z.number().optional(),
