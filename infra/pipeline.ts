@@ -104,6 +104,7 @@ export class Pipeline extends Construct {
     const models: Record<string, string> = modelFromS3
       ? { MODEL_DIR: "/tmp/models", MODEL_S3_URI: config.modelLocation }
       : { MODEL_DIR: "/opt/models" };
+    const rerankerFromS3 = config.rerankerLocation.startsWith("s3://");
     const uploadRules = {
       ALLOWED_CONTENT_TYPES: config.allowedContentTypes.join(","),
       MAX_UPLOAD_BYTES: String(config.maxUploadBytes),
@@ -242,6 +243,7 @@ export class Pipeline extends Construct {
           ...base,
           ...tenant,
           ...models,
+          ...(rerankerFromS3 ? { RERANKER_S3_URI: config.rerankerLocation } : {}),
           JOBS_TABLE: jobsTable.tableName,
           INDEX_BUCKET: indexBucket.bucketName,
         },
@@ -389,12 +391,30 @@ export class Pipeline extends Construct {
       [deadLetterBucket.arnForObjects(`${DEAD_LETTER_KEYS.redriven}*`)],
     );
     streaming.grantProduce(functions.redrive, [TOPICS.documentsUploaded, TOPICS.chunksToEmbed, TOPICS.chunksEmbedded]);
+    /** s3:ListBucket for the search function, on one prefix of `bucket` only. */
+    const listPrefix = (sid: string, bucket: string, prefix: string) =>
+      functions.search.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid,
+          actions: ["s3:ListBucket"],
+          resources: [s3.Bucket.fromBucketName(this, `${sid}Bucket`, bucket).bucketArn],
+          conditions: { StringLike: { "s3:prefix": [`${prefix}*`] } },
+        }),
+      );
     if (modelFromS3) {
       const { bucket, prefix } = parseS3Uri(config.modelLocation);
       const modelBucket = s3.Bucket.fromBucketName(this, "ModelBucket", bucket);
       for (const name of ["split", "embed", "search"] as const) {
         objects(name, "ReadModels", ["s3:GetObject"], [modelBucket.arnForObjects(`${prefix}*`)]);
       }
+      // search copies the whole prefix (the embedder and any cross-encoder under reranker/): it lists it.
+      listPrefix("ListModels", bucket, prefix);
+    }
+    if (rerankerFromS3) {
+      const { bucket, prefix } = parseS3Uri(config.rerankerLocation);
+      const rerankerBucket = s3.Bucket.fromBucketName(this, "RerankerBucket", bucket);
+      objects("search", "ReadReranker", ["s3:GetObject"], [rerankerBucket.arnForObjects(`${prefix}*`)]);
+      listPrefix("ListReranker", bucket, prefix);
     }
 
     // ---- Start of the pipeline: S3 → on-upload ---------------------------------------------------

@@ -45,6 +45,14 @@ export const settings = {
   UPLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
   TENANT_CLAIM: z.string().default("tenant"),
   MODEL_DIR: name,
+  /** modelLocation=s3://…: the search function copies this prefix into MODEL_DIR on a cold start. */
+  MODEL_S3_URI: z.string().startsWith("s3://").optional(),
+  /** rerankerLocation=s3://…: the cross-encoder's own prefix, copied to /tmp on a cold start. */
+  RERANKER_S3_URI: z.string().startsWith("s3://").optional(),
+  /** Server defaults for a search that leaves them out (shared/domain/rerank.ts). */
+  RERANK_METHOD: z.enum(["interpolate", "rank"]).optional(),
+  RERANK_WEIGHT: z.coerce.number().min(0).max(1).optional(),
+  RERANK_DEADLINE_MS: z.coerce.number().int().min(1).max(10_000).optional(),
   /** Chunks per message on chunks.to-embed: the unit of parallel embedding work. */
   CHUNKS_PER_GROUP: z.coerce.number().int().min(1).max(512).default(16),
   /** A collection's live segments before the index stage merges the smallest. */
