@@ -159,7 +159,12 @@ export class CrossEncoder implements CrossEncoderPort {
         const { data, dims } = await this.runBatch(batch);
         return { data, dims };
       } catch (error) {
-        throw new CrossEncoderLoadError(`the cross-encoder ${where} failed on ${what}: ${(error as Error).message}`);
+        const message = (error as Error).message;
+        // An embedding-table lookup out of range: the tokenizer's ids do not fit this model.
+        const hint = /Gather[\s\S]*out of (data )?bounds/i.test(message)
+          ? ` (tokenizer.json, with ids up to ${this.tokenizer.maxTokenId}, may belong to another model)`
+          : "";
+        throw new CrossEncoderLoadError(`the cross-encoder ${where} failed on ${what}: ${message}${hint}`);
       }
     };
     const alone = await run([short], "a short pair");
