@@ -185,7 +185,7 @@ export async function rerankFused<T extends { scores: RerankScores }>(
   textOf: (candidate: T) => string,
   settings: RerankSettings,
   encoder: CrossEncoderPort | undefined,
-  unavailable = "no cross-encoder is installed",
+  unavailable = "no cross-encoder on the server",
 ): Promise<{ ranked: T[]; report: RerankReport; error?: unknown }> {
   const base = {
     method: settings.method,

@@ -49,8 +49,8 @@ export async function loadReranker(
   if (!hasReranker(dir)) {
     return {
       dir,
-      unavailable:
-        "no cross-encoder is installed on the server (npm run models -- --reranker DIR; see the README's Models section)",
+      // How to install one: the README's Models section (npm run models -- --reranker DIR).
+      unavailable: "no cross-encoder on the server",
     };
   }
   return { reranker: await CrossEncoder.load(dir, settings), dir };

@@ -73,7 +73,7 @@ export interface SearchDeps {
   embed: (text: string) => Promise<Float32Array>;
   /** The cross-encoder; undefined when none is installed. */
   reranker?: CrossEncoderPort;
-  /** Why there is no cross-encoder, for the response (default: "no cross-encoder is installed"). */
+  /** Why there is no cross-encoder, for the response (default: "no cross-encoder on the server"). */
   rerankUnavailable?: string;
   /** Server defaults for what a request may leave out (env RERANK_METHOD, RERANK_WEIGHT, RERANK_DEADLINE_MS). */
   rerankDefaults?: Partial<{ method: RerankMethod; weight: number; deadlineMs: number }>;
