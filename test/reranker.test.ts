@@ -77,6 +77,29 @@ describe("recognising a cross-encoder from its files", () => {
   });
 });
 
+describe("the generated graphs have the exports' inputs and outputs", () => {
+  const cases = [
+    ["minilm-l6-h384", "onnx/model.onnx", 3, 1],
+    ["minilm-l6-h384", "onnx/model_quantized.onnx", 3, 1],
+    ["tinybert-l2-h128", "model.onnx", 3, 1],
+    ["tinybert-l2-h128-2way", "model.onnx", 3, 2],
+    ["xlmr-l6-h384", "model.onnx", 2, 1],
+  ] as const;
+  for (const [name, file, inputs, labels] of cases) {
+    it(`${name} ${file}: int64 [batch_size, sequence_length] inputs, float logits [batch_size, ${labels}]`, async () => {
+      const session = await InferenceSession.create(join(models[name], file));
+      expect(session.inputNames).toEqual(["input_ids", "attention_mask", "token_type_ids"].slice(0, inputs));
+      for (const meta of session.inputMetadata) {
+        expect(meta).toMatchObject({ isTensor: true, type: "int64", shape: ["batch_size", "sequence_length"] });
+      }
+      expect(session.outputMetadata).toEqual([
+        expect.objectContaining({ name: "logits", isTensor: true, type: "float32", shape: ["batch_size", labels] }),
+      ]);
+      await session.release();
+    });
+  }
+});
+
 describe("pairs as the models read them", () => {
   it("BERT: [CLS] query [SEP] passage [SEP], token types 0 then 1, padding id 0", async () => {
     const { tokenizer } = await load("tinybert-l2-h128");
