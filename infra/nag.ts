@@ -35,7 +35,8 @@ const REASONS = {
     "Upload keys are uploads/<tenant>/<documentId>/<filename>, created at run time: access is limited to the uploads/ prefix and to the listed actions.",
   index:
     "Index objects are index/<tenant>/<collection>/<segment>, created at run time: access is limited to the index/ prefix and to the listed actions.",
-  models: "Model files are read from the configured S3 prefix (modelLocation); read-only, limited to that prefix.",
+  models:
+    "Model files are read from the configured S3 prefix (modelLocation, rerankerLocation); read-only, limited to that prefix.",
   frameworkBasicRole:
     "CDK-managed framework function (custom resource provider / S3 notification handler / AwsCustomResource): its role is created by aws-cdk-lib " +
     "with AWSLambdaBasicExecutionRole for its CloudWatch logs; it runs only during deployments.",
@@ -97,6 +98,17 @@ export function applyNagSuppressions(stack: NagScope): void {
         REASONS.models,
       );
     }
+  }
+
+  if (config.rerankerLocation.startsWith("s3://")) {
+    const [bucket, ...rest] = config.rerankerLocation.slice("s3://".length).split("/");
+    const prefix = rest.join("/");
+    const pattern = prefix === "" ? "*" : `${prefix.endsWith("/") ? prefix : `${prefix}/`}*`;
+    ack(
+      roleOf(fns.search),
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${bucket}/${pattern}]`,
+      REASONS.models,
+    );
   }
 
   // CDK's own framework functions.

@@ -161,6 +161,7 @@ export class DataDistillerStack extends Stack {
       storage: this.storage,
       memorySize: config.searchMemoryMb,
       tenantClaim: config.tenantClaim,
+      rerankerLocation: config.rerankerLocation,
     });
     const stageFunctions = {
       "upload-url": this.uploadApi.uploadUrl,

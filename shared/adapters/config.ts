@@ -50,6 +50,12 @@ export const settings = {
     .string()
     .regex(/^s3:\/\//)
     .optional(),
+  /** rerankerLocation=s3://…: the cross-encoder's own prefix, copied to /tmp on a cold start. */
+  RERANKER_S3_URI: z.string().startsWith("s3://").optional(),
+  /** Server defaults for a search that leaves them out (shared/domain/rerank.ts). */
+  RERANK_METHOD: z.enum(["interpolate", "rank"]).optional(),
+  RERANK_WEIGHT: z.coerce.number().min(0).max(1).optional(),
+  RERANK_DEADLINE_MS: z.coerce.number().int().min(1).max(10_000).optional(),
   /** Chunks per message on chunks.to-embed: the unit of parallel embedding work. */
   CHUNKS_PER_GROUP: z.coerce.number().int().min(1).max(512).default(16),
   /** A collection's live segments before the index stage merges the smallest. */
@@ -111,7 +117,17 @@ export const FUNCTION_ENVIRONMENT = {
     "JOB_RETENTION_DAYS",
   ],
   index: ["JOBS_TABLE", "INDEX_BUCKET", "MAX_SEGMENTS", "JOB_RETENTION_DAYS"],
-  search: ["JOBS_TABLE", "INDEX_BUCKET", "TENANT_CLAIM", "MODEL_DIR", "MODEL_S3_URI"],
+  search: [
+    "JOBS_TABLE",
+    "INDEX_BUCKET",
+    "TENANT_CLAIM",
+    "MODEL_DIR",
+    "MODEL_S3_URI",
+    "RERANKER_S3_URI",
+    "RERANK_METHOD",
+    "RERANK_WEIGHT",
+    "RERANK_DEADLINE_MS",
+  ],
   "job-status": ["JOBS_TABLE", "TENANT_CLAIM", "STALL_AFTER_MINUTES"],
   "delete-document": ["JOBS_TABLE", "TENANT_CLAIM"],
   "dead-letter": ["JOBS_TABLE", "DEAD_LETTER_BUCKET", "JOB_RETENTION_DAYS"],
@@ -132,7 +148,7 @@ export type FunctionName = keyof typeof FUNCTION_ENVIRONMENT;
 export const FUNCTION_NAMES = Object.keys(FUNCTION_ENVIRONMENT) as FunctionName[];
 
 /** Variables a construct may leave unset (their absence means something: e.g. models from the layer). */
-type OptionalVariable = "MODEL_S3_URI";
+type OptionalVariable = "MODEL_S3_URI" | "RERANKER_S3_URI" | "RERANK_METHOD" | "RERANK_WEIGHT" | "RERANK_DEADLINE_MS";
 type VariableOf<F extends FunctionName> = (typeof FUNCTION_ENVIRONMENT)[F][number];
 
 /** The variables the construct of function F sets, as the strings Lambda passes: exactly those its handler reads. */
