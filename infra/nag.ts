@@ -1,11 +1,14 @@
 import { type CfnElement, Stack, Validations } from "aws-cdk-lib";
 import * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
 import type * as iam from "aws-cdk-lib/aws-iam";
+import type * as lambda from "aws-cdk-lib/aws-lambda";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type { IConstruct } from "constructs";
-import { DEAD_LETTER_KEYS, type FunctionName } from "./pipeline.ts";
-import type { DataDistillerStack } from "./stack.ts";
-import { KEYS } from "./storage.ts";
+import type { FunctionName } from "../shared/adapters/config.ts";
+import type { Api } from "./api.ts";
+import type { DataDistillerConfig } from "./config.ts";
+import { DEAD_LETTER_KEYS, KEYS, type Storage } from "./storage.ts";
+import type { Streaming } from "./streaming.ts";
 
 /**
  * cdk-nag (AwsSolutions pack) acknowledgements. Each one is narrow (one finding id on one
@@ -33,7 +36,8 @@ const REASONS = {
     "Upload keys are uploads/<tenant>/<documentId>/<filename>, created at run time: access is limited to the uploads/ prefix and to the listed actions.",
   index:
     "Index objects are index/<tenant>/<collection>/<segment>, created at run time: access is limited to the index/ prefix and to the listed actions.",
-  models: "Model files are read from the configured S3 prefix (modelLocation); read-only, limited to that prefix.",
+  models:
+    "Model files are read from the configured S3 prefix (modelLocation, rerankerLocation); read-only, limited to that prefix.",
   frameworkBasicRole:
     "CDK-managed framework function (custom resource provider / S3 notification handler / AwsCustomResource): its role is created by aws-cdk-lib " +
     "with AWSLambdaBasicExecutionRole for its CloudWatch logs; it runs only during deployments.",
@@ -45,9 +49,17 @@ const REASONS = {
     "and $default (404/405) are deliberately public and read no data.",
 } as const;
 
-export function applyNagSuppressions(stack: DataDistillerStack): void {
-  const { pipeline, storage, streaming, api, config } = stack;
-  const fns = pipeline.functions;
+/** The parts of the stack whose findings are acknowledged here. */
+export interface NagScope extends Stack {
+  readonly functions: Record<FunctionName, lambda.IFunction>;
+  readonly storage: Storage;
+  readonly streaming: Streaming;
+  readonly api: Api;
+  readonly config: DataDistillerConfig;
+}
+
+export function applyNagSuppressions(stack: NagScope): void {
+  const { functions: fns, storage, streaming, api, config } = stack;
   const roleOf = (fn: { role?: iam.IRole }): IConstruct => {
     if (!fn.role) throw new Error("function without a role");
     return fn.role;
@@ -89,6 +101,17 @@ export function applyNagSuppressions(stack: DataDistillerStack): void {
         REASONS.models,
       );
     }
+  }
+
+  if (config.rerankerLocation.startsWith("s3://")) {
+    const [bucket, ...rest] = config.rerankerLocation.slice("s3://".length).split("/");
+    const prefix = rest.join("/");
+    const pattern = prefix === "" ? "*" : `${prefix.endsWith("/") ? prefix : `${prefix}/`}*`;
+    ack(
+      roleOf(fns.search),
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${bucket}/${pattern}]`,
+      REASONS.models,
+    );
   }
 
   // CDK's own framework functions.

@@ -16,8 +16,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DataDistillerClient, uploadFile } from "../cli/api-client.ts";
-import { mintToken } from "../localstack/emulator/local-jwt.ts";
 import { startPlatform } from "../localstack/platform/platform.ts";
+import { mintToken } from "../localstack/platform/tokens.ts";
 import { cacheDir, repoRoot } from "../localstack/servers/paths.ts";
 
 const SCHEMATHESIS = "schemathesis==4.32.5";

@@ -1,4 +1,5 @@
 import { Logger } from "@aws-lambda-powertools/logger";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { HttpError, publicHttpHandler } from "../../shared/adapters/http.ts";
 import { allowedMethods, buildOpenApiDocument, matchPath } from "../../shared/api/openapi.ts";
 
@@ -8,6 +9,8 @@ import { allowedMethods, buildOpenApiDocument, matchPath } from "../../shared/ap
  * $default (every request no route matches): a 405 with Allow when the path exists with other
  * methods, else a 404, both as problems, where API Gateway would answer `{"message":"Not Found"}`.
  */
+// Its environment contract is empty; loading it still fails a cold start the same way as the others'.
+loadFunctionConfig("api-meta");
 const logger = new Logger({ serviceName: "api-meta" });
 const document = JSON.stringify(buildOpenApiDocument());
 

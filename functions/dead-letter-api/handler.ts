@@ -6,8 +6,8 @@ import {
   TooManyRequestsException,
 } from "@aws-sdk/client-lambda";
 import { s3Client } from "../../shared/adapters/aws-clients.ts";
-import { AUTH_SETTINGS, authenticatorFor } from "../../shared/adapters/bearer-auth.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { authenticatorFor } from "../../shared/adapters/bearer-auth.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { HttpError, httpHandler, json } from "../../shared/adapters/http.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { type DeadLetter, listDeadLetters, tenantView } from "../../shared/stages/dead-letters.ts";
@@ -18,7 +18,7 @@ import { type DeadLetter, listDeadLetters, tenantView } from "../../shared/stage
  * redrive function (in the VPC) reaches, so POST invokes it for the tenant. A batch can carry
  * several tenants' jobs: a tenant sees only its own job ids.
  */
-const config = loadConfig(["DEAD_LETTER_BUCKET", "REDRIVE_FUNCTION", ...AUTH_SETTINGS]);
+const config = loadFunctionConfig("dead-letter-api");
 const logger = new Logger({ serviceName: "dead-letter-api" });
 const authenticate = authenticatorFor(config);
 const objects = new ObjectStore(s3Client());

@@ -1,14 +1,14 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { dynamoDocumentClient } from "../../shared/adapters/aws-clients.ts";
-import { AUTH_SETTINGS, authenticatorFor } from "../../shared/adapters/bearer-auth.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { authenticatorFor } from "../../shared/adapters/bearer-auth.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { HttpError, httpHandler, json, parsePath } from "../../shared/adapters/http.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { documentPath } from "../../shared/api/schemas.ts";
 import { deleteDocument } from "../../shared/stages/documents.ts";
 
 /** DELETE /documents/{id}: the document disappears from the tenant's search results. */
-const config = loadConfig(["JOBS_TABLE", ...AUTH_SETTINGS]);
+const config = loadFunctionConfig("delete-document");
 const logger = new Logger({ serviceName: "delete-document" });
 const manifests = new ManifestStore(dynamoDocumentClient(), config.JOBS_TABLE);
 const authenticate = authenticatorFor(config);

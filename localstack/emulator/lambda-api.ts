@@ -4,7 +4,8 @@ import type { FunctionHost } from "./function-host.ts";
 
 /**
  * Lambda's Invoke API (`POST /2015-03-31/functions/{name}/invocations`) for functions that invoke
- * others with the AWS SDK: the runtime points them here with AWS_ENDPOINT_URL_LAMBDA. Synchronous
+ * others with the AWS SDK (the app points them here with AWS_ENDPOINT_URL_LAMBDA; the runtime hands
+ * each function's settings this endpoint as `LocalFunction.lambdaEndpoint`). Synchronous
  * (RequestResponse) and asynchronous (Event) invocations; a function error comes back with
  * X-Amz-Function-Error as Lambda sends it. Throttling is not emulated: invocations wait their turn.
  */
@@ -32,7 +33,16 @@ export class LambdaApi {
           );
         }
         const text = Buffer.concat(chunks).toString("utf8");
-        const event: unknown = text ? JSON.parse(text) : {};
+        let event: unknown;
+        try {
+          event = text ? JSON.parse(text) : {};
+        } catch {
+          return send(
+            400,
+            { Type: "User", message: "Could not parse request body into json" },
+            { "x-amzn-errortype": "InvalidRequestContentException" },
+          );
+        }
         if (request.headers["x-amz-invocation-type"] === "Event") {
           void target.invoke(event);
           return send(202, "");

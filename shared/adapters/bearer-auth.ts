@@ -7,7 +7,7 @@ import {
   jwtVerify,
 } from "jose";
 import { NAME_PATTERN, NAME_RULE } from "../api/schemas.ts";
-import type { Config } from "./config.ts";
+import type { BearerAuthSetting, Config } from "./config.ts";
 import { type Authenticate, HttpError } from "./http.ts";
 
 /**
@@ -111,10 +111,8 @@ export function bearerAuthenticator(settings: BearerAuthSettings): Authenticate 
   };
 }
 
-/** The settings every authenticated function loads (spread them into loadConfig's keys). */
-export const AUTH_SETTINGS = ["TENANT_CLAIM", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS"] as const;
-
-export const authenticatorFor = (config: Config<(typeof AUTH_SETTINGS)[number]>): Authenticate =>
+/** The authenticator of a function whose environment has the bearer-auth settings (BEARER_AUTH_SETTINGS). */
+export const authenticatorFor = (config: Config<BearerAuthSetting>): Authenticate =>
   bearerAuthenticator({
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,

@@ -52,6 +52,17 @@ export const settings = {
   /** A JWK set (JSON) to verify tokens with instead of the issuer's discovered keys: the local issuer's. */
   JWT_JWKS: z.string().min(1).optional(),
   MODEL_DIR: name,
+  /** Set when the models come from S3 (modelLocation=s3://…) instead of the layer; MODEL_DIR is then /tmp/models. */
+  MODEL_S3_URI: z
+    .string()
+    .regex(/^s3:\/\//)
+    .optional(),
+  /** rerankerLocation=s3://…: the cross-encoder's own prefix, copied to /tmp on a cold start. */
+  RERANKER_S3_URI: z.string().startsWith("s3://").optional(),
+  /** Server defaults for a search that leaves them out (shared/domain/rerank.ts). */
+  RERANK_METHOD: z.enum(["interpolate", "rank"]).optional(),
+  RERANK_WEIGHT: z.coerce.number().min(0).max(1).optional(),
+  RERANK_DEADLINE_MS: z.coerce.number().int().min(1).max(10_000).optional(),
   /** Chunks per message on chunks.to-embed: the unit of parallel embedding work. */
   CHUNKS_PER_GROUP: z.coerce.number().int().min(1).max(512).default(16),
   /** A collection's live segments before the index stage merges the smallest. */
@@ -65,7 +76,118 @@ export const settings = {
 } as const;
 
 type Settings = typeof settings;
-export type Config<K extends keyof Settings> = { [P in K]: z.output<Settings[P]> };
+export type SettingName = keyof Settings;
+export type Config<K extends SettingName> = { [P in K]: z.output<Settings[P]> };
+
+/**
+ * The environment contract: for each function, the variables its CDK construct sets
+ * (infra/stages/*.ts, through `FunctionEnvironment`) and its handler reads
+ * (functions/<name>/handler.ts, through `loadFunctionConfig`). A variable added here fails the
+ * type check of the construct until it sets it. Lambda itself provides AWS_REGION.
+ */
+/**
+ * What a function that verifies bearer tokens reads (shared/adapters/bearer-auth.ts): the API's
+ * functions check the JWT themselves instead of an API Gateway authorizer (infra/api.ts says why).
+ */
+export const BEARER_AUTH_SETTINGS = ["TENANT_CLAIM", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS"] as const;
+export type BearerAuthSetting = (typeof BEARER_AUTH_SETTINGS)[number];
+
+export const FUNCTION_ENVIRONMENT = {
+  // GET /openapi.json and the $default route's 404/405 problems (built with the HTTP API): reads nothing.
+  "api-meta": [],
+  "upload-url": [
+    "JOBS_TABLE",
+    "UPLOAD_BUCKET",
+    "ALLOWED_CONTENT_TYPES",
+    "MAX_UPLOAD_BYTES",
+    "UPLOAD_METHOD",
+    "UPLOAD_URL_TTL_SECONDS",
+    ...BEARER_AUTH_SETTINGS,
+    "JOB_RETENTION_DAYS",
+  ],
+  "on-upload": [
+    "JOBS_TABLE",
+    "MAX_UPLOAD_BYTES",
+    "KAFKA_BROKERS",
+    "KAFKA_SASL_MECHANISM",
+    "TOPIC_DOCUMENTS_UPLOADED",
+    "JOB_RETENTION_DAYS",
+  ],
+  split: [
+    "JOBS_TABLE",
+    "KAFKA_BROKERS",
+    "KAFKA_SASL_MECHANISM",
+    "TOPIC_CHUNKS_TO_EMBED",
+    "CHUNKS_PER_GROUP",
+    "MODEL_DIR",
+    "MODEL_S3_URI",
+    "JOB_RETENTION_DAYS",
+  ],
+  embed: [
+    "JOBS_TABLE",
+    "KAFKA_BROKERS",
+    "KAFKA_SASL_MECHANISM",
+    "TOPIC_CHUNKS_EMBEDDED",
+    "MODEL_DIR",
+    "MODEL_S3_URI",
+    "JOB_RETENTION_DAYS",
+  ],
+  index: ["JOBS_TABLE", "INDEX_BUCKET", "MAX_SEGMENTS", "JOB_RETENTION_DAYS"],
+  search: [
+    "JOBS_TABLE",
+    "INDEX_BUCKET",
+    ...BEARER_AUTH_SETTINGS,
+    "MODEL_DIR",
+    "MODEL_S3_URI",
+    "RERANKER_S3_URI",
+    "RERANK_METHOD",
+    "RERANK_WEIGHT",
+    "RERANK_DEADLINE_MS",
+  ],
+  "job-status": ["JOBS_TABLE", ...BEARER_AUTH_SETTINGS, "STALL_AFTER_MINUTES"],
+  "delete-document": ["JOBS_TABLE", ...BEARER_AUTH_SETTINGS],
+  "dead-letter": ["JOBS_TABLE", "DEAD_LETTER_BUCKET", "JOB_RETENTION_DAYS"],
+  redrive: [
+    "JOBS_TABLE",
+    "DEAD_LETTER_BUCKET",
+    "KAFKA_BROKERS",
+    "KAFKA_SASL_MECHANISM",
+    "TOPIC_DOCUMENTS_UPLOADED",
+    "TOPIC_CHUNKS_TO_EMBED",
+    "TOPIC_CHUNKS_EMBEDDED",
+    "JOB_RETENTION_DAYS",
+  ],
+  // GET /dead-letters, POST /dead-letters/redrive: outside the VPC (it reaches the issuer's keys), it
+  // invokes redrive (in the VPC, the one that reaches Kafka) to replay.
+  "dead-letter-api": ["DEAD_LETTER_BUCKET", "REDRIVE_FUNCTION", ...BEARER_AUTH_SETTINGS],
+} as const satisfies Record<string, readonly SettingName[]>;
+
+export type FunctionName = keyof typeof FUNCTION_ENVIRONMENT;
+export const FUNCTION_NAMES = Object.keys(FUNCTION_ENVIRONMENT) as FunctionName[];
+
+/** Variables a construct may leave unset (their absence means something: e.g. models from the layer). */
+type OptionalVariable =
+  | "MODEL_S3_URI"
+  | "RERANKER_S3_URI"
+  | "RERANK_METHOD"
+  | "RERANK_WEIGHT"
+  | "RERANK_DEADLINE_MS"
+  // Set locally only (the local issuer's keys); a deployed function discovers its issuer's.
+  | "JWT_JWKS";
+type VariableOf<F extends FunctionName> = (typeof FUNCTION_ENVIRONMENT)[F][number];
+
+/** The variables the construct of function F sets, as the strings Lambda passes: exactly those its handler reads. */
+export type FunctionEnvironment<F extends FunctionName> = {
+  readonly [K in Exclude<VariableOf<F>, OptionalVariable>]: string;
+} & { readonly [K in Extract<VariableOf<F>, OptionalVariable>]?: string };
+
+/** What the handler of function F reads: its contract's variables, parsed, and Lambda's AWS_REGION. */
+export function loadFunctionConfig<F extends FunctionName>(
+  fn: F,
+  env: NodeJS.ProcessEnv = process.env,
+): Config<VariableOf<F> | "AWS_REGION"> {
+  return loadConfig([...(FUNCTION_ENVIRONMENT[fn] as readonly VariableOf<F>[]), "AWS_REGION"], env);
+}
 
 /**
  * Reads and validates the named settings, failing at cold start with one message that lists

@@ -1,7 +1,6 @@
 import { z } from "zod";
-import type { PresignedUpload } from "../adapters/object-store.ts";
 import { JOB_STATES, type JobView } from "../domain/jobs.ts";
-import type { TenantDeadLetter } from "../stages/dead-letters.ts";
+import { rerankReportSchema, rerankRequestFields } from "../domain/rerank.ts";
 
 /**
  * The public HTTP API's contract: every request, response and error body as a zod schema. The
@@ -15,7 +14,7 @@ import type { TenantDeadLetter } from "../stages/dead-letters.ts";
  */
 
 /** The contract's version (semver, `info.version` of the document); see README "API versions". */
-export const API_VERSION = "1.0.0";
+export const API_VERSION = "1.1.0";
 
 // ---- Names ----------------------------------------------------------------------------------------
 
@@ -153,11 +152,8 @@ export const searchRequest = z
     collection: collectionName.default(DEFAULT_COLLECTION),
     k: z.number().int().min(1).max(100).default(10).meta({ description: "Results per page." }),
     mode: z.enum(["hybrid", "dense", "bm25"]).default("hybrid"),
-    rerank: z
-      .boolean()
-      .default(true)
-      .meta({ description: "Rerank the fused top `rerankTopN` with the cross-encoder." }),
-    rerankTopN: z.number().int().min(1).max(200).default(20),
+    // rerank, rerankTopN, rerankMethod, rerankWeight, rerankDeadlineMs (shared/domain/rerank.ts).
+    ...rerankRequestFields,
     fusion: z.enum(["rrf", "weighted"]).default("rrf"),
     weights: z
       .strictObject({ bm25: z.number().min(0).max(100).optional(), dense: z.number().min(0).max(100).optional() })
@@ -176,14 +172,30 @@ export const searchRequest = z
 export type SearchRequest = z.output<typeof searchRequest>;
 
 // The search response's types (SearchService returns them) come from these schemas: a new field
-// (e.g. whether and why results were reranked) is one line here, then `npm run openapi`, a minor
-// API_VERSION bump and a line in the README's API changes.
+// is one line here, then `npm run openapi`, a minor API_VERSION bump and a line in the README's
+// API changes.
+
+/** Whether the results were reranked, by which model, and why not: the rerank domain's own schema. */
+export const rerankReport = rerankReportSchema.meta({
+  id: "RerankReport",
+  description:
+    "Whether the results are ordered by the cross-encoder's combined score, with which model and settings, and " +
+    "if not, why (`reason`: disabled, no-model, no-candidates, deadline, error). A model with `randomWeights` is a " +
+    "generated test model: its scores carry no relevance.",
+});
 export const searchScores = z
   .object({
     bm25: z.number().optional(),
     dense: z.number().optional(),
     fused: z.number(),
-    rerank: z.number().optional(),
+    rerank: z
+      .number()
+      .optional()
+      .meta({ description: "The cross-encoder's probability that the passage is relevant (reranked results)." }),
+    combined: z
+      .number()
+      .optional()
+      .meta({ description: "The rerank score combined with the fused one: what reranked results are ordered by." }),
   })
   .meta({ id: "SearchScores", description: "The score of each stage that ranked the passage." });
 
@@ -198,7 +210,7 @@ export const searchResult = z
     end: z.number().int().min(0),
     text: z.string(),
     highlights: z.string().meta({ description: "The text, HTML-escaped, with the query's terms in <mark>…</mark>." }),
-    score: z.number().meta({ description: "The rerank score when reranked, else the fused score." }),
+    score: z.number().meta({ description: "`scores.combined` when reranked, else `scores.fused`." }),
     scores: searchScores,
   })
   .meta({ id: "SearchResult" });
@@ -210,6 +222,7 @@ export const searchResponse = z
     nextCursor: z.string().optional(),
     timings: z.record(z.string(), z.number()).meta({ description: "Milliseconds spent in each step." }),
     segments: z.number().int().min(0).meta({ description: "Index segments searched." }),
+    rerank: rerankReport,
   })
   .meta({ id: "SearchResponse" });
 export type SearchResponse = z.output<typeof searchResponse>;
@@ -297,8 +310,8 @@ export type Problem = z.output<typeof problem>;
 // ---- The server's types are the contract's ------------------------------------------------------
 
 /** Compiles only when A and B are the same type. */
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+export type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
 const same = <A, B>(proof: Same<A, B>) => proof;
 same<JobView, z.output<typeof jobView>>(true);
-same<TenantDeadLetter, z.output<typeof deadLetter>>(true);
-same<PresignedUpload, z.output<typeof presignedUpload>>(true);
+// The dead letters' and presigned uploads' own types (shared/stages, shared/adapters, which import
+// this module) are proved the same in test/unit/api-contract.test.ts.

@@ -2,8 +2,17 @@ import { createHash } from "node:crypto";
 import type { ManifestStore } from "../adapters/manifest-store.ts";
 import type { SearchRequest, SearchResponse, SearchResult } from "../api/schemas.ts";
 import { highlight } from "../domain/highlight.ts";
-import { applyRerank, type Candidate, decodeCursor, paginate, searchSegments } from "../domain/hybrid-search.ts";
+import { type Candidate, decodeCursor, paginate, searchSegments } from "../domain/hybrid-search.ts";
 import type { Manifest, SegmentRef } from "../domain/manifest.ts";
+import {
+  type CrossEncoderPort,
+  RERANK_DEFAULTS,
+  RERANK_LIMITS,
+  type RerankMethod,
+  type RerankReport,
+  type RerankSettings,
+  rerankFused,
+} from "../domain/rerank.ts";
 import { decodeSegment, type Segment } from "../domain/segment.ts";
 import type { SegmentBlobs } from "./ports.ts";
 
@@ -18,8 +27,12 @@ export interface SearchDeps {
   manifests: Pick<ManifestStore, "get">;
   blobs: Pick<SegmentBlobs, "read">;
   embed: (text: string) => Promise<Float32Array>;
-  /** Cross-encoder scores; undefined when no reranker model is configured. */
-  rerank?: (query: string, passages: string[]) => Promise<number[]>;
+  /** The cross-encoder; undefined when none is installed. */
+  reranker?: CrossEncoderPort;
+  /** Why there is no cross-encoder, for the response (default: "no cross-encoder on the server"). */
+  rerankUnavailable?: string;
+  /** Server defaults for what a request may leave out (env RERANK_METHOD, RERANK_WEIGHT, RERANK_DEADLINE_MS). */
+  rerankDefaults?: Partial<{ method: RerankMethod; weight: number; deadlineMs: number }>;
 }
 
 /**
@@ -55,7 +68,6 @@ export class SearchService {
     const manifest = await manifestRead;
     const segments = await time("load", () => this.load(manifest));
     const vector = await embedding;
-    const rerank = request.rerank && this.deps.rerank ? this.deps.rerank : undefined;
     const wanted = Math.max(request.rerankTopN, request.k) + offset;
     const fused = await time("retrieve", () =>
       searchSegments(segments, {
@@ -69,21 +81,44 @@ export class SearchService {
         tombstones: new Set(manifest.tombstones),
       }),
     );
-    let ranked: Candidate[] = fused;
-    if (rerank && fused.length > 0) {
-      const top = fused.slice(0, request.rerankTopN);
-      const scores = await time("rerank", () =>
-        rerank(
-          request.query,
-          top.map((candidate) => candidate.chunk.text),
-        ),
-      );
-      ranked = [...applyRerank(top, scores), ...fused.slice(request.rerankTopN)];
-    }
+    const { ranked, report: rerank } = await this.rerank(request, fused, time);
     const page = paginate(ranked, request.k, request.cursor, queryPrint);
     const results = await time("highlight", () => page.items.map((candidate) => toResult(candidate, request.query)));
     timings.total = Math.round((performance.now() - began) * 100) / 100;
-    return { results, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}), timings, segments: segments.length };
+    return {
+      results,
+      ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+      timings,
+      segments: segments.length,
+      rerank,
+    };
+  }
+
+  /** The rerank hook: the cross-encoder reorders the fused top-N within the request's deadline (domain/rerank.ts). */
+  private async rerank(
+    request: SearchRequest,
+    fused: Candidate[],
+    time: <T>(stage: string, work: () => Promise<T>) => Promise<T>,
+  ): Promise<{ ranked: Candidate[]; report: RerankReport }> {
+    const defaults = this.deps.rerankDefaults ?? {};
+    const settings: RerankSettings = {
+      enabled: request.rerank,
+      topN: request.rerankTopN,
+      method: request.rerankMethod ?? defaults.method ?? RERANK_DEFAULTS.method,
+      weight: request.rerankWeight ?? defaults.weight ?? RERANK_DEFAULTS.weight,
+      deadlineMs: request.rerankDeadlineMs ?? defaults.deadlineMs ?? RERANK_LIMITS.deadlineMs.default,
+    };
+    const run = () =>
+      rerankFused(
+        request.query,
+        fused,
+        (candidate) => candidate.chunk.text,
+        settings,
+        this.deps.reranker,
+        this.deps.rerankUnavailable,
+      );
+    // Timed only when the cross-encoder is asked.
+    return settings.enabled && this.deps.reranker && fused.length > 0 ? time("rerank", run) : run();
   }
 
   /**
@@ -115,6 +150,9 @@ const fingerprint = (tenant: string, request: SearchRequest) =>
         request.collection,
         request.mode,
         request.rerank,
+        request.rerankTopN,
+        request.rerankMethod ?? null,
+        request.rerankWeight ?? null,
         request.filters ?? null,
       ]),
     )
@@ -133,7 +171,7 @@ function toResult(candidate: Candidate, query: string): SearchResult {
     end: chunk.end,
     text: chunk.text,
     highlights: highlight(chunk.text, query).text,
-    score: scores.rerank ?? scores.fused,
+    score: scores.combined ?? scores.fused,
     scores,
   };
 }

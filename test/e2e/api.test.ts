@@ -7,8 +7,8 @@
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError, type DataDistillerClient, uploadFile } from "../../cli/api-client.ts";
-import { mintToken } from "../../localstack/emulator/local-jwt.ts";
 import type { Platform } from "../../localstack/platform/platform.ts";
+import { mintToken } from "../../localstack/platform/tokens.ts";
 import { buildOpenApiDocument } from "../../shared/api/openapi.ts";
 import { problem } from "../../shared/api/schemas.ts";
 import { startTestPlatform, tenantClient } from "../support/platform.ts";

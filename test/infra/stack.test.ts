@@ -4,7 +4,8 @@ import { Match, Template } from "aws-cdk-lib/assertions";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { beforeAll, describe, expect, it } from "vitest";
 import { buildApp, cdkJsonContext } from "../../infra/app.ts";
-import { FUNCTION_NAMES, KAFKA_CONSUMERS } from "../../infra/pipeline.ts";
+import { KAFKA_CONSUMERS } from "../../infra/kafka-consumer.ts";
+import { FUNCTION_NAMES } from "../../shared/adapters/config.ts";
 import { paths } from "../../shared/api/openapi.ts";
 
 // ---- Synthesis (once per variant: NodejsFunction bundling runs esbuild for every function) ------
@@ -751,6 +752,25 @@ describe("configuration variants", () => {
     expect(new AwsSolutionsChecks().validateScope(variant.app).violations).toEqual([]);
   });
 
+  it("cross-encoder from its own S3 prefix: RERANKER_S3_URI on search only, read and list that prefix only; nag-clean", () => {
+    const variant = synthesize({ rerankerLocation: "s3://acme-models/rerankers/bge-base" }, { bundle: false });
+    const searchId = functionId(variant.json, "search");
+    const env = variant.json.Resources[searchId]?.Properties?.Environment.Variables;
+    expect(env).toMatchObject({ RERANKER_S3_URI: "s3://acme-models/rerankers/bge-base", MODEL_DIR: "/opt/models" });
+    const statements = statementsOf(variant.json, searchId);
+    const read = statements.find((s) => s.Sid === "ReadReranker");
+    expect(actionsOf(read as Statement)).toEqual(["s3:GetObject"]);
+    expect(JSON.stringify(read?.Resource)).toContain(":s3:::acme-models/rerankers/bge-base/*");
+    const list = statements.find((s) => s.Sid === "ListReranker") as Statement & { Condition?: unknown };
+    expect(actionsOf(list)).toEqual(["s3:ListBucket"]);
+    expect(list.Condition).toEqual({ StringLike: { "s3:prefix": ["rerankers/bge-base/*"] } });
+    for (const name of ["embed", "split"]) {
+      const other = variant.json.Resources[functionId(variant.json, name)]?.Properties?.Environment.Variables;
+      expect(other.RERANKER_S3_URI, name).toBeUndefined();
+    }
+    expect(new AwsSolutionsChecks().validateScope(variant.app).violations).toEqual([]);
+  });
+
   it("small accounts: no reserved concurrency; destroy policy; a NAT gateway; nag-clean", () => {
     const variant = synthesize(
       {
@@ -763,7 +783,8 @@ describe("configuration variants", () => {
       { bundle: false },
     );
     expect(variant.stack.stackName).toBe("DataDistiller-test");
-    for (const id of logicalIds(variant.json, "AWS::Lambda::Function", "Pipeline")) {
+    for (const name of FUNCTION_NAMES) {
+      const id = functionId(variant.json, name);
       expect(variant.json.Resources[id]?.Properties?.ReservedConcurrentExecutions, id).toBeUndefined();
     }
     variant.template.resourceCountIs("AWS::EC2::NatGateway", 1);

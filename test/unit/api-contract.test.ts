@@ -5,10 +5,27 @@
 import { readFileSync } from "node:fs";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { describe, expect, it } from "vitest";
+import type { z } from "zod";
 import { ROUTES } from "../../infra/api.ts";
 import { DOCUMENT_PATH, renderDocument } from "../../scripts/openapi.ts";
+import type { PresignedUpload } from "../../shared/adapters/object-store.ts";
 import { allowedMethods, buildOpenApiDocument, matchPath } from "../../shared/api/openapi.ts";
-import { API_VERSION, searchRequest, uploadRequest } from "../../shared/api/schemas.ts";
+import {
+  API_VERSION,
+  type deadLetter,
+  type presignedUpload,
+  type Same,
+  searchRequest,
+  uploadRequest,
+} from "../../shared/api/schemas.ts";
+import { RERANK_LIMITS } from "../../shared/domain/rerank.ts";
+import type { TenantDeadLetter } from "../../shared/stages/dead-letters.ts";
+
+// The server's own types are the contract's (checked by the typecheck): shared/api imports neither
+// the stages nor the adapters, so the proofs for their types live here.
+const same = <A, B>(proof: Same<A, B>) => proof;
+same<TenantDeadLetter, z.output<typeof deadLetter>>(true);
+same<PresignedUpload, z.output<typeof presignedUpload>>(true);
 
 describe("OpenAPI document", () => {
   const document = buildOpenApiDocument();
@@ -70,6 +87,29 @@ describe("OpenAPI document", () => {
     expect(uploadRequest.safeParse(upload.content["application/json"]?.example).success).toBe(true);
     const search = document.paths?.["/search"]?.post?.requestBody as { content: Record<string, { example: unknown }> };
     expect(searchRequest.safeParse(search.content["application/json"]?.example).success).toBe(true);
+  });
+
+  it("documents the rerank fields and report with the rerank domain's own limits", () => {
+    type Schema = { properties: Record<string, Record<string, unknown>>; required?: string[] };
+    const schemas = document.components?.schemas as Record<string, Schema>;
+    expect(schemas.SearchRequest?.properties.rerankTopN).toMatchObject({
+      minimum: RERANK_LIMITS.topN.min,
+      maximum: RERANK_LIMITS.topN.max,
+      default: RERANK_LIMITS.topN.default,
+    });
+    expect(schemas.SearchRequest?.properties.rerankMethod).toMatchObject({ enum: ["interpolate", "rank"] });
+    expect(schemas.SearchRequest?.properties.rerankWeight).toMatchObject({ minimum: 0, maximum: 1 });
+    expect(schemas.SearchRequest?.properties.rerankDeadlineMs).toMatchObject({
+      maximum: RERANK_LIMITS.deadlineMs.max,
+    });
+    expect(schemas.SearchScores?.properties).toHaveProperty("combined");
+    expect(schemas.SearchResponse?.properties.rerank).toEqual({ $ref: "#/components/schemas/RerankReport" });
+    expect(schemas.SearchResponse?.required).toContain("rerank");
+    expect(schemas.RerankReport?.required).toEqual(
+      expect.arrayContaining(["reranked", "method", "weight", "topN", "deadlineMs", "candidates"]),
+    );
+    // Past the limit is a 400, not a silent cap.
+    expect(searchRequest.safeParse({ query: "q", rerankTopN: RERANK_LIMITS.topN.max + 1 }).success).toBe(false);
   });
 
   it("matches request paths to their templates, for 405s", () => {
