@@ -61,10 +61,11 @@ export interface OperationsProps extends FunctionDefaults {
 
 /**
  * Running the pipeline: dead letters (the dead-letter function fails the jobs of a batch Lambda
- * gave up on; redrive lists and replays them for operators, and for a tenant behind GET
- * /dead-letters and POST /dead-letters/redrive, which the dead-letter API serves), alarms → an SNS topic (optionally e-mailed), and one dashboard:
- * dead letters, Kafka offset lag per consumer, function errors and throttles, API 5xx and p99
- * latency, and the pipeline's own Powertools metrics.
+ * gave up on; redrive lists and replays them for operators, and for a tenant behind
+ * GET /dead-letters and POST /dead-letters/redrive, which the dead-letter API serves), alarms →
+ * an SNS topic (optionally e-mailed), and one dashboard: dead letters, Kafka offset lag per
+ * consumer, function errors and throttles, API 5xx and p99 latency, and the pipeline's own
+ * Powertools metrics.
  */
 export class Operations extends Construct {
   readonly deadLetter: nodejs.NodejsFunction;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FunctionHost } from "../../localstack/emulator/function-host.ts";
 import { HttpApi } from "../../localstack/emulator/http-api.ts";
 import { LambdaApi } from "../../localstack/emulator/lambda-api.ts";
-import { mintToken, verifyToken } from "../../localstack/platform/tokens.ts";
+import { localTokenHandler, mintToken, verifyToken } from "../../localstack/platform/tokens.ts";
 
 const fixture = fileURLToPath(new URL("./fixtures/handlers.ts", import.meta.url));
 const definition = (exportName: string) => ({
@@ -132,8 +132,39 @@ describe("local Lambda Invoke API", () => {
       const failed = await client.send(new InvokeCommand({ FunctionName: "fail", Payload: "{}" }));
       expect(failed.FunctionError).toBe("Unhandled");
       await expect(client.send(new InvokeCommand({ FunctionName: "missing" }))).rejects.toThrow(/not found/i);
+      // A body that is not JSON is refused, as Lambda does, and the API keeps serving.
+      const garbled = await fetch(`${endpoint}/2015-03-31/functions/respond/invocations`, {
+        method: "POST",
+        body: "{not json",
+      });
+      expect(garbled.status).toBe(400);
+      expect(garbled.headers.get("x-amzn-errortype")).toBe("InvalidRequestContentException");
+      expect((await client.send(new InvokeCommand({ FunctionName: "respond", Payload: "{}" }))).FunctionError).toBe(
+        undefined,
+      );
     } finally {
       await lambda.close();
+    }
+  });
+});
+
+describe("local token endpoint", () => {
+  it("mints a verifiable token for a tenant id the API accepts, and refuses any other with the rule", async () => {
+    const tokens = new HttpApi([], { localHandlers: [localTokenHandler()] });
+    const url = await tokens.listen(0);
+    try {
+      const minted = await fetch(`${url}/local/token?tenant=acme-1.eu`);
+      expect(minted.status).toBe(200);
+      const { token: issued, tenant } = (await minted.json()) as { token: string; tenant: string };
+      expect(tenant).toBe("acme-1.eu");
+      expect(await verifyToken(issued, ["datadistiller"])).toMatchObject({ tenant: "acme-1.eu" });
+      for (const bad of ["", "..", "a:b", "a/b", "-acme", "x".repeat(65)]) {
+        const refused = await fetch(`${url}/local/token?tenant=${encodeURIComponent(bad)}`);
+        expect(refused.status, bad).toBe(400);
+        expect(((await refused.json()) as { message: string }).message).toMatch(/a tenant id is 1-64 characters/);
+      }
+    } finally {
+      await tokens.close();
     }
   });
 });
