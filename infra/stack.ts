@@ -172,6 +172,7 @@ export class DataDistillerStack extends Stack {
       search: this.searchApi.search,
       "job-status": this.uploadApi.jobStatus,
       "delete-document": this.searchApi.deleteDocument,
+      "api-meta": this.api.metaFunction,
     };
     this.operations = new Operations(this, "Operations", {
       ...defaults,
@@ -187,6 +188,7 @@ export class DataDistillerStack extends Stack {
       ...stageFunctions,
       "dead-letter": this.operations.deadLetter,
       redrive: this.operations.redrive,
+      "dead-letter-api": this.operations.deadLetterApi,
     };
 
     new CfnOutput(this, "ApiUrl", { value: this.api.url, description: "Base URL of the HTTP API" });

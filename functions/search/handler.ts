@@ -1,7 +1,8 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
+import { authenticatorFor } from "../../shared/adapters/bearer-auth.ts";
 import { loadFunctionConfig } from "../../shared/adapters/config.ts";
-import { HttpError, httpHandler, json, parseBody, tenantOf } from "../../shared/adapters/http.ts";
+import { HttpError, httpHandler, json, parseBody } from "../../shared/adapters/http.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { syncS3Prefix } from "../../shared/adapters/model-sync.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
@@ -14,6 +15,7 @@ import { SearchService, searchRequest } from "../../shared/stages/search.ts";
 /** POST /search: BM25 + dense retrieval, fused, reranked by the cross-encoder. */
 const config = loadFunctionConfig("search");
 const logger = new Logger({ serviceName: "search" });
+const authenticate = authenticatorFor(config);
 const s3 = s3Client();
 // Models on S3 (modelLocation=s3://…) are copied to /tmp once per execution environment.
 if (config.MODEL_S3_URI) await syncS3Prefix(s3, config.MODEL_S3_URI, config.MODEL_DIR);
@@ -42,8 +44,8 @@ const service = new SearchService({
 });
 
 export const handler = httpHandler(
-  async (event) => {
-    const tenant = tenantOf(event, config.TENANT_CLAIM);
+  { authenticate, onUnexpected: (error) => logger.error("search failed", error as Error) },
+  async (event, { tenant }) => {
     const request = parseBody(event, searchRequest);
     try {
       // The collection is looked up under the caller's tenant only: no other tenant's data is reachable.
@@ -51,9 +53,8 @@ export const handler = httpHandler(
       if (response.rerank?.reason === "error") logger.error("rerank failed", { message: response.rerank.message });
       return json(200, response);
     } catch (error) {
-      if (error instanceof InvalidCursorError) throw new HttpError(400, "INVALID_CURSOR", error.message);
+      if (error instanceof InvalidCursorError) throw new HttpError("INVALID_CURSOR", error.message);
       throw error;
     }
   },
-  (error) => logger.error("search failed", error as Error),
 );

@@ -65,6 +65,7 @@ export class SearchApi extends Construct {
         JOBS_TABLE: storage.jobsTable.tableName,
         INDEX_BUCKET: storage.indexBucket.bucketName,
         TENANT_CLAIM: tenantClaim,
+        ...api.tokenVerification,
         ...modelEnvironment(props.modelLocation),
         ...(rerankerFromS3 ? { RERANKER_S3_URI: rerankerLocation } : {}),
       }),
@@ -89,6 +90,7 @@ export class SearchApi extends Construct {
       environment: environmentOf("delete-document", {
         JOBS_TABLE: storage.jobsTable.tableName,
         TENANT_CLAIM: tenantClaim,
+        ...api.tokenVerification,
       }),
     });
     // Finds the live revision, tombstones it in the manifest (created if missing).

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { z } from "zod";
 import type { ManifestStore } from "../adapters/manifest-store.ts";
+import type { SearchRequest, SearchResponse, SearchResult } from "../api/schemas.ts";
 import { highlight } from "../domain/highlight.ts";
 import { type Candidate, decodeCursor, paginate, searchSegments } from "../domain/hybrid-search.ts";
 import type { Manifest, SegmentRef } from "../domain/manifest.ts";
@@ -12,60 +12,16 @@ import {
   type RerankReport,
   type RerankSettings,
   rerankFused,
-  rerankRequestFields,
 } from "../domain/rerank.ts";
 import { decodeSegment, type Segment } from "../domain/segment.ts";
 import type { SegmentBlobs } from "./ports.ts";
-import { DEFAULT_COLLECTION } from "./upload.ts";
 
-/** POST /search: the request, validated. */
-export const searchRequest = z.object({
-  query: z.string().trim().min(1, "query must not be empty").max(1000, "query is over 1,000 characters"),
-  collection: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)
-    .default(DEFAULT_COLLECTION),
-  k: z.number().int().min(1).max(100).default(10),
-  mode: z.enum(["hybrid", "dense", "bm25"]).default("hybrid"),
-  ...rerankRequestFields,
-  fusion: z.enum(["rrf", "weighted"]).default("rrf"),
-  weights: z.object({ bm25: z.number().min(0).optional(), dense: z.number().min(0).optional() }).optional(),
-  filters: z
-    .object({
-      documentIds: z.array(z.string().min(1)).max(1000).optional(),
-      contentTypes: z.array(z.string().min(1)).max(20).optional(),
-      metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
-    })
-    .strict()
-    .optional(),
-  cursor: z.string().max(512).optional(),
-});
-export type SearchRequest = z.infer<typeof searchRequest>;
-
-export interface SearchResult {
-  documentId: string;
-  chunkId: string;
-  collection: string;
-  filename?: string;
-  page: number;
-  start: number;
-  end: number;
-  text: string;
-  /** The chunk text, HTML-escaped, with the query's terms in <mark>…</mark>. */
-  highlights: string;
-  /** The result's rank score: `combined` when reranked, else `fused`. */
-  score: number;
-  scores: { bm25?: number; dense?: number; fused: number; rerank?: number; combined?: number };
-}
-
-export interface SearchResponse {
-  results: SearchResult[];
-  nextCursor?: string;
-  timings: Record<string, number>;
-  segments: number;
-  /** Whether the results were reranked, by which model, and why not (shared/domain/rerank.ts). */
-  rerank?: RerankReport;
-}
+export {
+  type SearchRequest,
+  type SearchResponse,
+  type SearchResult,
+  searchRequest,
+} from "../api/schemas.ts";
 
 export interface SearchDeps {
   manifests: Pick<ManifestStore, "get">;
