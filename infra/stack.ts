@@ -171,6 +171,7 @@ export class DataDistillerStack extends Stack {
       storage: this.storage,
       memorySize: config.searchMemoryMb,
       tenantClaim: config.tenantClaim,
+      rerankerLocation: config.rerankerLocation,
     });
     this.collectionsApi = new CollectionsApi(this, "CollectionsApi", {
       ...defaults,
@@ -190,6 +191,8 @@ export class DataDistillerStack extends Stack {
       "job-status": this.uploadApi.jobStatus,
       "delete-document": this.searchApi.deleteDocument,
       collections: this.collectionsApi.function,
+      "migration-fanout": this.collectionsApi.fanOut,
+      "api-meta": this.api.metaFunction,
     };
     this.operations = new Operations(this, "Operations", {
       ...defaults,
@@ -205,6 +208,7 @@ export class DataDistillerStack extends Stack {
       ...stageFunctions,
       "dead-letter": this.operations.deadLetter,
       redrive: this.operations.redrive,
+      "dead-letter-api": this.operations.deadLetterApi,
     };
 
     new CfnOutput(this, "ApiUrl", { value: this.api.url, description: "Base URL of the HTTP API" });

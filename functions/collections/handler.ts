@@ -1,17 +1,17 @@
 import { Logger } from "@aws-lambda-powertools/logger";
+import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
+import { authenticatorFor } from "../../shared/adapters/bearer-auth.ts";
 import { loadFunctionConfig } from "../../shared/adapters/config.ts";
-import { type ApiEvent, HttpError, httpHandler, json, parseBody, tenantOf } from "../../shared/adapters/http.ts";
+import { type ApiEvent, HttpError, httpHandler, json, parseBody, parsePath } from "../../shared/adapters/http.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
-import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
-import { collectionKey } from "../../shared/domain/messages.ts";
+import { collectionPath, indexPath, migrationPath } from "../../shared/api/schemas.ts";
+import type { ReembedSegment } from "../../shared/domain/messages.ts";
 import { EmbedderPool } from "../../shared/ml/embedder-pool.ts";
 import {
   CollectionError,
-  type CollectionErrorKind,
-  collectionParam,
   cutOver,
   cutOverRequest,
   describeCollection,
@@ -31,14 +31,18 @@ import { SearchService } from "../../shared/stages/search.ts";
  *   POST   /collections/{name}/migrations/{id}/cutover       the new index answers searches
  *   POST   /collections/{name}/migrations/{id}/rollback      the old one again
  *   DELETE /collections/{name}/indexes/{index}               drop an index that is not active
+ *
+ * Outside the VPC (it verifies bearer tokens against the issuer's keys): a migration's re-embed
+ * requests go to Kafka through the migration-fanout function, which it invokes.
  */
 const config = loadFunctionConfig("collections");
 const logger = new Logger({ serviceName: "collections" });
+const authenticate = authenticatorFor(config);
 const db = dynamoDocumentClient();
 const manifests = new ManifestStore(db, config.JOBS_TABLE);
 const jobs = new JobStore(db, config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const objects = new ObjectStore(s3Client());
-const publisher = publisherFor("collections", config);
+const lambda = new LambdaClient({});
 // Models load only for the evaluation gate, on first use.
 const embedders = new EmbedderPool(config.MODEL_DIR, config.EMBEDDING_MODELS);
 const search = new SearchService({
@@ -47,17 +51,29 @@ const search = new SearchService({
   embed: (text, model) => embedders.embedQuery(text, model),
   defaultModel: config.EMBEDDING_MODEL,
 });
+
+/** Requests per invocation of migration-fanout (its FANOUT_BATCH): well under Lambda's 6 MB payload. */
+const FANOUT_BATCH = 1000;
+
+async function publishReembeds(requests: ReembedSegment[]): Promise<void> {
+  for (let start = 0; start < requests.length; start += FANOUT_BATCH) {
+    const result = await lambda.send(
+      new InvokeCommand({
+        FunctionName: config.MIGRATION_FANOUT_FUNCTION,
+        Payload: JSON.stringify({ requests: requests.slice(start, start + FANOUT_BATCH) }),
+      }),
+    );
+    if (result.FunctionError) {
+      const payload = Buffer.from(result.Payload ?? new Uint8Array()).toString("utf8");
+      throw new Error(`publishing the re-embed requests failed: ${payload.slice(0, 500)}`);
+    }
+  }
+}
+
 const deps = {
   manifests,
   jobs,
-  publishReembeds: (requests: { tenant: string; collection: string }[]) =>
-    publisher.publish(
-      config.TOPIC_CHUNKS_EMBEDDED,
-      requests.map((request) => ({
-        key: collectionKey(request.tenant, request.collection),
-        value: JSON.stringify(request),
-      })),
-    ),
+  publishReembeds,
   search: search.search.bind(search),
   enabledModels: config.EMBEDDING_MODELS,
   deleteObjects: async (keys: string[]) => {
@@ -65,46 +81,61 @@ const deps = {
   },
 };
 
-const STATUS: Record<CollectionErrorKind, number> = { "not-found": 404, conflict: 409, invalid: 400 };
+const collectionNotFound = (event: ApiEvent) =>
+  new HttpError("COLLECTION_NOT_FOUND", `no collection ${event.pathParameters?.name ?? ""}`);
+const migrationNotFound = (event: ApiEvent) =>
+  new HttpError("MIGRATION_NOT_FOUND", `no migration ${event.pathParameters?.id ?? ""}`);
+const indexNotFound = (event: ApiEvent) =>
+  new HttpError("INDEX_NOT_FOUND", `no index ${event.pathParameters?.index ?? ""}`);
 
-function param(event: ApiEvent, name: string): string {
-  const value = event.pathParameters?.[name] ?? "";
-  if (name === "name" && !collectionParam.safeParse(value).success) {
-    throw new HttpError(400, "INVALID_REQUEST", `"${value}" is not a collection name`);
+/** cutover's body is optional: none is `{}`. */
+const optionalBody = (event: ApiEvent): ApiEvent => (event.body ? event : { ...event, body: "{}" });
+
+async function route(event: ApiEvent, tenant: string) {
+  switch (event.routeKey) {
+    case "GET /collections/{name}": {
+      const { name } = parsePath(event, collectionPath, () => collectionNotFound(event));
+      return json(200, await describeCollection(tenant, name, deps), { "cache-control": "no-store" });
+    }
+    case "POST /collections/{name}/migrations": {
+      const { name } = parsePath(event, collectionPath, () => collectionNotFound(event));
+      const migration = await startMigration(tenant, name, parseBody(event, migrationRequest), deps);
+      logger.info("migration started", { tenant, collection: name, migration: migration.migrationId });
+      return json(202, migration, {
+        location: `/collections/${encodeURIComponent(name)}/migrations/${encodeURIComponent(migration.migrationId)}`,
+      });
+    }
+    case "GET /collections/{name}/migrations/{id}": {
+      const { name, id } = parsePath(event, migrationPath, () => migrationNotFound(event));
+      return json(200, await getMigration(tenant, name, id, deps), { "cache-control": "no-store" });
+    }
+    case "POST /collections/{name}/migrations/{id}/cutover": {
+      const { name, id } = parsePath(event, migrationPath, () => migrationNotFound(event));
+      const body = parseBody(optionalBody(event), cutOverRequest);
+      return json(200, await cutOver(tenant, name, id, body, deps));
+    }
+    case "POST /collections/{name}/migrations/{id}/rollback": {
+      const { name, id } = parsePath(event, migrationPath, () => migrationNotFound(event));
+      return json(200, await rollBack(tenant, name, id, deps));
+    }
+    case "DELETE /collections/{name}/indexes/{index}": {
+      const { name, index } = parsePath(event, indexPath, () => indexNotFound(event));
+      return json(200, await dropIndex(tenant, name, index, deps));
+    }
+    default:
+      throw new HttpError("NOT_FOUND", `no route ${event.routeKey}`);
   }
-  return value;
 }
 
 export const handler = httpHandler(
-  async (event) => {
-    const tenant = tenantOf(event, config.TENANT_CLAIM);
-    const collection = param(event, "name");
+  { authenticate, onUnexpected: (error) => logger.error("collections failed", error as Error) },
+  async (event, { tenant }) => {
     try {
-      switch (event.routeKey) {
-        case "GET /collections/{name}":
-          return json(200, await describeCollection(tenant, collection, deps));
-        case "POST /collections/{name}/migrations": {
-          const migration = await startMigration(tenant, collection, parseBody(event, migrationRequest), deps);
-          logger.info("migration started", { tenant, collection, migration: migration.migrationId });
-          return json(202, migration);
-        }
-        case "GET /collections/{name}/migrations/{id}":
-          return json(200, await getMigration(tenant, collection, param(event, "id"), deps));
-        case "POST /collections/{name}/migrations/{id}/cutover": {
-          const body = event.body ? parseBody(event, cutOverRequest) : { force: false };
-          return json(200, await cutOver(tenant, collection, param(event, "id"), body, deps));
-        }
-        case "POST /collections/{name}/migrations/{id}/rollback":
-          return json(200, await rollBack(tenant, collection, param(event, "id"), deps));
-        case "DELETE /collections/{name}/indexes/{index}":
-          return json(200, await dropIndex(tenant, collection, param(event, "index"), deps));
-        default:
-          throw new HttpError(404, "NOT_FOUND", `no route ${event.routeKey}`);
-      }
+      return await route(event, tenant);
     } catch (error) {
-      if (error instanceof CollectionError) throw new HttpError(STATUS[error.kind], error.code, error.message);
+      // The collection's state refuses the request: its code fixes the status (404, 409, 400).
+      if (error instanceof CollectionError) throw new HttpError(error.code, error.message);
       throw error;
     }
   },
-  (error) => logger.error("collections failed", error as Error),
 );

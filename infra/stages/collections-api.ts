@@ -2,7 +2,7 @@ import { Duration } from "aws-cdk-lib";
 import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import { Construct } from "constructs";
 import type { Api } from "../api.ts";
-import { environmentOf, type FunctionDefaults, nodeFunction } from "../lambda-defaults.ts";
+import { environmentOf, type FunctionDefaults, grantStatement, nodeFunction } from "../lambda-defaults.ts";
 import { embeddingEnvironment, grantReadModels, type ModelProps, modelEnvironment } from "../models.ts";
 import type { Network } from "../network.ts";
 import type { Storage } from "../storage.ts";
@@ -34,13 +34,38 @@ export interface CollectionsApiProps extends FunctionDefaults, ModelProps {
  * GET /collections/{name} and a collection's migration to another embedding model: start (the
  * re-embedding requests go to chunks.embedded), progress and evaluation gate, cut-over,
  * roll-back, dropping an index.
+ *
+ * Two functions, like the dead-letter API: the API function is outside the VPC, so it reaches the
+ * token issuer's keys; it invokes the fan-out function, in the VPC, which reaches Kafka.
  */
 export class CollectionsApi extends Construct {
   readonly function: nodejs.NodejsFunction;
+  /** Publishes a migration's re-embed requests to chunks.embedded (invoked by the API function). */
+  readonly fanOut: nodejs.NodejsFunction;
 
   constructor(scope: Construct, id: string, props: CollectionsApiProps) {
     super(scope, id);
     const { api, network, storage, streaming } = props;
+    this.fanOut = nodeFunction(this, "FanOut", {
+      stage: props.stage,
+      logRetentionDays: props.logRetentionDays,
+      removalPolicy: props.removalPolicy,
+      entry: "functions/migration-fanout/handler.ts",
+      serviceName: "migration-fanout",
+      description: "Publishes a migration's re-embed requests to chunks.embedded (invoked by the collections API)",
+      // One Kafka produce of up to 1,000 small messages.
+      memorySize: 256,
+      timeout: Duration.seconds(20),
+      // In the VPC like the other Kafka producers: MSK is reachable only from the private subnets.
+      ...network.kafkaClientPlacement,
+      environment: environmentOf("migration-fanout", {
+        KAFKA_BROKERS: streaming.bootstrapBrokers,
+        KAFKA_SASL_MECHANISM: "aws-iam",
+        TOPIC_CHUNKS_EMBEDDED: TOPICS.chunksEmbedded,
+      }),
+    });
+    streaming.grantProduce(this.fanOut, [TOPICS.chunksEmbedded]);
+
     this.function = nodeFunction(this, "Function", {
       stage: props.stage,
       logRetentionDays: props.logRetentionDays,
@@ -51,16 +76,15 @@ export class CollectionsApi extends Construct {
       memorySize: props.memorySize ?? 3008,
       // API Gateway gives up after 30 s.
       timeout: Duration.seconds(29),
-      ...network.kafkaClientPlacement,
+      // Not in the VPC: it verifies bearer tokens against the issuer's keys (on the internet).
       layers: [props.nativeLayer],
       usesNativeLayer: true,
       environment: environmentOf("collections", {
         JOBS_TABLE: storage.jobsTable.tableName,
         INDEX_BUCKET: storage.indexBucket.bucketName,
         TENANT_CLAIM: props.tenantClaim ?? "tenant",
-        KAFKA_BROKERS: streaming.bootstrapBrokers,
-        KAFKA_SASL_MECHANISM: "aws-iam",
-        TOPIC_CHUNKS_EMBEDDED: TOPICS.chunksEmbedded,
+        ...api.tokenVerification,
+        MIGRATION_FANOUT_FUNCTION: this.fanOut.functionName,
         ...embeddingEnvironment(props),
         ...modelEnvironment(props.modelLocation),
         JOB_RETENTION_DAYS: String(props.jobRetentionDays ?? 30),
@@ -70,8 +94,13 @@ export class CollectionsApi extends Construct {
     storage.grantJobs(this.function, "GetItem", "PutItem", "UpdateItem", "Query", "ConditionCheckItem");
     // Reads segments for the evaluation gate, deletes a dropped index's.
     storage.grantSegments(this.function, "CollectionSegments", "s3:GetObject", "s3:DeleteObject");
-    streaming.grantProduce(this.function, [TOPICS.chunksEmbedded]);
     grantReadModels(this, this.function, props.modelLocation);
+    grantStatement({
+      grantee: this.function,
+      sid: "InvokeFanOut",
+      actions: ["lambda:InvokeFunction"],
+      resourceArns: [this.fanOut.functionArn],
+    });
     api.addRoutes("collections", this.function);
   }
 }

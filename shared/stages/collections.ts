@@ -1,7 +1,15 @@
-import { z } from "zod";
+import type { z } from "zod";
 import type { JobStore } from "../adapters/job-store.ts";
 import type { ManifestStore } from "../adapters/manifest-store.ts";
-import { type Job, type JobView, jobView } from "../domain/jobs.ts";
+import type {
+  collectionView,
+  dropIndexResponse,
+  indexView as indexViewSchema,
+  MigrationRequest,
+  migrationView as migrationViewSchema,
+  ProblemCode,
+} from "../api/schemas.ts";
+import { type Job, jobView } from "../domain/jobs.ts";
 import {
   type CollectionState,
   type EvaluationReport,
@@ -33,39 +41,16 @@ import { type SearchRequest, type SearchResponse, searchRequest } from "./search
  *    switch back; the old index stays (and keeps receiving uploads) until the user drops it.
  */
 
-const collectionName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "not a collection name");
-export const collectionParam = collectionName;
-
-/** POST /collections/{name}/migrations */
-export const migrationRequest = z
-  .object({
-    model: z.string().min(1).max(100),
-    /** Labelled queries for the gate: each query with the ids of its relevant documents (or id → grade). */
-    evaluation: z
-      .object({
-        queries: z
-          .array(
-            z.object({
-              query: z.string().trim().min(1).max(1000),
-              relevant: z.union([
-                z.array(z.string().min(1)).min(1).max(1000),
-                z.record(z.string().min(1), z.number().positive()),
-              ]),
-            }),
-          )
-          .min(1)
-          .max(200),
-      })
-      .optional(),
-  })
-  .strict();
-export type MigrationRequest = z.infer<typeof migrationRequest>;
-
-/** POST /collections/{name}/migrations/{id}/cutover */
-export const cutOverRequest = z
-  .object({ force: z.boolean().default(false) })
-  .strict()
-  .default({ force: false });
+export {
+  type CutOverRequest,
+  cutOverRequest,
+  type MigrationRequest,
+  migrationRequest,
+} from "../api/schemas.ts";
+export type CollectionView = z.output<typeof collectionView>;
+export type MigrationView = z.output<typeof migrationViewSchema>;
+export type IndexView = z.output<typeof indexViewSchema>;
+export type DroppedIndex = z.output<typeof dropIndexResponse>;
 
 export type CollectionErrorKind = "not-found" | "conflict" | "invalid";
 
@@ -74,41 +59,11 @@ export class CollectionError extends Error {
   override name = "CollectionError";
   constructor(
     readonly kind: CollectionErrorKind,
-    readonly code: string,
+    readonly code: ProblemCode,
     message: string,
   ) {
     super(message);
   }
-}
-
-export interface IndexView {
-  index: string;
-  model?: string;
-  active: boolean;
-  segments: number;
-  chunks: number;
-}
-
-export interface MigrationView {
-  migrationId: string;
-  from: { index: string; model: string };
-  to: { index: string; model: string };
-  /** RUNNING (re-embedding), READY (every chunk in the new index), CUT_OVER, ROLLED_BACK, FAILED. */
-  state: "RUNNING" | "READY" | "CUT_OVER" | "ROLLED_BACK" | "FAILED";
-  /** The re-embedding, counted like an upload's job. */
-  job?: JobView;
-  evaluation: EvaluationReport | { queries: 0; note: string } | { pending: true; queries: number };
-  startedAt: string;
-  cutOverAt?: string;
-  rolledBackAt?: string;
-}
-
-export interface CollectionView {
-  collection: string;
-  activeIndex: string;
-  model?: string;
-  indexes: IndexView[];
-  migration?: MigrationView;
 }
 
 export interface CollectionDeps {
@@ -218,7 +173,9 @@ export async function startMigration(
     await deps.jobs.advance(migrationId, "COMPLETED");
   } else {
     await deps.jobs.advance(migrationId, "EMBEDDING", { chunksTotal: total });
-    await deps.publishReembeds(
+    await publishOrFail(
+      migrationId,
+      deps,
       snapshot.segments.map((segment) => ({
         kind: "reembed",
         jobId: migrationId,
@@ -231,6 +188,19 @@ export async function startMigration(
   }
   const after = await deps.manifests.collection(tenant, collection);
   return migrationView(tenant, after, deps);
+}
+
+/**
+ * Sends the re-embed requests; when that fails the migration fails at once with the reason (its new
+ * index is then dropped like any other before migrating again), instead of waiting forever.
+ */
+async function publishOrFail(migrationId: string, deps: CollectionDeps, requests: ReembedSegment[]): Promise<void> {
+  try {
+    await deps.publishReembeds(requests);
+  } catch (error) {
+    await deps.jobs.fail(migrationId, `the re-embed requests could not be sent: ${(error as Error).message}`);
+    throw error;
+  }
 }
 
 /** The migration's view; `migrationId` must be the collection's current migration. */
@@ -308,7 +278,7 @@ export async function dropIndex(
   collection: string,
   index: string,
   deps: CollectionDeps,
-): Promise<{ dropped: string; segments: number }> {
+): Promise<DroppedIndex> {
   const state = await existing(tenant, collection, deps);
   if (!state.indexes.has(index))
     throw new CollectionError("not-found", "INDEX_NOT_FOUND", `no index ${index} in ${collection}`);

@@ -4,6 +4,7 @@ import { ConfigError, FUNCTION_ENVIRONMENT, FUNCTION_NAMES, loadFunctionConfig }
 describe("the environment contract", () => {
   it("names every function once, in the order the stack builds them", () => {
     expect(FUNCTION_NAMES).toEqual([
+      "api-meta",
       "upload-url",
       "on-upload",
       "split",
@@ -11,10 +12,12 @@ describe("the environment contract", () => {
       "index",
       "search",
       "collections",
+      "migration-fanout",
       "job-status",
       "delete-document",
       "dead-letter",
       "redrive",
+      "dead-letter-api",
     ]);
   });
 
@@ -49,15 +52,35 @@ describe("the environment contract", () => {
     expect(load).toThrow(/JOBS_TABLE.*INDEX_BUCKET.*MAX_SEGMENTS.*JOB_RETENTION_DAYS/);
   });
 
-  it("every function needs the jobs table; only Kafka producers get brokers", () => {
+  it("every function but the API's description, its dead-letter view and the migration fan-out needs the jobs table; only Kafka producers get brokers", () => {
     const producers = FUNCTION_NAMES.filter((name) =>
       (FUNCTION_ENVIRONMENT[name] as readonly string[]).includes("KAFKA_BROKERS"),
     );
-    // index sends chunks back to embedding (a collection's second index, migrations); collections
-    // starts a migration's re-embedding.
-    expect(producers).toEqual(["on-upload", "split", "embed", "index", "collections", "redrive"]);
+    // index sends chunks back to embedding (a collection's second index, migrations);
+    // migration-fanout sends a migration's re-embed requests for the collections API.
+    expect(producers).toEqual(["on-upload", "split", "embed", "index", "migration-fanout", "redrive"]);
     for (const name of FUNCTION_NAMES) {
+      if (name === "api-meta" || name === "dead-letter-api" || name === "migration-fanout") continue;
       expect(FUNCTION_ENVIRONMENT[name] as readonly string[], name).toContain("JOBS_TABLE");
+    }
+  });
+
+  it("every function behind an authenticated route verifies bearer tokens; no other does", () => {
+    const verifiers = FUNCTION_NAMES.filter((name) =>
+      (FUNCTION_ENVIRONMENT[name] as readonly string[]).includes("JWT_ISSUER"),
+    );
+    expect(verifiers).toEqual([
+      "upload-url",
+      "search",
+      "collections",
+      "job-status",
+      "delete-document",
+      "dead-letter-api",
+    ]);
+    for (const name of verifiers) {
+      expect(FUNCTION_ENVIRONMENT[name] as readonly string[], name).toEqual(
+        expect.arrayContaining(["TENANT_CLAIM", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS"]),
+      );
     }
   });
 });
