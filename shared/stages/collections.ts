@@ -24,6 +24,7 @@ import {
 } from "../domain/manifest.ts";
 import type { ReembedSegment } from "../domain/messages.ts";
 import { mean, mrrAtK, ndcgAtK, recallAtK } from "../domain/retrieval-metrics.ts";
+import { canonicalModelId } from "../ml/model-registry.ts";
 import { type SearchRequest, type SearchResponse, searchRequest } from "./search.ts";
 
 /**
@@ -108,6 +109,8 @@ export async function startMigration(
   request: MigrationRequest,
   deps: CollectionDeps,
 ): Promise<MigrationView> {
+  // A model's own name (bge-small-en-v1.5) names the registry's entry for it (bge-small-en-v1.5-q).
+  request = { ...request, model: canonicalModelId(request.model) };
   if (!deps.enabledModels.includes(request.model)) {
     throw new CollectionError(
       "invalid",

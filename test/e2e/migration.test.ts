@@ -81,8 +81,14 @@ describe("moving a collection to another embedding model", () => {
     })();
 
     // Unknown and same models are refused with a reason.
-    await expect(api.startMigration(collection, { model: "no-such-model" })).rejects.toMatchObject({ status: 400 });
-    await expect(api.startMigration(collection, { model: FROM })).rejects.toMatchObject({ status: 409 });
+    await expect(api.startMigration(collection, { model: "no-such-model" })).rejects.toMatchObject({
+      status: 400,
+      code: "UNKNOWN_MODEL",
+    });
+    await expect(api.startMigration(collection, { model: FROM })).rejects.toMatchObject({
+      status: 409,
+      code: "SAME_MODEL",
+    });
 
     let migration = await api.startMigration(collection, {
       model: TO,
@@ -97,7 +103,10 @@ describe("moving a collection to another embedding model", () => {
     expect(migration).toMatchObject({ from: { index: "1", model: FROM }, to: { index: "2", model: TO } });
     expect(migration.job?.counts.chunksTotal).toBe(Object.keys(documents).length);
     // Only one migration at a time.
-    await expect(api.startMigration(collection, { model: TO })).rejects.toMatchObject({ status: 409 });
+    await expect(api.startMigration(collection, { model: TO })).rejects.toMatchObject({
+      status: 409,
+      code: "MIGRATION_EXISTS",
+    });
 
     // A document uploaded during the migration lands in both indexes: its job counts its chunk twice.
     const lateJob = await upload(
@@ -135,7 +144,7 @@ describe("moving a collection to another embedding model", () => {
 
     // Forward again, then drop the old index: it stops receiving uploads, the new one serves.
     await api.cutOver(collection, migration.migrationId, { force: true });
-    await expect(api.dropIndex(collection, "2")).rejects.toMatchObject({ status: 409 });
+    await expect(api.dropIndex(collection, "2")).rejects.toMatchObject({ status: 409, code: "INDEX_ACTIVE" });
     await api.dropIndex(collection, "1");
     const finalJob = await upload(
       "bees",
@@ -158,6 +167,11 @@ describe("moving a collection to another embedding model", () => {
 
   it("answers 404 for a collection nothing was indexed in", async () => {
     await expect(api.collection("nothing-here")).rejects.toBeInstanceOf(ApiError);
-    await expect(api.collection("nothing-here")).rejects.toMatchObject({ status: 404 });
+    await expect(api.collection("nothing-here")).rejects.toMatchObject({ status: 404, code: "COLLECTION_NOT_FOUND" });
+    await expect(api.migration(collection, "migration-nope-9-0")).rejects.toMatchObject({
+      status: 404,
+      code: "MIGRATION_NOT_FOUND",
+    });
+    await expect(api.dropIndex(collection, "7")).rejects.toMatchObject({ status: 404, code: "INDEX_NOT_FOUND" });
   });
 });
