@@ -69,7 +69,7 @@ export function applyNagSuppressions(stack: NagScope): void {
     `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>/${pattern}]`;
 
   // Functions attached to the VPC (Kafka producers) and Kafka consumers (ESM pollers in the VPC).
-  const networked: FunctionName[] = ["on-upload", "split", "embed", "index", "collections", "redrive"];
+  const networked: FunctionName[] = ["on-upload", "split", "embed", "index", "migration-fanout", "redrive"];
   for (const name of networked) ack(roleOf(fns[name]), "AwsSolutions-IAM5[Resource::*]", REASONS.eniWildcard);
   ack(roleOf(streaming.topicsHandler), "AwsSolutions-IAM5[Resource::*]", REASONS.eniWildcard);
 
