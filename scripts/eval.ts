@@ -51,6 +51,11 @@ const program = new Command("eval")
   .option("--weights <bm25,dense>", "hybrid weights, e.g. 1,1.5 (RRF multipliers, or the weighted blend)")
   .option("--modes <list>", "modes to run (default bm25,dense,hybrid,hybrid+rerank)")
   .option(
+    "--variants <list>",
+    "more hybrid fusions over the same index, quality only: e.g. 'rrf:1,2;weighted:0.3,0.7' (fusion:bm25,dense); " +
+      "every mode also reports nDCG@10 on the odd and even test queries, to pick on one half and report the other",
+  )
+  .option(
     "--queries <half>",
     "all, odd or even: the test queries by position, to tune fusion on one half and report on the other",
     "all",
@@ -73,6 +78,7 @@ const options = program.opts<{
   weights?: string;
   queries: "all" | "odd" | "even";
   modes?: string;
+  variants?: string;
   cache: boolean;
   reranker?: string;
   rerankWeight?: number;
@@ -236,7 +242,19 @@ async function main() {
     dense: { mode: "dense", rerank: false },
     hybrid: { mode: "hybrid", rerank: false, ...fusion },
     "hybrid+rerank": { mode: "hybrid", rerank: true, ...fusion, ...rerankSettings },
-  } as const;
+  } as Record<string, Record<string, unknown> & { rerank: boolean }>;
+  // --variants: more hybrid fusions, measured for quality only (one 300-deep search per query).
+  const qualityOnly = new Set<string>();
+  for (const variant of (options.variants ?? "").split(";").filter((item) => item.trim())) {
+    const [method, weights = "1,1"] = variant.trim().split(":");
+    const [bm25, dense] = weights.split(",").map(Number);
+    if ((method !== "rrf" && method !== "weighted") || !Number.isFinite(bm25) || !Number.isFinite(dense)) {
+      throw new Error(`--variants: "${variant}" is not fusion:bm25,dense (fusion rrf or weighted)`);
+    }
+    const name = `hybrid ${method} ${bm25},${dense}`;
+    modes[name] = { mode: "hybrid", rerank: false, fusion: method, weights: { bm25, dense } };
+    qualityOnly.add(name);
+  }
   const results: Record<string, unknown> = {};
   // The first search loads the segments (cold); report it, then measure warm.
   const coldStart = performance.now();
@@ -244,7 +262,7 @@ async function main() {
   log(`cold load of the index: ${(performance.now() - coldStart).toFixed(0)} ms`);
   const wanted = options.modes?.split(",").map((mode) => mode.trim());
   for (const [name, settings] of Object.entries(modes)) {
-    if (wanted && !wanted.includes(name)) continue;
+    if (wanted && !wanted.includes(name) && !qualityOnly.has(name)) continue;
     const ndcg: number[] = [];
     const recall: number[] = [];
     const mrr: number[] = [];
@@ -256,9 +274,11 @@ async function main() {
       // Latency: the request a client sends by default (k=10), timed warm, one at a time.
       const request = searchRequest.parse({ query: query.text, collection, ...settings });
       let started = performance.now();
-      const answer = await service.search(tenant, request);
-      latency.push(performance.now() - started);
-      for (const [stage, ms] of Object.entries(answer.timings)) stageTotals[stage] = (stageTotals[stage] ?? 0) + ms;
+      if (!qualityOnly.has(name)) {
+        const answer = await service.search(tenant, request);
+        latency.push(performance.now() - started);
+        for (const [stage, ms] of Object.entries(answer.timings)) stageTotals[stage] = (stageTotals[stage] ?? 0) + ms;
+      }
       // Quality: the same search ranked deeper than the API's k limit, for Recall@100.
       started = performance.now();
       const response = await service.search(tenant, { ...request, k: QUALITY_DEPTH });
@@ -275,6 +295,9 @@ async function main() {
     const deep = percentiles(deepLatency);
     results[name] = {
       "ndcg@10": round(mean(ndcg)),
+      // By position among the evaluated queries: tune on one half, report the other.
+      "ndcg@10_odd": round(mean(ndcg.filter((_, i) => i % 2 === 1))),
+      "ndcg@10_even": round(mean(ndcg.filter((_, i) => i % 2 === 0))),
       "recall@100": round(mean(recall)),
       "mrr@10": round(mean(mrr)),
       latency_ms: { p50: round(p50, 1), p95: round(p95, 1), p99: round(p99, 1) },
@@ -333,7 +356,10 @@ async function main() {
       .filter(([stage]) => stage !== "total")
       .map(([stage, ms]) => `${stage} ${ms}`)
       .join(", ");
-    console.log(`${name.padEnd(15)} ${cells.map((cell) => String(cell).padStart(9)).join(" ")}   ${stages}`);
+    const halves = `nDCG@10 odd ${row["ndcg@10_odd"]} / even ${row["ndcg@10_even"]}`;
+    console.log(
+      `${name.padEnd(15)} ${cells.map((cell) => String(cell ?? "-").padStart(9)).join(" ")}   ${stages || "quality only"}; ${halves}`,
+    );
   }
   if (reranker.model.randomWeights) {
     console.log(
