@@ -34,6 +34,14 @@ export const jobId = z
   .uuid()
   .meta({ description: "A job id (UUID).", example: "7b0e4a52-6f1d-4f0b-9d7e-2c3a1b5e8f90" });
 
+/** A migration's id (`migration-<collection>-<index>-<time>`). */
+export const migrationId = z
+  .string()
+  .regex(/^migration-[A-Za-z0-9_.-]{1,120}$/, "a migration id is migration-<collection>-<index>-<time>")
+  .meta({ example: "migration-library-2-mi5x0k1c" });
+/** A job's id: an upload's (a UUID), or a migration's re-embedding job (the migration's id). */
+export const anyJobId = z.union([jobId, migrationId]);
+
 /** A string that is not only white space; leading and trailing white space is dropped. */
 const text = (max: number, what: string) =>
   z
@@ -111,7 +119,7 @@ export const jobState = z.enum(JOB_STATES).meta({ id: "JobState" });
 
 export const jobView = z
   .object({
-    jobId,
+    jobId: anyJobId,
     documentId,
     collection: z.string(),
     filename: z.string(),
@@ -142,7 +150,7 @@ export const jobList = z
   })
   .meta({ id: "JobList" });
 
-export const jobPath = z.strictObject({ id: jobId });
+export const jobPath = z.strictObject({ id: anyJobId });
 
 // ---- POST /search ---------------------------------------------------------------------------------
 
@@ -239,11 +247,6 @@ export const deleteResponse = z
 // ---- Collections and their migration to another embedding model ----------------------------------
 
 export const collectionPath = z.strictObject({ name: collectionName });
-/** A migration's id (`migration-<collection>-<index>-<time>`). */
-export const migrationId = z
-  .string()
-  .regex(/^migration-[A-Za-z0-9_.-]{1,120}$/, "a migration id is migration-<collection>-<index>-<time>")
-  .meta({ example: "migration-library-2-mi5x0k1c" });
 export const migrationPath = z.strictObject({ name: collectionName, id: migrationId });
 /** A collection's index: "1" is the first, each migration adds the next number. */
 export const indexId = z

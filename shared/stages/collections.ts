@@ -151,7 +151,8 @@ export async function startMigration(
   await deps.jobs.create({
     jobId: migrationId,
     tenant,
-    documentId: `${collection}#${to}`,
+    // Not a document: the index being filled (a valid name, as every job's documentId is).
+    documentId: `index-${to}`,
     collection,
     filename: `migration of ${collection} from ${fromModel} to ${request.model}`,
     contentType: "application/vnd.datadistiller.migration",

@@ -122,6 +122,8 @@ describe("moving a collection to another embedding model", () => {
       (view) => view.state === "READY" && "better" in view.evaluation,
     );
     expect(migration.job?.state).toBe("COMPLETED");
+    // The re-embedding is a job like an upload's: GET /jobs/{id} answers it by the migration's id.
+    expect(await api.waitForJob(migration.migrationId)).toMatchObject({ state: "COMPLETED", documentId: "index-2" });
     expect(migration.evaluation).toMatchObject({ queries: 3, old: { model: FROM }, new: { model: TO } });
     const { indexes } = await api.collection(collection);
     expect(indexes.find((index) => index.index === "2")).toMatchObject({ model: TO, active: false });
