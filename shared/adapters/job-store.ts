@@ -156,6 +156,7 @@ export class JobStore {
 
   /** Those of `batches` the stage has not counted yet (the others' work can be skipped). */
   async uncounted<B extends BatchRef>(stage: CountedStage, batches: B[]): Promise<B[]> {
+    batches = distinctBatches(batches);
     const markers = await this.readKeys(
       batches.map((batch) => this.markerKey(stage, batch)),
       "pk, sk",
@@ -184,7 +185,7 @@ export class JobStore {
    */
   async countBatches<B extends BatchCount>(stage: CountedStage, batches: B[]): Promise<B[]> {
     const counted: B[] = [];
-    for (const part of transactionParts(batches)) {
+    for (const part of transactionParts(distinctBatches(batches))) {
       const updates = [...chunksByJob(part)].map(([jobId, chunks]) => this.counterUpdate(jobId, stage, chunks));
       if (await this.transact([...part.map((batch) => this.markerPut(stage, batch)), ...updates])) {
         counted.push(...part);
@@ -213,7 +214,7 @@ export class JobStore {
     const completed: Job[] = [];
     // What each job's counter is known to hold, moved along as transactions commit.
     const indexedSoFar = new Map([...seen].map(([jobId, job]) => [jobId, job.chunksIndexed]));
-    for (const part of transactionParts(batches)) {
+    for (const part of transactionParts(distinctBatches(batches))) {
       const plan = [...chunksByJob(part)].map(([jobId, chunks]) => {
         const job = seen.get(jobId);
         const before = indexedSoFar.get(jobId);
@@ -415,8 +416,12 @@ export class JobStore {
     }
   }
 
-  /** Items by key, read consistently, 100 keys a call; keys DynamoDB leaves unprocessed are asked again. */
+  /**
+   * Items by key, read consistently, 100 keys a call; keys DynamoDB leaves unprocessed are asked
+   * again. Repeated keys are read once (BatchGetItem refuses a request that repeats a key).
+   */
   private async readKeys(keys: Record<string, string>[], projection?: string): Promise<Record<string, unknown>[]> {
+    keys = [...new Map(keys.map((key) => [`${key.pk}\n${key.sk}`, key])).values()];
     const found: Record<string, unknown>[] = [];
     for (let start = 0; start < keys.length; start += MAX_BATCH_GET_KEYS) {
       let pending = keys.slice(start, start + MAX_BATCH_GET_KEYS);
@@ -446,6 +451,20 @@ export class JobStore {
   private expiry(): number {
     return Math.floor(Date.now() / 1000) + this.retentionDays * 86_400;
   }
+}
+
+/**
+ * Each batch once, the first of any repeats (at-least-once delivery repeats records, and a
+ * transaction may touch an item only once).
+ */
+function distinctBatches<B extends BatchRef>(batches: B[]): B[] {
+  const seen = new Set<string>();
+  return batches.filter((batch) => {
+    const id = `${batch.jobId}\n${batch.batchId}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
 }
 
 /** Groups of batches for one transaction each: at most 100 writes (markers plus one update per job). */

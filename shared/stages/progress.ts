@@ -14,6 +14,15 @@ export async function liveGroups<G extends { jobId: string }>(
   return { live: groups.filter((group) => running.has(group.jobId)), running };
 }
 
+/**
+ * Each group once (the first of any repeats): at-least-once delivery and re-splits repeat groups,
+ * within a batch as well as across batches (those the per-group markers absorb).
+ */
+export function distinctGroups<G extends { groupId: string }>(groups: G[]): G[] {
+  const seen = new Set<string>();
+  return groups.filter((group) => !seen.has(group.groupId) && seen.add(group.groupId));
+}
+
 /** A group as the batch its job counts. */
 export const batchCount = (group: ChunkGroup): BatchCount => ({
   jobId: group.jobId,
