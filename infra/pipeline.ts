@@ -470,14 +470,14 @@ export class Pipeline extends Construct {
           resources: ["*"],
         }),
       );
-      // What MSK event source mappings support (AWS Lambda, 2025+): batch size, batching window,
-      // starting position, consumer group id, filters, and — in provisioned poller mode — the error
-      // handling controls: MaximumRetryAttempts, MaximumRecordAgeInSeconds, BisectBatchOnFunctionError,
-      // ReportBatchItemFailures and on-failure destinations (SQS, SNS, S3, Kafka). Without a bound,
-      // Lambda retries a failing batch until the records expire from the topic and the partition
-      // stalls behind it; so retries are bounded and the batch then goes to the dead-letter bucket.
-      // ReportBatchItemFailures stays off: the handlers report whole-batch success or failure (and
-      // the local runtime implements exactly that), and each stage is idempotent under redelivery.
+      // Kafka event source mappings in provisioned poller mode support MaximumRetryAttempts,
+      // MaximumRecordAgeInSeconds, BisectBatchOnFunctionError, ReportBatchItemFailures and
+      // on-failure destinations, for MSK and self-managed Kafka alike (Lambda developer guide,
+      // "Configuring error handling controls for Kafka event sources"). The handlers isolate a bad
+      // record themselves (its job fails, the rest of the batch completes) and answer with the
+      // records a transient fault kept from completing; Lambda checkpoints before the lowest of
+      // them and retries from there, a bounded number of times, then writes the rest to the
+      // dead-letter bucket, from which the operations sweeper redrives them once Kafka is back.
       const mapping = new lambda.EventSourceMapping(this, `${toId(name)}Events`, {
         target,
         eventSourceArn: streaming.clusterArn,
@@ -488,6 +488,7 @@ export class Pipeline extends Construct {
         maxBatchingWindow: setting.maxBatchingWindow,
         retryAttempts: config.esmRetryAttempts,
         bisectBatchOnError: setting.bisectBatchOnError,
+        reportBatchItemFailures: true,
         onFailure: deadLetters,
         provisionedPollerConfig: {
           minimumPollers: Math.min(config.esmMinimumPollers, partitionCount),

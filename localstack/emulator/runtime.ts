@@ -175,6 +175,9 @@ export class LocalRuntime {
           startingPosition: mapping.StartingPosition === "LATEST" ? "LATEST" : "TRIM_HORIZON",
           maximumRetryAttempts: Number(mapping.MaximumRetryAttempts ?? -1),
           bisectBatchOnFunctionError: mapping.BisectBatchOnFunctionError === true,
+          reportBatchItemFailures: ((mapping.FunctionResponseTypes as string[] | undefined) ?? []).includes(
+            "ReportBatchItemFailures",
+          ),
           eventSourceArn: String(
             mapping.EventSourceArn ?? `arn:aws:kafka:${this.targets.region}:000000000000:cluster/local/local`,
           ),

@@ -7,7 +7,7 @@ import { decodeVector, type EmbeddedGroup } from "../domain/messages.ts";
 import { buildSegment, decodeSegment, encodeSegment, mergeSegments } from "../domain/segment.ts";
 import { type DocumentInfo, documentKey, type EmbeddedChunk } from "../domain/types.ts";
 import type { SegmentBlobs } from "./ports.ts";
-import { batchCount, liveGroups } from "./progress.ts";
+import { batchCount, distinctGroups, liveGroups } from "./progress.ts";
 
 export interface IndexDeps {
   jobs: JobStore;
@@ -33,7 +33,7 @@ export async function indexGroups(
   groups: EmbeddedGroup[],
   deps: IndexDeps,
 ): Promise<{ indexed: number; skipped: number }> {
-  const { live, running } = await liveGroups(groups, deps.jobs);
+  const { live, running } = await liveGroups(distinctGroups(groups), deps.jobs);
   const fresh = await deps.jobs.uncounted(
     "indexed",
     live.map((group) => ({ ...batchCount(group), group })),

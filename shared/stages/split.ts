@@ -13,6 +13,28 @@ export interface SplitDeps {
   chunksPerGroup: number;
 }
 
+/**
+ * Most bytes of chunks in one group (one chunks.to-embed message): with their vectors added by
+ * embed, a group stays well under the topic's 1 MiB message limit whatever `chunksPerGroup` is.
+ */
+export const MAX_GROUP_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * Splits a batch of uploaded documents (each job once, however often it was delivered) and then
+ * publishes all their groups; a job's chunk total is recorded before any of its groups is
+ * published, so completion can never be declared early.
+ */
+export async function splitDocuments(
+  messages: DocumentUploaded[],
+  deps: SplitDeps & { publish: (groups: ChunkGroup[]) => Promise<void> },
+): Promise<{ outcomes: (SplitOutcome & { jobId: string })[] }> {
+  const distinct = [...new Map(messages.map((message) => [message.jobId, message])).values()];
+  const outcomes: (SplitOutcome & { jobId: string })[] = [];
+  for (const message of distinct) outcomes.push({ jobId: message.jobId, ...(await splitDocument(message, deps)) });
+  await deps.publish(outcomes.flatMap((outcome) => (outcome.kind === "split" ? outcome.groups : [])));
+  return { outcomes };
+}
+
 export type SplitOutcome =
   | { kind: "split"; chunks: number; groups: ChunkGroup[] }
   | { kind: "failed"; reason: string }
@@ -46,15 +68,31 @@ export async function splitDocument(message: DocumentUploaded, deps: SplitDeps):
   }
 
   await deps.jobs.advance(jobId, "EMBEDDING", { chunksTotal: chunks.length });
-  const groups: ChunkGroup[] = [];
-  for (let start = 0; start < chunks.length; start += deps.chunksPerGroup) {
-    groups.push({
-      jobId,
-      tenant: message.tenant,
-      groupId: `${jobId}:${groups.length}`,
-      document: message.document,
-      chunks: chunks.slice(start, start + deps.chunksPerGroup),
-    });
-  }
+  const groups = groupChunks(chunks, deps.chunksPerGroup, MAX_GROUP_CHUNK_BYTES).map((part, i) => ({
+    jobId,
+    tenant: message.tenant,
+    groupId: `${jobId}:${i}`,
+    document: message.document,
+    chunks: part,
+  }));
   return { kind: "split", chunks: chunks.length, groups };
+}
+
+/** Consecutive chunks in groups of at most `perGroup` chunks and `maxBytes` bytes (a chunk alone may exceed it). */
+export function groupChunks(chunks: Chunk[], perGroup: number, maxBytes: number): Chunk[][] {
+  const groups: Chunk[][] = [];
+  let group: Chunk[] = [];
+  let bytes = 0;
+  for (const chunk of chunks) {
+    const size = Buffer.byteLength(JSON.stringify(chunk));
+    if (group.length > 0 && (group.length >= perGroup || bytes + size > maxBytes)) {
+      groups.push(group);
+      group = [];
+      bytes = 0;
+    }
+    group.push(chunk);
+    bytes += size;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
 }
