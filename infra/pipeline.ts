@@ -1,4 +1,6 @@
 import { CfnOutput, Duration, type RemovalPolicy } from "aws-cdk-lib";
+import * as events from "aws-cdk-lib/aws-events";
+import * as targets from "aws-cdk-lib/aws-events-targets";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
@@ -22,6 +24,7 @@ export const FUNCTION_NAMES = [
   "delete-document",
   "dead-letter",
   "redrive",
+  "sweeper",
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 export const KAFKA_CONSUMERS = ["split", "embed", "index"] as const;
@@ -152,7 +155,8 @@ export class Pipeline extends Construct {
           "S3 ObjectCreated under uploads/: checks the object, marks the job UPLOADED, publishes documents.uploaded",
         // One ranged read + DynamoDB updates + one Kafka produce; the IAM-auth connect dominates.
         memorySize: 512,
-        timeout: Duration.seconds(30),
+        // Room to retry the produce through a broker failover (minutes) before S3's own retries.
+        timeout: Duration.minutes(3),
         // No reservation: S3 invokes asynchronously and Lambda retries throttled events itself.
         ...inVpc,
         environment: {
@@ -310,6 +314,27 @@ export class Pipeline extends Construct {
           TOPIC_CHUNKS_EMBEDDED: TOPICS.chunksEmbedded,
         },
       }),
+      sweeper: fn("sweeper", {
+        description:
+          "Every minute: fails jobs whose upload never arrived, takes up uploads whose event was lost, redrives batches dead-lettered by transient faults",
+        // A few queries, HEADs and small writes per due job, and a produce per dead letter.
+        memorySize: 512,
+        timeout: Duration.minutes(2),
+        // One run at a time: two concurrent runs would both redrive the same dead letters.
+        reservedConcurrentExecutions: concurrency(1),
+        // In the VPC like the other Kafka producers.
+        ...inVpc,
+        environment: {
+          ...base,
+          ...kafka,
+          ...retention,
+          JOBS_TABLE: jobsTable.tableName,
+          UPLOAD_BUCKET: uploadBucket.bucketName,
+          DEAD_LETTER_BUCKET: deadLetterBucket.bucketName,
+          MAX_UPLOAD_BYTES: String(config.maxUploadBytes),
+          TOPIC_DOCUMENTS_UPLOADED: TOPICS.documentsUploaded,
+        },
+      }),
     };
     this.functions = functions;
 
@@ -330,7 +355,8 @@ export class Pipeline extends Construct {
     const objects = (fnName: FunctionName, sid: string, actions: string[], resources: string[]) =>
       functions[fnName].addToRolePolicy(new iam.PolicyStatement({ sid, actions, resources }));
 
-    // upload-url: creates the job; signs the upload (a presigned PUT/POST carries the signer's rights).
+    // upload-url: creates the job and its upload due date (one transaction of two Puts); signs the
+    // upload (a presigned PUT/POST carries the signer's rights).
     table("upload-url", ["PutItem"]);
     objects("upload-url", "PresignUpload", ["s3:PutObject"], [uploads]);
     // on-upload: one ranged read of the object (its size and leading bytes), moves the job on (or
@@ -348,7 +374,7 @@ export class Pipeline extends Construct {
       }),
     );
     streaming.grantProduce(functions["on-upload"], [TOPICS.documentsUploaded]);
-    // split: reads the document, moves the job on with its chunk total.
+    // split: reads the document, moves the job on with its chunk total (or fails it).
     table("split", ["GetItem", "UpdateItem"]);
     objects("split", "ReadUpload", ["s3:GetObject"], [uploads]);
     streaming.grantProduce(functions.split, [TOPICS.chunksToEmbed]);
@@ -389,6 +415,33 @@ export class Pipeline extends Construct {
       [deadLetterBucket.arnForObjects(`${DEAD_LETTER_KEYS.redriven}*`)],
     );
     streaming.grantProduce(functions.redrive, [TOPICS.documentsUploaded, TOPICS.chunksToEmbed, TOPICS.chunksEmbedded]);
+    // sweeper: queries the upload due dates (table partitions UPLOADCHECK#n), moves or deletes them
+    // (a transaction of Delete + Put), reads and moves jobs on; HEADs and reads uploads; lists,
+    // reads, archives and deletes dead letters; republishes them and documents.uploaded.
+    table("sweeper", ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"]);
+    objects("sweeper", "ReadUploads", ["s3:GetObject"], [uploads]);
+    functions.sweeper.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: "ListUploads",
+        actions: ["s3:ListBucket"],
+        resources: [uploadBucket.bucketArn],
+        conditions: { StringLike: { "s3:prefix": [`${KEYS.uploads}*`] } },
+      }),
+    );
+    objects("sweeper", "ListDeadLetters", ["s3:ListBucket"], [deadLetterBucket.bucketArn]);
+    objects("sweeper", "ReplayDeadLetters", ["s3:GetObject", "s3:DeleteObject"], [failedBatches]);
+    objects(
+      "sweeper",
+      "ArchiveDeadLetters",
+      ["s3:PutObject"],
+      [deadLetterBucket.arnForObjects(`${DEAD_LETTER_KEYS.redriven}*`)],
+    );
+    streaming.grantProduce(functions.sweeper, [TOPICS.documentsUploaded, TOPICS.chunksToEmbed, TOPICS.chunksEmbedded]);
+    new events.Rule(this, "SweeperSchedule", {
+      description: "Runs the operations sweeper every minute",
+      schedule: events.Schedule.rate(Duration.minutes(1)),
+      targets: [new targets.LambdaFunction(functions.sweeper, { retryAttempts: 0 })],
+    });
     if (modelFromS3) {
       const { bucket, prefix } = parseS3Uri(config.modelLocation);
       const modelBucket = s3.Bucket.fromBucketName(this, "ModelBucket", bucket);

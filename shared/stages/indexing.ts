@@ -33,7 +33,7 @@ export async function indexGroups(
   groups: EmbeddedGroup[],
   deps: IndexDeps,
 ): Promise<{ indexed: number; skipped: number }> {
-  const { live, running } = await liveGroups(distinctGroups(groups), deps.jobs);
+  const { live, running, found } = await liveGroups(distinctGroups(groups), deps.jobs);
   const fresh = await deps.jobs.uncounted(
     "indexed",
     live.map((group) => ({ ...batchCount(group), group })),
@@ -49,7 +49,10 @@ export async function indexGroups(
     if (first) await compactIfNeeded(first.tenant, first.document.collection, deps);
   }
   const { counted, completed } = await deps.jobs.countIndexed(fresh, running);
-  for (const job of completed) await promote(job, deps);
+  // A replay of a batch that completed its jobs promotes them again (idempotent): an invocation
+  // that stopped between completing a job and promoting it must not leave it hidden.
+  const replayed = [...found.values()].filter((job) => job.state === "COMPLETED");
+  for (const job of [...completed, ...replayed]) await promote(job, deps);
   return { indexed: counted.reduce((sum, batch) => sum + batch.chunks, 0), skipped: groups.length - fresh.length };
 }
 
@@ -69,7 +72,9 @@ async function writeSegment(groups: EmbeddedGroup[], deps: IndexDeps): Promise<v
     .slice(0, 24);
   const chunks: EmbeddedChunk[] = [];
   const documents = new Map<string, DocumentInfo>();
+  const revisions = new Set<string>();
   for (const group of groups) {
+    revisions.add(documentKey({ documentId: group.document.documentId, revision: group.jobId }));
     documents.set(group.document.documentId, { ...group.document, revision: group.jobId });
     group.chunks.forEach((chunk, i) => {
       chunks.push({ ...chunk, collection, vector: decodeVector(group.vectors[i] ?? "") });
@@ -78,13 +83,13 @@ async function writeSegment(groups: EmbeddedGroup[], deps: IndexDeps): Promise<v
   const bytes = encodeSegment(buildSegment(segmentId, chunks, documents));
   const key = segmentKey(tenant, collection, segmentId);
   await deps.blobs.write(key, bytes);
-  await deps.manifests.addSegment(tenant, collection, {
-    id: segmentId,
-    key,
-    chunks: chunks.length,
-    bytes: bytes.byteLength,
-    createdAt: new Date().toISOString(),
-  });
+  // Its revisions stay hidden (pending) until their jobs complete.
+  await deps.manifests.addSegment(
+    tenant,
+    collection,
+    { id: segmentId, key, chunks: chunks.length, bytes: bytes.byteLength, createdAt: new Date().toISOString() },
+    [...revisions],
+  );
 }
 
 /** A segment describes each document once: two uploads of one document in a batch go to separate segments. */
@@ -103,19 +108,24 @@ function oneRevisionPerDocument(groups: EmbeddedGroup[]): EmbeddedGroup[][] {
   return parts.map((part) => part.groups);
 }
 
-/** A completed upload becomes its document's live revision; the one it replaces is tombstoned. */
+/**
+ * A completed upload becomes its document's live revision: searchable from now on, and the
+ * revision it replaces tombstoned (in the same manifest write when both are in one collection).
+ * Idempotent, so a replay can run it again.
+ */
 async function promote(job: Job, deps: IndexDeps): Promise<void> {
+  const revision = documentKey({ documentId: job.documentId, revision: job.jobId });
   const replaced = await deps.manifests.promoteRevision(job.tenant, job.documentId, {
     id: job.jobId,
     collection: job.collection,
     createdAt: job.createdAt,
   });
-  if (replaced) {
-    await deps.manifests.addTombstone(
-      job.tenant,
-      replaced.collection,
-      documentKey({ documentId: job.documentId, revision: replaced.id }),
-    );
+  const replacedKey = replaced && documentKey({ documentId: job.documentId, revision: replaced.id });
+  if (replaced && replaced.collection !== job.collection) {
+    await deps.manifests.addTombstone(job.tenant, replaced.collection, replacedKey as string);
+    await deps.manifests.revealRevision(job.tenant, job.collection, revision);
+  } else {
+    await deps.manifests.revealRevision(job.tenant, job.collection, revision, replacedKey);
   }
 }
 

@@ -4,14 +4,14 @@ import type { ChunkGroup } from "../domain/messages.ts";
 
 /** Job bookkeeping the embed and index stages share. */
 
-/** The groups whose job is still running, with those jobs as read (one round trip for the batch). */
+/** The groups whose job is still running, with the jobs as read (one round trip for the batch). */
 export async function liveGroups<G extends { jobId: string }>(
   groups: G[],
   jobs: JobStore,
-): Promise<{ live: G[]; running: Map<string, Job> }> {
+): Promise<{ live: G[]; running: Map<string, Job>; found: Map<string, Job> }> {
   const found = await jobs.getMany(groups.map((group) => group.jobId));
   const running = new Map([...found].filter(([, job]) => !isTerminal(job.state)));
-  return { live: groups.filter((group) => running.has(group.jobId)), running };
+  return { live: groups.filter((group) => running.has(group.jobId)), running, found };
 }
 
 /**

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { ManifestStore } from "../adapters/manifest-store.ts";
 import { highlight } from "../domain/highlight.ts";
 import { applyRerank, type Candidate, decodeCursor, paginate, searchSegments } from "../domain/hybrid-search.ts";
-import type { Manifest, SegmentRef } from "../domain/manifest.ts";
+import { hiddenRevisions, type Manifest, type SegmentRef } from "../domain/manifest.ts";
 import { decodeSegment, type Segment } from "../domain/segment.ts";
 import type { SegmentBlobs } from "./ports.ts";
 import { DEFAULT_COLLECTION } from "./upload.ts";
@@ -107,7 +107,8 @@ export class SearchService {
         fusion: request.fusion,
         ...(request.weights ? { weights: request.weights } : {}),
         ...(request.filters ? { filters: request.filters } : {}),
-        tombstones: new Set(manifest.tombstones),
+        // Hook of the reliability work: revisions whose job has not completed are masked like tombstones.
+        tombstones: hiddenRevisions(manifest),
       }),
     );
     let ranked: Candidate[] = fused;

@@ -1,5 +1,5 @@
 import type { JobStore } from "../adapters/job-store.ts";
-import type { ObjectStore } from "../adapters/object-store.ts";
+import { ObjectChanged, type ObjectStore } from "../adapters/object-store.ts";
 import { ExtractionError, isDomainError } from "../domain/errors.ts";
 import { isTerminal } from "../domain/jobs.ts";
 import type { ChunkGroup, DocumentUploaded } from "../domain/messages.ts";
@@ -58,10 +58,15 @@ export async function splitDocument(message: DocumentUploaded, deps: SplitDeps):
 
   let chunks: Chunk[];
   try {
-    const bytes = await deps.objects.read(message.bucket, message.key);
+    const bytes = await deps.objects.read(message.bucket, message.key, undefined, message.etag);
     chunks = await deps.split(message.document.documentId, bytes, message.document.contentType);
     if (chunks.length === 0) throw new ExtractionError("NO_TEXT", "the document holds no text to index");
   } catch (error) {
+    if (error instanceof ObjectChanged) {
+      const reason = "the uploaded file was replaced after it was accepted: upload it again with a new upload URL";
+      await deps.jobs.fail(jobId, reason);
+      return { kind: "failed", reason };
+    }
     if (!isDomainError(error) || error.retryable) throw error;
     await deps.jobs.fail(jobId, error.message);
     return { kind: "failed", reason: error.message };

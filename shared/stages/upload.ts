@@ -7,6 +7,9 @@ import type { ObjectStore, PresignedUpload } from "../adapters/object-store.ts";
 
 export const DEFAULT_COLLECTION = "default";
 
+/** When the sweeper first looks at a job still waiting for its upload (a lost upload event is recovered then). */
+export const FIRST_UPLOAD_CHECK_MS = 2 * 60_000;
+
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "1-64 letters, digits, '_', '.' or '-'");
 
 export const uploadRequest = z.object({
@@ -89,17 +92,25 @@ export async function requestUpload(
   const jobId = randomUUID();
   const documentId = request.documentId ?? documentIdFor(tenant, request.collection, request.filename);
   const key = uploadKey(tenant, jobId, request.filename);
-  await deps.jobs.create({
-    jobId,
-    tenant,
-    documentId,
-    collection: request.collection,
-    filename: request.filename,
-    contentType: request.contentType,
-    size: request.size,
-    metadata: request.metadata,
-    objectKey: key,
-  });
+  const now = deps.now?.() ?? new Date();
+  const expiresAt = new Date(now.getTime() + policy.ttlSeconds * 1000);
+  await deps.jobs.create(
+    {
+      jobId,
+      tenant,
+      documentId,
+      collection: request.collection,
+      filename: request.filename,
+      contentType: request.contentType,
+      size: request.size,
+      metadata: request.metadata,
+      objectKey: key,
+      uploadExpiresAt: expiresAt.toISOString(),
+    },
+    // The sweeper looks at the job then: a lost upload event is recovered, an upload that never
+    // came fails the job once the URL expired (shared/stages/sweeper.ts).
+    new Date(now.getTime() + FIRST_UPLOAD_CHECK_MS),
+  );
   const upload = await deps.objects.presignUpload({
     bucket: policy.bucket,
     key,
@@ -109,6 +120,5 @@ export async function requestUpload(
     ttlSeconds: policy.ttlSeconds,
     method: policy.method,
   });
-  const now = deps.now?.() ?? new Date();
-  return { jobId, documentId, upload, expiresAt: new Date(now.getTime() + policy.ttlSeconds * 1000).toISOString() };
+  return { jobId, documentId, upload, expiresAt: expiresAt.toISOString() };
 }

@@ -318,6 +318,16 @@ describe("buckets", () => {
 describe("functions", () => {
   // The exact variables each handler reads with loadConfig (AWS_REGION comes from the runtime).
   const ENV: Record<string, string[]> = {
+    sweeper: [
+      "JOBS_TABLE",
+      "UPLOAD_BUCKET",
+      "DEAD_LETTER_BUCKET",
+      "MAX_UPLOAD_BYTES",
+      "KAFKA_BROKERS",
+      "KAFKA_SASL_MECHANISM",
+      "TOPIC_DOCUMENTS_UPLOADED",
+      "JOB_RETENTION_DAYS",
+    ],
     "upload-url": [
       "JOBS_TABLE",
       "UPLOAD_BUCKET",
@@ -423,6 +433,7 @@ describe("functions", () => {
     expect(reserved("search")).toBeUndefined();
     // One redrive at a time (two would replay the same dead letters); S3-notified functions reserve nothing.
     expect(reserved("redrive")).toBe(1);
+    expect(reserved("sweeper")).toBe(1);
     expect(reserved("dead-letter")).toBeUndefined();
   });
 
@@ -573,6 +584,18 @@ describe("functions", () => {
     expect(
       allActions(statements).filter((a) => !a.startsWith("logs:") && !a.startsWith("kafka") && !a.startsWith("ec2:")),
     ).toEqual(["dynamodb:UpdateItem", "s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:PutObject"]);
+  });
+
+  it("every Kafka mapping reports batch item failures; the sweeper runs every minute on a schedule", () => {
+    const ofType = (type: string) => Object.values(json.Resources).filter((resource) => resource.Type === type);
+    const mappings = ofType("AWS::Lambda::EventSourceMapping");
+    expect(mappings).toHaveLength(3);
+    for (const mapping of mappings)
+      expect(mapping.Properties?.FunctionResponseTypes).toEqual(["ReportBatchItemFailures"]);
+    const rules = ofType("AWS::Events::Rule");
+    expect(rules).toHaveLength(1);
+    expect(rules[0]?.Properties?.ScheduleExpression).toBe("rate(1 minute)");
+    expect(rules[0]?.Properties?.Targets[0]?.Arn).toEqual({ "Fn::GetAtt": [functionId(json, "sweeper"), "Arn"] });
   });
 
   it("the stack outputs the redrive function's name for operators", () => {
