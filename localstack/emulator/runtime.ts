@@ -62,10 +62,19 @@ export class LocalRuntime {
     const env = options.stackEnv;
     const credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID ?? "", secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "" };
     const region = env.AWS_REGION ?? "us-east-1";
+    const log = options.log ?? ((text: string) => process.stderr.write(`${text}\n`));
     const kafka = new Kafka({
       clientId: "local-runtime",
       brokers: (env.KAFKA_BROKERS ?? "").split(","),
       logLevel: logLevel.WARN,
+      // The event sources' client logs into the runtime's log, not straight to stderr: while the
+      // broker is away it reports every reconnection attempt.
+      logCreator:
+        () =>
+        ({ level, log: entry }) =>
+          log(
+            `[kafka ${level === logLevel.ERROR ? "error" : "warn"}] ${entry.message}${entry.broker ? ` (${entry.broker})` : ""}`,
+          ),
     });
     const kafkaAdmin: Admin = kafka.admin();
     await kafkaAdmin.connect();
