@@ -51,10 +51,10 @@ export interface DeadLetter {
 }
 
 /** What one tenant may see of a dead letter: its own jobs, not its neighbours' in the batch. */
-export type TenantDeadLetter = Omit<DeadLetter, "jobsByTenant">;
+export type TenantDeadLetter = Omit<DeadLetter, "jobsByTenant" | "functionFailed">;
 
 export function tenantView(letter: DeadLetter, tenant: string): TenantDeadLetter {
-  const { jobsByTenant, ...rest } = letter;
+  const { jobsByTenant, functionFailed: _internal, ...rest } = letter;
   return { ...rest, jobIds: jobsByTenant[tenant] ?? [], tenants: [tenant] };
 }
 
