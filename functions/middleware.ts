@@ -20,7 +20,16 @@ import { type BatchItem, batchResponse, type KafkaBatchResponse, processIsolated
 
 /** A function's logger and metrics, named after it. */
 export function observability(serviceName: string) {
-  return { logger: new Logger({ serviceName }), metrics: new Metrics({ serviceName }) };
+  const logger = new Logger({ serviceName });
+  // Metrics' own notices (e.g. "no application metrics to publish" after every invocation that
+  // emitted none) go to the function's logger at debug level instead of warning on each one.
+  const notices = {
+    debug: (...content: unknown[]) => logger.debug(content.map(String).join(" ")),
+    info: (...content: unknown[]) => logger.debug(content.map(String).join(" ")),
+    warn: (...content: unknown[]) => logger.debug(content.map(String).join(" ")),
+    error: (...content: unknown[]) => logger.error(content.map(String).join(" ")),
+  };
+  return { logger, metrics: new Metrics({ serviceName, logger: notices }) };
 }
 
 /** Any handler behind the common stack: context in the logs, metrics flushed. */

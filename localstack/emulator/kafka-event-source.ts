@@ -106,6 +106,8 @@ export function mskEvent(
  */
 export class KafkaEventSource {
   private consumer: Consumer | undefined;
+  /** When the consumer last had a fetch answered (for operators and fault-injection tests). */
+  lastFetchAt = 0;
 
   constructor(
     private readonly kafka: Kafka,
@@ -122,15 +124,19 @@ export class KafkaEventSource {
       // A batch may take as long as the function's timeout: heartbeats sent while it runs keep the
       // member alive. The session is short so that, when a broker restart makes the consumer rejoin
       // as a new member, the group does not wait long for the old member to expire.
-      sessionTimeout: 10_000,
-      rebalanceTimeout: 10_000,
-      heartbeatInterval: 1_000,
+      // (6 s is the broker's group.min.session.timeout.ms.)
+      sessionTimeout: 6_000,
+      rebalanceTimeout: 6_000,
+      heartbeatInterval: 500,
       maxWaitTimeInMs: Math.max(100, mapping.maximumBatchingWindowSeconds * 1000),
       // Reconnect every second or two while the broker is away (kafkajs restarts a crashed
       // consumer after its last retry delay: a long backoff here is time spent idle afterwards).
       retry: { initialRetryTime: 250, maxRetryTime: 1_000, retries: 10 },
     });
     this.consumer = consumer;
+    consumer.on(consumer.events.FETCH, () => {
+      this.lastFetchAt = Date.now();
+    });
     await consumer.connect();
     for (const topic of mapping.topics) {
       await consumer.subscribe({ topic, fromBeginning: mapping.startingPosition === "TRIM_HORIZON" });

@@ -107,7 +107,7 @@ export const reasonOf = (error: unknown): string =>
 
 /**
  * Runs `task`, trying it again on transient faults with exponential backoff (0.5 s doubling to
- * 15 s between tries) until it succeeds, fails for a reason that is not transient, or
+ * 5 s between tries, so work resumes within seconds of the fault going away) until it succeeds, fails for a reason that is not transient, or
  * `budgetMs` is spent (then the last fault is thrown). Long enough budgets ride out a broker
  * failover; the caller decides what is left to hand back to the event source.
  */
@@ -119,7 +119,7 @@ export async function retryTransient<T>(
   return pRetry(task, {
     retries: Number.POSITIVE_INFINITY,
     minTimeout: 500,
-    maxTimeout: 15_000,
+    maxTimeout: 5_000,
     factor: 2,
     randomize: true,
     maxRetryTime: Math.max(0, options.budgetMs),
