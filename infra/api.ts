@@ -1,4 +1,4 @@
-import { Annotations, Duration, type RemovalPolicy } from "aws-cdk-lib";
+import { Annotations, Duration, RemovalPolicy } from "aws-cdk-lib";
 import * as apigw from "aws-cdk-lib/aws-apigateway";
 import * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpJwtAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
@@ -6,9 +6,9 @@ import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
-import { type DataDistillerConfig, LOCAL_JWT_ISSUER } from "./config.ts";
+import type { FunctionName } from "../shared/adapters/config.ts";
+import { LOCAL_JWT_ISSUER } from "./config.ts";
 import { nodeFunction, toId } from "./lambda-defaults.ts";
-import type { FunctionName } from "./pipeline.ts";
 
 /** The routes of the HTTP API: method, path, function; all but /health need a valid JWT. */
 export const ROUTES: { method: apigwv2.HttpMethod; path: string; fn: FunctionName | "health" }[] = [
@@ -24,15 +24,42 @@ export const ROUTES: { method: apigwv2.HttpMethod; path: string; fn: FunctionNam
 ];
 
 export interface ApiProps {
-  config: DataDistillerConfig;
-  functions: Record<FunctionName, lambda.IFunction>;
-  removalPolicy: RemovalPolicy;
+  /** The deployment stage: part of the API's name, the health function's STAGE. */
+  readonly stage: string;
+  /**
+   * The JWT issuer every route but GET /health trusts.
+   * @default LOCAL_JWT_ISSUER (the local runtime's stand-in: a deployed API would reject every token)
+   */
+  readonly jwtIssuer?: string;
+  /**
+   * Audiences the JWT authorizer accepts.
+   * @default ["datadistiller"]
+   */
+  readonly jwtAudience?: string[];
+  /**
+   * Browser origins allowed by CORS.
+   * @default ["*"]
+   */
+  readonly corsAllowedOrigins?: string[];
+  /**
+   * Default stage throttle: steady requests per second and burst.
+   * @default { rateLimit: 50, burstLimit: 100 }
+   */
+  readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
+  /**
+   * Days the access logs (and the health function's logs) are kept.
+   * @default 30
+   */
+  readonly logRetentionDays?: number;
+  /** @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /**
  * The HTTP API (API Gateway v2): JWT authorizer on every route except GET /health (the tenant is
  * a claim of the token, read by the functions from the request context), a default-stage
- * throttle, and JSON access logs.
+ * throttle, and JSON access logs. The stages that serve routes attach their functions with
+ * `addRoutes`; GET /health is served here.
  */
 export class Api extends Construct {
   readonly httpApi: apigwv2.HttpApi;
@@ -42,28 +69,31 @@ export class Api extends Construct {
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
-    const { config } = props;
+    const jwtIssuer = props.jwtIssuer ?? LOCAL_JWT_ISSUER;
+    const allowOrigins = props.corsAllowedOrigins ?? ["*"];
+    const logRetentionDays = props.logRetentionDays ?? 30;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
-    if (config.jwtIssuer === LOCAL_JWT_ISSUER) {
+    if (jwtIssuer === LOCAL_JWT_ISSUER) {
       Annotations.of(this).addWarningV2(
         "datadistiller:localJwtIssuer",
         `jwtIssuer is the local runtime's stand-in issuer (${LOCAL_JWT_ISSUER}): fine locally, but a deployed API would reject every token. ` +
           "Deploy with -c jwtIssuer=<your issuer URL> -c jwtAudience=<audience>.",
       );
     }
-    const authorizer = new HttpJwtAuthorizer("JwtAuthorizer", config.jwtIssuer, {
+    const authorizer = new HttpJwtAuthorizer("JwtAuthorizer", jwtIssuer, {
       authorizerName: "jwt",
-      jwtAudience: config.jwtAudience,
+      jwtAudience: props.jwtAudience ?? ["datadistiller"],
       identitySource: ["$request.header.Authorization"],
     });
 
     this.httpApi = new apigwv2.HttpApi(this, "HttpApi", {
-      apiName: `datadistiller-${config.stage}`,
+      apiName: `datadistiller-${props.stage}`,
       description: "DataDistiller: uploads, jobs, search, dead letters",
       createDefaultStage: false,
       defaultAuthorizer: authorizer,
       corsPreflight: {
-        allowOrigins: config.corsAllowedOrigins,
+        allowOrigins,
         allowMethods: [apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST, apigwv2.CorsHttpMethod.DELETE],
         allowHeaders: ["authorization", "content-type"],
         maxAge: Duration.hours(1),
@@ -71,15 +101,15 @@ export class Api extends Construct {
     });
 
     this.accessLogs = new logs.LogGroup(this, "AccessLogs", {
-      retention: config.logRetentionDays as logs.RetentionDays,
-      removalPolicy: props.removalPolicy,
+      retention: logRetentionDays as logs.RetentionDays,
+      removalPolicy,
     });
     this.stage = new apigwv2.HttpStage(this, "DefaultStage", {
       httpApi: this.httpApi,
       stageName: "$default",
       autoDeploy: true,
       // Account-level limits are shared by every API in the region: cap this one explicitly.
-      throttle: { rateLimit: config.apiThrottleRateLimit, burstLimit: config.apiThrottleBurstLimit },
+      throttle: props.throttle ?? { rateLimit: 50, burstLimit: 100 },
       accessLogSettings: {
         destination: new apigwv2.LogGroupLogDestination(this.accessLogs),
         format: apigw.AccessLogFormat.custom(
@@ -108,13 +138,18 @@ export class Api extends Construct {
       serviceName: "health",
       memorySize: 128,
       timeout: Duration.seconds(3),
-      environment: { STAGE: config.stage },
-      logRetentionDays: config.logRetentionDays,
-      removalPolicy: props.removalPolicy,
+      stage: props.stage,
+      logRetentionDays,
+      removalPolicy,
     });
+    this.addRoutes("health", this.healthFunction);
+  }
 
-    for (const route of ROUTES) {
-      const target = route.fn === "health" ? this.healthFunction : props.functions[route.fn];
+  /** Serves the routes of ROUTES that name `fn` with this function (a Lambda proxy integration each). */
+  addRoutes(fn: FunctionName | "health", target: lambda.IFunction): apigwv2.HttpRoute[] {
+    const routes = ROUTES.filter((route) => route.fn === fn);
+    if (routes.length === 0) throw new Error(`no HTTP route is served by ${fn}`);
+    return routes.flatMap((route) =>
       this.httpApi.addRoutes({
         path: route.path,
         methods: [route.method],
@@ -122,8 +157,8 @@ export class Api extends Construct {
           payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
         }),
         ...(route.fn === "health" ? { authorizer: new apigwv2.HttpNoneAuthorizer() } : {}),
-      });
-    }
+      }),
+    );
   }
 
   get url(): string {

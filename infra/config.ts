@@ -34,7 +34,7 @@ const partitions = int(1, 120);
 /** ESM batch size (records per invocation; Lambda also caps a batch at 6 MB of payload). */
 const batchSize = int(1, 10_000);
 
-/** Local default of the JWT issuer: the stand-in issuer of the local runtime (localstack/emulator/local-jwt.ts). */
+/** Local default of the JWT issuer: the stand-in issuer of the local runtime (localstack/platform/tokens.ts). */
 export const LOCAL_JWT_ISSUER = "https://datadistiller.local/issuer";
 
 export const configSchema = z

@@ -1,10 +1,13 @@
 import { type CfnElement, Stack, Validations } from "aws-cdk-lib";
 import type * as iam from "aws-cdk-lib/aws-iam";
+import type * as lambda from "aws-cdk-lib/aws-lambda";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type { IConstruct } from "constructs";
-import { DEAD_LETTER_KEYS, type FunctionName } from "./pipeline.ts";
-import type { DataDistillerStack } from "./stack.ts";
-import { KEYS } from "./storage.ts";
+import type { FunctionName } from "../shared/adapters/config.ts";
+import type { Api } from "./api.ts";
+import type { DataDistillerConfig } from "./config.ts";
+import { DEAD_LETTER_KEYS, KEYS, type Storage } from "./storage.ts";
+import type { Streaming } from "./streaming.ts";
 
 /**
  * cdk-nag (AwsSolutions pack) acknowledgements. Each one is narrow (one finding id on one
@@ -42,9 +45,17 @@ const REASONS = {
     "GET /health is a deliberately unauthenticated liveness probe: it returns a constant and reads no data. Every other route has the JWT authorizer.",
 } as const;
 
-export function applyNagSuppressions(stack: DataDistillerStack): void {
-  const { pipeline, storage, streaming, api, config } = stack;
-  const fns = pipeline.functions;
+/** The parts of the stack whose findings are acknowledged here. */
+export interface NagScope extends Stack {
+  readonly functions: Record<FunctionName, lambda.IFunction>;
+  readonly storage: Storage;
+  readonly streaming: Streaming;
+  readonly api: Api;
+  readonly config: DataDistillerConfig;
+}
+
+export function applyNagSuppressions(stack: NagScope): void {
+  const { functions: fns, storage, streaming, api, config } = stack;
   const roleOf = (fn: { role?: iam.IRole }): IConstruct => {
     if (!fn.role) throw new Error("function without a role");
     return fn.role;

@@ -1,6 +1,6 @@
 import type { S3Event } from "aws-lambda";
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { describeDeadLetter, failJobsOfDeadLetter, parseFailedBatch } from "../../shared/stages/dead-letters.ts";
@@ -11,7 +11,7 @@ import { withObservability } from "../middleware.ts";
  * out): fails every job of a batch the function itself failed on, with the last error its stage
  * recorded; the jobs of a batch kept back by transient faults wait for the sweeper's redrive.
  */
-const config = loadConfig(["JOBS_TABLE", "DEAD_LETTER_BUCKET", "JOB_RETENTION_DAYS"]);
+const config = loadFunctionConfig("dead-letter");
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const objects = new ObjectStore(s3Client());
 

@@ -1,12 +1,12 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { dynamoDocumentClient } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { HttpError, httpHandler, json, tenantOf } from "../../shared/adapters/http.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { deleteDocument } from "../../shared/stages/documents.ts";
 
 /** DELETE /documents/{id}: the document disappears from the tenant's search results. */
-const config = loadConfig(["JOBS_TABLE", "TENANT_CLAIM"]);
+const config = loadFunctionConfig("delete-document");
 const logger = new Logger({ serviceName: "delete-document" });
 const manifests = new ManifestStore(dynamoDocumentClient(), config.JOBS_TABLE);
 

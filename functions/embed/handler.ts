@@ -1,5 +1,5 @@
 import { dynamoDocumentClient } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
 import { chunkGroup, collectionKey } from "../../shared/domain/messages.ts";
@@ -9,15 +9,7 @@ import { embedGroups } from "../../shared/stages/embed.ts";
 import { kafkaStage } from "../middleware.ts";
 
 /** chunks.to-embed → one batched ONNX pass over every chunk of the batch → chunks.embedded. */
-const config = loadConfig([
-  "JOBS_TABLE",
-  "KAFKA_BROKERS",
-  "KAFKA_SASL_MECHANISM",
-  "AWS_REGION",
-  "TOPIC_CHUNKS_EMBEDDED",
-  "MODEL_DIR",
-  "JOB_RETENTION_DAYS",
-]);
+const config = loadFunctionConfig("embed");
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 // One ONNX session per execution environment, created during init.
 const embedder = await Embedder.load(modelPaths(config.MODEL_DIR).embedder);

@@ -1,5 +1,5 @@
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
@@ -8,7 +8,7 @@ import { indexGroups } from "../../shared/stages/indexing.ts";
 import { kafkaStage } from "../middleware.ts";
 
 /** chunks.embedded → immutable segments in the index bucket + manifest; job progress and completion. */
-const config = loadConfig(["JOBS_TABLE", "INDEX_BUCKET", "JOB_RETENTION_DAYS", "MAX_SEGMENTS"]);
+const config = loadFunctionConfig("index");
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const manifests = new ManifestStore(dynamoDocumentClient(), config.JOBS_TABLE);
 const objects = new ObjectStore(s3Client());

@@ -1,7 +1,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { z } from "zod";
 import { dynamoDocumentClient } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { HttpError, httpHandler, json, parseQuery, tenantOf } from "../../shared/adapters/http.ts";
 import { InvalidJobCursorError, JobStore } from "../../shared/adapters/job-store.ts";
 import { jobView } from "../../shared/domain/jobs.ts";
@@ -10,7 +10,7 @@ import { jobView } from "../../shared/domain/jobs.ts";
  * GET /jobs/{id}: the job's state, counts, stage times and failure reason, for its own tenant only.
  * GET /jobs: the caller's jobs, newest first, a page at a time (`?limit=&cursor=`).
  */
-const config = loadConfig(["JOBS_TABLE", "TENANT_CLAIM", "STALL_AFTER_MINUTES"]);
+const config = loadFunctionConfig("job-status");
 const logger = new Logger({ serviceName: "job-status" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE);
 

@@ -1,6 +1,6 @@
 import type { S3Event } from "aws-lambda";
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { reasonOf, retryTransient } from "../../shared/adapters/faults.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
@@ -10,15 +10,7 @@ import { checkUpload } from "../../shared/stages/on-upload.ts";
 import { withObservability } from "../middleware.ts";
 
 /** S3 ObjectCreated on the upload bucket: check the file, mark the job UPLOADED, publish documents.uploaded. */
-const config = loadConfig([
-  "JOBS_TABLE",
-  "MAX_UPLOAD_BYTES",
-  "KAFKA_BROKERS",
-  "KAFKA_SASL_MECHANISM",
-  "AWS_REGION",
-  "TOPIC_DOCUMENTS_UPLOADED",
-  "JOB_RETENTION_DAYS",
-]);
+const config = loadFunctionConfig("on-upload");
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const objects = new ObjectStore(s3Client());
 const publisher = publisherFor("on-upload", config);

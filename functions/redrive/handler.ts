@@ -1,6 +1,6 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { type ApiEvent, type ApiResult, HttpError, httpHandler, json, tenantOf } from "../../shared/adapters/http.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
@@ -21,18 +21,7 @@ import {
  * Behind the HTTP API (`GET /dead-letters`, `POST /dead-letters/redrive`) it does the same for
  * the caller's tenant only.
  */
-const config = loadConfig([
-  "TENANT_CLAIM",
-  "JOBS_TABLE",
-  "DEAD_LETTER_BUCKET",
-  "KAFKA_BROKERS",
-  "KAFKA_SASL_MECHANISM",
-  "AWS_REGION",
-  "TOPIC_DOCUMENTS_UPLOADED",
-  "TOPIC_CHUNKS_TO_EMBED",
-  "TOPIC_CHUNKS_EMBEDDED",
-  "JOB_RETENTION_DAYS",
-]);
+const config = loadFunctionConfig("redrive");
 const logger = new Logger({ serviceName: "redrive" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const objects = new ObjectStore(s3Client());

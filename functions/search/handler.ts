@@ -1,6 +1,6 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { HttpError, httpHandler, json, parseBody, tenantOf } from "../../shared/adapters/http.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
@@ -11,7 +11,7 @@ import { Reranker } from "../../shared/ml/reranker.ts";
 import { SearchService, searchRequest } from "../../shared/stages/search.ts";
 
 /** POST /search: BM25 + dense retrieval, fused, reranked by the cross-encoder. */
-const config = loadConfig(["JOBS_TABLE", "INDEX_BUCKET", "TENANT_CLAIM", "MODEL_DIR"]);
+const config = loadFunctionConfig("search");
 const logger = new Logger({ serviceName: "search" });
 const models = modelPaths(config.MODEL_DIR);
 // Both models load once per execution environment, during init.

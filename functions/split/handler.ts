@@ -1,5 +1,5 @@
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
@@ -11,16 +11,7 @@ import { splitDocuments } from "../../shared/stages/split.ts";
 import { kafkaStage } from "../middleware.ts";
 
 /** documents.uploaded → extract, chunk, publish groups of chunks to chunks.to-embed (the fan-out). */
-const config = loadConfig([
-  "JOBS_TABLE",
-  "KAFKA_BROKERS",
-  "KAFKA_SASL_MECHANISM",
-  "AWS_REGION",
-  "TOPIC_CHUNKS_TO_EMBED",
-  "CHUNKS_PER_GROUP",
-  "MODEL_DIR",
-  "JOB_RETENTION_DAYS",
-]);
+const config = loadFunctionConfig("split");
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const objects = new ObjectStore(s3Client());
 // Chunks are measured with the embedder's own tokenizer, loaded once per execution environment.

@@ -1,6 +1,6 @@
 import type { ScheduledEvent } from "aws-lambda";
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
@@ -15,17 +15,7 @@ import { withObservability } from "../middleware.ts";
  * uploads whose event was lost are taken up, and batches dead-lettered by transient faults are
  * redriven once Kafka takes them again. It acts as of the scheduled event's time.
  */
-const config = loadConfig([
-  "JOBS_TABLE",
-  "UPLOAD_BUCKET",
-  "DEAD_LETTER_BUCKET",
-  "MAX_UPLOAD_BYTES",
-  "KAFKA_BROKERS",
-  "KAFKA_SASL_MECHANISM",
-  "AWS_REGION",
-  "TOPIC_DOCUMENTS_UPLOADED",
-  "JOB_RETENTION_DAYS",
-]);
+const config = loadFunctionConfig("sweeper");
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const objects = new ObjectStore(s3Client());
 const publisher = publisherFor("sweeper", config);

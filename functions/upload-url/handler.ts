@@ -1,22 +1,13 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { errorBody, httpHandler, json, parseBody, tenantOf } from "../../shared/adapters/http.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { requestUpload, UploadRejected, uploadRequest } from "../../shared/stages/upload.ts";
 
 /** POST /uploads: validate, create the job (PENDING_UPLOAD), answer 202 with a presigned upload. */
-const config = loadConfig([
-  "JOBS_TABLE",
-  "UPLOAD_BUCKET",
-  "ALLOWED_CONTENT_TYPES",
-  "MAX_UPLOAD_BYTES",
-  "UPLOAD_METHOD",
-  "UPLOAD_URL_TTL_SECONDS",
-  "TENANT_CLAIM",
-  "JOB_RETENTION_DAYS",
-]);
+const config = loadFunctionConfig("upload-url");
 const logger = new Logger({ serviceName: "upload-url" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const objects = new ObjectStore(s3Client());

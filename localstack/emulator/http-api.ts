@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { FunctionHost } from "./function-host.ts";
-import { verifyToken } from "./local-jwt.ts";
 
 /** One route of an HTTP API (AWS::ApiGatewayV2::Route with its Lambda proxy integration). */
 export interface RouteDefinition {
@@ -25,6 +24,13 @@ export interface CorsDefinition {
 export type LocalHandler = (request: IncomingMessage, response: ServerResponse) => boolean | Promise<boolean>;
 
 /**
+ * Checks a bearer token as a route's JWT authorizer would (signature, issuer, audience, expiry)
+ * and resolves to its claims, or to undefined when API Gateway would answer 401. The emulator
+ * holds no keys: whoever runs it brings the issuer it trusts locally.
+ */
+export type JwtVerifier = (token: string, audience: string[]) => Promise<Record<string, unknown> | undefined>;
+
+/**
  * Serves an HTTP API as API Gateway v2 does: matches the route, runs the JWT authorizer, sends
  * the payload-format-2.0 event to the function, and turns its result into the HTTP response.
  */
@@ -33,7 +39,7 @@ export class HttpApi {
 
   constructor(
     private readonly routes: RouteDefinition[],
-    private readonly options: { cors?: CorsDefinition; localHandlers?: LocalHandler[] } = {},
+    private readonly options: { cors?: CorsDefinition; localHandlers?: LocalHandler[]; verifyJwt?: JwtVerifier } = {},
   ) {}
 
   async listen(port: number, host = "127.0.0.1"): Promise<string> {
@@ -81,7 +87,9 @@ export class HttpApi {
     let claims: Record<string, string> | undefined;
     if (route.jwtAudience) {
       const token = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? "")?.[1];
-      const payload = token ? await verifyToken(token, route.jwtAudience) : undefined;
+      // Without a verifier every token is refused, as an authorizer with an unreachable issuer would.
+      const payload =
+        token && this.options.verifyJwt ? await this.options.verifyJwt(token, route.jwtAudience) : undefined;
       if (!payload) return sendJson(response, 401, { message: "Unauthorized" });
       claims = Object.fromEntries(
         Object.entries(payload).map(([name, value]) => [

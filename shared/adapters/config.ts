@@ -45,6 +45,11 @@ export const settings = {
   UPLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
   TENANT_CLAIM: z.string().default("tenant"),
   MODEL_DIR: name,
+  /** Set when the models come from S3 (modelLocation=s3://…) instead of the layer; MODEL_DIR is then /tmp/models. */
+  MODEL_S3_URI: z
+    .string()
+    .regex(/^s3:\/\//)
+    .optional(),
   /** Chunks per message on chunks.to-embed: the unit of parallel embedding work. */
   CHUNKS_PER_GROUP: z.coerce.number().int().min(1).max(512).default(16),
   /** A collection's live segments before the index stage merges the smallest. */
@@ -58,7 +63,100 @@ export const settings = {
 } as const;
 
 type Settings = typeof settings;
-export type Config<K extends keyof Settings> = { [P in K]: z.output<Settings[P]> };
+export type SettingName = keyof Settings;
+export type Config<K extends SettingName> = { [P in K]: z.output<Settings[P]> };
+
+/**
+ * The environment contract: for each function, the variables its CDK construct sets
+ * (infra/stages/*.ts, through `FunctionEnvironment`) and its handler reads
+ * (functions/<name>/handler.ts, through `loadFunctionConfig`). A variable added here fails the
+ * type check of the construct until it sets it. Lambda itself provides AWS_REGION.
+ */
+export const FUNCTION_ENVIRONMENT = {
+  "upload-url": [
+    "JOBS_TABLE",
+    "UPLOAD_BUCKET",
+    "ALLOWED_CONTENT_TYPES",
+    "MAX_UPLOAD_BYTES",
+    "UPLOAD_METHOD",
+    "UPLOAD_URL_TTL_SECONDS",
+    "TENANT_CLAIM",
+    "JOB_RETENTION_DAYS",
+  ],
+  "on-upload": [
+    "JOBS_TABLE",
+    "MAX_UPLOAD_BYTES",
+    "KAFKA_BROKERS",
+    "KAFKA_SASL_MECHANISM",
+    "TOPIC_DOCUMENTS_UPLOADED",
+    "JOB_RETENTION_DAYS",
+  ],
+  split: [
+    "JOBS_TABLE",
+    "KAFKA_BROKERS",
+    "KAFKA_SASL_MECHANISM",
+    "TOPIC_CHUNKS_TO_EMBED",
+    "CHUNKS_PER_GROUP",
+    "MODEL_DIR",
+    "MODEL_S3_URI",
+    "JOB_RETENTION_DAYS",
+  ],
+  embed: [
+    "JOBS_TABLE",
+    "KAFKA_BROKERS",
+    "KAFKA_SASL_MECHANISM",
+    "TOPIC_CHUNKS_EMBEDDED",
+    "MODEL_DIR",
+    "MODEL_S3_URI",
+    "JOB_RETENTION_DAYS",
+  ],
+  index: ["JOBS_TABLE", "INDEX_BUCKET", "MAX_SEGMENTS", "JOB_RETENTION_DAYS"],
+  search: ["JOBS_TABLE", "INDEX_BUCKET", "TENANT_CLAIM", "MODEL_DIR", "MODEL_S3_URI"],
+  "job-status": ["JOBS_TABLE", "TENANT_CLAIM", "STALL_AFTER_MINUTES"],
+  "delete-document": ["JOBS_TABLE", "TENANT_CLAIM"],
+  "dead-letter": ["JOBS_TABLE", "DEAD_LETTER_BUCKET", "JOB_RETENTION_DAYS"],
+  redrive: [
+    "JOBS_TABLE",
+    "TENANT_CLAIM",
+    "DEAD_LETTER_BUCKET",
+    "KAFKA_BROKERS",
+    "KAFKA_SASL_MECHANISM",
+    "TOPIC_DOCUMENTS_UPLOADED",
+    "TOPIC_CHUNKS_TO_EMBED",
+    "TOPIC_CHUNKS_EMBEDDED",
+    "JOB_RETENTION_DAYS",
+  ],
+  sweeper: [
+    "JOBS_TABLE",
+    "UPLOAD_BUCKET",
+    "DEAD_LETTER_BUCKET",
+    "MAX_UPLOAD_BYTES",
+    "KAFKA_BROKERS",
+    "KAFKA_SASL_MECHANISM",
+    "TOPIC_DOCUMENTS_UPLOADED",
+    "JOB_RETENTION_DAYS",
+  ],
+} as const satisfies Record<string, readonly SettingName[]>;
+
+export type FunctionName = keyof typeof FUNCTION_ENVIRONMENT;
+export const FUNCTION_NAMES = Object.keys(FUNCTION_ENVIRONMENT) as FunctionName[];
+
+/** Variables a construct may leave unset (their absence means something: e.g. models from the layer). */
+type OptionalVariable = "MODEL_S3_URI";
+type VariableOf<F extends FunctionName> = (typeof FUNCTION_ENVIRONMENT)[F][number];
+
+/** The variables the construct of function F sets, as the strings Lambda passes: exactly those its handler reads. */
+export type FunctionEnvironment<F extends FunctionName> = {
+  readonly [K in Exclude<VariableOf<F>, OptionalVariable>]: string;
+} & { readonly [K in Extract<VariableOf<F>, OptionalVariable>]?: string };
+
+/** What the handler of function F reads: its contract's variables, parsed, and Lambda's AWS_REGION. */
+export function loadFunctionConfig<F extends FunctionName>(
+  fn: F,
+  env: NodeJS.ProcessEnv = process.env,
+): Config<VariableOf<F> | "AWS_REGION"> {
+  return loadConfig([...(FUNCTION_ENVIRONMENT[fn] as readonly VariableOf<F>[]), "AWS_REGION"], env);
+}
 
 /**
  * Reads and validates the named settings, failing at cold start with one message that lists

@@ -10,8 +10,11 @@ import type { SegmentBlobs } from "./ports.ts";
 import { batchCount, distinctGroups, liveGroups } from "./progress.ts";
 
 export interface IndexDeps {
-  jobs: JobStore;
-  manifests: ManifestStore;
+  jobs: Pick<JobStore, "getMany" | "uncounted" | "countIndexed">;
+  manifests: Pick<
+    ManifestStore,
+    "get" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision" | "revealRevision"
+  >;
   blobs: SegmentBlobs;
   /** Compaction starts once a collection has more live segments than this. */
   maxSegments: number;

@@ -11,9 +11,9 @@ import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { DataDistillerClient } from "../../cli/api-client.ts";
-import { mintToken } from "../../localstack/emulator/local-jwt.ts";
 import { LOCAL_CONSOLE_TENANT } from "../../localstack/platform/console.ts";
 import type { Platform } from "../../localstack/platform/platform.ts";
+import { mintToken } from "../../localstack/platform/tokens.ts";
 import { repoRoot } from "../../localstack/servers/paths.ts";
 import { startTestPlatform } from "../support/platform.ts";
 

@@ -4,7 +4,8 @@ import { Match, Template } from "aws-cdk-lib/assertions";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { beforeAll, describe, expect, it } from "vitest";
 import { buildApp, cdkJsonContext } from "../../infra/app.ts";
-import { FUNCTION_NAMES, KAFKA_CONSUMERS } from "../../infra/pipeline.ts";
+import { KAFKA_CONSUMERS } from "../../infra/kafka-consumer.ts";
+import { FUNCTION_NAMES } from "../../shared/adapters/config.ts";
 
 // ---- Synthesis (once per variant: NodejsFunction bundling runs esbuild for every function) ------
 
@@ -437,9 +438,9 @@ describe("functions", () => {
     expect(reserved("dead-letter")).toBeUndefined();
   });
 
-  it("Kafka producers (and redrive) run in the private subnets; dead-letter stays out of the VPC", () => {
+  it("Kafka producers (redrive and the sweeper too) run in the private subnets; dead-letter stays out of the VPC", () => {
     const vpcConfig = (name: string) => json.Resources[functionId(json, name)]?.Properties?.VpcConfig;
-    for (const name of ["on-upload", "split", "embed", "redrive"]) {
+    for (const name of ["on-upload", "split", "embed", "redrive", "sweeper"]) {
       expect(vpcConfig(name)?.SubnetIds, name).toEqual(
         expect.arrayContaining([{ Ref: expect.stringMatching(/privateSubnet/) }]),
       );
@@ -584,6 +585,45 @@ describe("functions", () => {
     expect(
       allActions(statements).filter((a) => !a.startsWith("logs:") && !a.startsWith("kafka") && !a.startsWith("ec2:")),
     ).toEqual(["dynamodb:UpdateItem", "s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:PutObject"]);
+  });
+
+  it("the sweeper queries upload due dates, reads uploads, replays and archives dead letters, and republishes", () => {
+    const statements = statementsOf(json, functionId(json, "sweeper"));
+    expect(actionsOn(statements, ids.table)).toEqual([
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+      "dynamodb:UpdateItem",
+    ]);
+    expect(actionsOn(statements, ids.uploads)).toEqual(["s3:GetObject", "s3:ListBucket"]);
+    expect(actionsOn(statements, ids.deadLetters)).toEqual([
+      "s3:DeleteObject",
+      "s3:GetObject",
+      "s3:ListBucket",
+      "s3:PutObject",
+    ]);
+    expect(statements.find((s) => s.Sid === "ArchiveDeadLetters")?.Resource).toEqual({
+      "Fn::Join": ["", [{ "Fn::GetAtt": [ids.deadLetters, "Arn"] }, "/redriven/*"]],
+    });
+    expect(actionsOn(statements, ids.index)).toEqual([]);
+    for (const topic of ["documents.uploaded", "chunks.to-embed", "chunks.embedded"]) {
+      expect(
+        actionsOn(statements, `/${topic}`).filter((a) => a.startsWith("kafka-cluster:")),
+        topic,
+      ).toEqual(["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]);
+    }
+  });
+
+  it("embed and index read a batch's jobs with BatchGetItem (an action of its own in IAM)", () => {
+    for (const name of ["embed", "index"]) {
+      expect(actionsOn(statementsOf(json, functionId(json, name)), ids.table), name).toEqual([
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+      ]);
+    }
   });
 
   it("every Kafka mapping reports batch item failures; the sweeper runs every minute on a schedule", () => {
@@ -786,7 +826,8 @@ describe("configuration variants", () => {
       { bundle: false },
     );
     expect(variant.stack.stackName).toBe("DataDistiller-test");
-    for (const id of logicalIds(variant.json, "AWS::Lambda::Function", "Pipeline")) {
+    for (const name of FUNCTION_NAMES) {
+      const id = functionId(variant.json, name);
       expect(variant.json.Resources[id]?.Properties?.ReservedConcurrentExecutions, id).toBeUndefined();
     }
     variant.template.resourceCountIs("AWS::EC2::NatGateway", 1);

@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FunctionHost } from "../../localstack/emulator/function-host.ts";
 import { HttpApi } from "../../localstack/emulator/http-api.ts";
-import { mintToken } from "../../localstack/emulator/local-jwt.ts";
+import { mintToken, verifyToken } from "../../localstack/platform/tokens.ts";
 
 const fixture = fileURLToPath(new URL("./fixtures/handlers.ts", import.meta.url));
 const definition = (exportName: string) => ({
@@ -16,11 +16,14 @@ const definition = (exportName: string) => ({
 });
 const respond = new FunctionHost(definition("respond"), () => {});
 const failing = new FunctionHost(definition("fail"), () => {});
-const api = new HttpApi([
-  { method: "POST", path: "/things/{status}", target: respond, jwtAudience: ["datadistiller"] },
-  { method: "GET", path: "/boom", target: failing, jwtAudience: ["datadistiller"] },
-  { method: "GET", path: "/public/{proxy+}", target: respond },
-]);
+const api = new HttpApi(
+  [
+    { method: "POST", path: "/things/{status}", target: respond, jwtAudience: ["datadistiller"] },
+    { method: "GET", path: "/boom", target: failing, jwtAudience: ["datadistiller"] },
+    { method: "GET", path: "/public/{proxy+}", target: respond },
+  ],
+  { verifyJwt: verifyToken },
+);
 let base = "";
 let token = "";
 

@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { exportJWK, generateKeyPair, importJWK, type JWK, type JWTPayload, jwtVerify, SignJWT } from "jose";
+import { LOCAL_JWT_ISSUER } from "../../infra/config.ts";
+import type { LocalHandler } from "../emulator/http-api.ts";
 import { stateDir } from "../servers/paths.ts";
 
 /**
@@ -8,7 +10,7 @@ import { stateDir } from "../servers/paths.ts";
  * key kept in the state folder, tokens minted for a tenant, verified as API Gateway's JWT
  * authorizer verifies them (signature, issuer, audience, expiry).
  */
-export const LOCAL_ISSUER = "https://datadistiller.local/issuer";
+export const LOCAL_ISSUER = LOCAL_JWT_ISSUER;
 const ALGORITHM = "ES256";
 const keyFile = () => join(stateDir, "jwt-signing-key.json");
 
@@ -59,4 +61,37 @@ export async function verifyToken(token: string, audience: string[]): Promise<JW
   } catch {
     return undefined;
   }
+}
+
+/** Where the local platform hands out tokens (the stand-in for an identity provider's token endpoint). */
+export const LOCAL_TOKEN_PATH = "/local/token";
+/** A tenant name a local token may be asked for. */
+const TENANT = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/**
+ * `GET /local/token?tenant=NAME` → `{token, tenant}`: a token for the tenant, minted by the local
+ * issuer. The CLI asks here for a local endpoint, so it never needs the signing key itself.
+ * Served on the local API's loopback port only, never by a deployed stage.
+ */
+export function localTokenHandler(options: { audience?: string; tenantClaim?: string } = {}): LocalHandler {
+  return async (request, response) => {
+    const url = new URL(request.url ?? "/", "http://localhost");
+    if (url.pathname !== LOCAL_TOKEN_PATH) return false;
+    const tenant = url.searchParams.get("tenant") ?? "";
+    const reply = (status: number, body: unknown) => {
+      response.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
+      response.end(JSON.stringify(body));
+    };
+    if (request.method !== "GET") reply(405, { message: "Method Not Allowed" });
+    else if (!TENANT.test(tenant)) reply(400, { message: "tenant: 1 to 128 letters, digits, '_', '.', ':' or '-'" });
+    else {
+      const token = await mintToken({
+        tenant,
+        audience: options.audience ?? "datadistiller",
+        tenantClaim: options.tenantClaim ?? "tenant",
+      });
+      reply(200, { token, tenant });
+    }
+    return true;
+  };
 }
