@@ -4,7 +4,7 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { Kafka, logLevel } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError, DataDistillerClient, type JobStatus, uploadFile } from "../../cli/api-client.ts";
-import type { Platform } from "../../localstack/platform/platform.ts";
+import { type Platform, serviceFunction } from "../../localstack/platform/platform.ts";
 import { mintToken } from "../../localstack/platform/tokens.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import type { ChunkGroup, DocumentUploaded } from "../../shared/domain/messages.ts";
@@ -45,6 +45,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await platform?.stop();
 });
+
+/** The sweeper's logical id in the template (invoked by hand, as of a chosen time). */
+const sweeper = () => serviceFunction(platform.runtime, "sweeper");
 
 const findName = (prefix: string) => {
   for (const [logicalId, name] of platform.runtime.names) if (logicalId.startsWith(prefix)) return name;
@@ -214,7 +217,7 @@ describe("uploads that never arrive", () => {
   it("fails the job once its URL expired plus the grace period, with a reason", async () => {
     const ticket = await api.requestUpload({ filename: "never.txt", contentType: "text/plain", size: 10 });
     const sweepAt = async (at: number) => {
-      const result = await platform.runtime.invoke("PipelineSweeper", { time: new Date(at).toISOString() });
+      const result = await platform.runtime.invoke(sweeper(), { time: new Date(at).toISOString() });
       expect(result.ok, JSON.stringify(result)).toBe(true);
       return result.ok ? (result.value as { uploadsExpired: string[] }) : { uploadsExpired: [] };
     };
@@ -254,7 +257,7 @@ describe("uploads that never arrive", () => {
       new Date(),
     );
     expect((await api.job(jobId)).state).toBe("PENDING_UPLOAD");
-    const swept = await platform.runtime.invoke("PipelineSweeper", {});
+    const swept = await platform.runtime.invoke(sweeper(), {});
     expect(swept.ok && (swept.value as { uploadsRecovered: string[] }).uploadsRecovered).toContain(jobId);
     expectExact(await api.waitForJob(jobId, { timeoutMs: 120_000 }));
   }, 180_000);
@@ -342,7 +345,7 @@ describe("dead letters", () => {
     // The dead-letter function leaves the job open; the sweeper's next pass replays the batch.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     expect((await api.job(ticket.jobId)).state).toBe("EMBEDDING");
-    const swept = await platform.runtime.invoke("PipelineSweeper", {});
+    const swept = await platform.runtime.invoke(sweeper(), {});
     expect(swept.ok && (swept.value as { deadLettersRedriven: string[] }).deadLettersRedriven).toContain(key);
     expectExact(await api.waitForJob(ticket.jobId, { timeoutMs: 120_000 }));
   }, 180_000);
@@ -355,7 +358,7 @@ describe("dead letters", () => {
     expect(failed.state).toBe("FAILED");
     expect(failed.error).toMatch(/timed out/);
     // Not redriven automatically: the cause may be in the code or the input.
-    await platform.runtime.invoke("PipelineSweeper", {});
+    await platform.runtime.invoke(sweeper(), {});
     expect((await api.deadLetters()).deadLetters.map((letter) => letter.key)).toContain(key);
     // Another tenant neither sees nor redrives it.
     expect((await apiB.deadLetters()).deadLetters.map((letter) => letter.key)).not.toContain(key);
@@ -368,6 +371,17 @@ describe("dead letters", () => {
 
 describe("FAILED jobs leave nothing searchable", () => {
   it("hides a document's chunks until its job completes, and for good once it failed", async () => {
+    // The document's first upload completed; the second (same filename: same document, same chunk
+    // ids) is half indexed, then fails. The first stays searchable all along.
+    const first = await api.ingest(
+      {
+        filename: "half.txt",
+        contentType: "text/plain",
+        bytes: makeUtf8Text("The first upload of this document is about glockenspiels."),
+      },
+      { collection: "hidden" },
+    );
+    expectExact(await api.waitForJob(first.jobId, { timeoutMs: 120_000 }));
     const ticket = await api.requestUpload({
       filename: "half.txt",
       contentType: "text/plain",
@@ -407,13 +421,19 @@ describe("FAILED jobs leave nothing searchable", () => {
       if (Date.now() > deadline) throw new Error("the first group was never indexed");
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
-    const search = () => api.search({ query: "xylophones", collection: "hidden", mode: "bm25", k: 5 });
-    // Half indexed: nothing of it is searchable yet.
-    expect((await search()).results).toEqual([]);
+    expect(ticket.documentId).toBe(first.documentId);
+    const search = (query: string) => api.search({ query, collection: "hidden", mode: "bm25", k: 5 });
+    const firstUpload = async () =>
+      (await search("glockenspiels")).results.map((result) => `${result.documentId}: ${result.text}`);
+    const shown = [`${first.documentId}: The first upload of this document is about glockenspiels.`];
+    // Half indexed: nothing of it is searchable yet, and the first upload still is.
+    expect((await search("xylophones")).results).toEqual([]);
+    expect(await firstUpload()).toEqual(shown);
     await jobs.fail(ticket.jobId, "embed: gave up");
     await publish("chunks.to-embed", [{ key: "g1", value: JSON.stringify(group(1)) }]);
     await new Promise((resolve) => setTimeout(resolve, 5_000));
     expect((await api.job(ticket.jobId)).state).toBe("FAILED");
-    expect((await search()).results).toEqual([]);
+    expect((await search("xylophones")).results).toEqual([]);
+    expect(await firstUpload()).toEqual(shown);
   }, 120_000);
 });
