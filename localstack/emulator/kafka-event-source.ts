@@ -137,6 +137,15 @@ export class KafkaEventSource {
     consumer.on(consumer.events.FETCH, () => {
       this.lastFetchAt = Date.now();
     });
+    // Group membership changes are rare and explain redeliveries: each one goes to the log.
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) =>
+      this.log(
+        `[${mapping.id}] joined ${payload.groupId} as ${payload.memberId} (${payload.isLeader ? "leader" : "member"}): ${JSON.stringify(payload.memberAssignment)}`,
+      ),
+    );
+    consumer.on(consumer.events.REBALANCING, ({ payload }) =>
+      this.log(`[${mapping.id}] rebalancing ${payload.groupId} (member ${payload.memberId})`),
+    );
     await consumer.connect();
     for (const topic of mapping.topics) {
       await consumer.subscribe({ topic, fromBeginning: mapping.startingPosition === "TRIM_HORIZON" });

@@ -3,14 +3,17 @@
  * uploads through the API and presigned uploads, the Kafka pipeline, job accounting, failures,
  * redelivery and search.
  */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { Kafka, logLevel } from "kafkajs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
 import { ApiError, DataDistillerClient, type JobStatus, uploadFile } from "../../cli/api-client.ts";
 import type { Platform } from "../../localstack/platform/platform.ts";
 import { mintToken } from "../../localstack/platform/tokens.ts";
+import { repoRoot } from "../../localstack/servers/paths.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { decodeSegment } from "../../shared/domain/segment.ts";
@@ -43,7 +46,19 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await platform?.stop();
+  mkdirSync(join(repoRoot, "test-results"), { recursive: true });
+  writeFileSync(join(repoRoot, "test-results/platform-e2e.log"), `${logs.join("\n")}\n`);
 });
+
+/** On a failure: the collection's manifest (what search hides) and the jobs, printed with the test. */
+async function explainSearch(collection: string, jobIds: string[]) {
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: platform.env.DYNAMODB_ENDPOINT }));
+  const manifest = await new ManifestStore(db, findName("StorageJobs")).get(tenant, collection);
+  const jobs = await Promise.all(jobIds.map((jobId) => api.job(jobId).catch((error) => String(error))));
+  console.error(
+    `manifest ${tenant}/${collection}: ${JSON.stringify({ ...manifest, segments: manifest.segments.map((s) => s.id) })}\njobs: ${JSON.stringify(jobs)}`,
+  );
+}
 
 /** The local name of a template resource, by the start of its logical id. */
 const findName = (prefix: string) => {
@@ -253,6 +268,10 @@ describe("search", () => {
       "The lease agreement names the tenant and the landlord, sets the monthly rent, and says the deposit is returned within thirty days after the contract ends. Clause QX-7741 covers pets.",
   } as const;
   const ids: Record<string, string> = {};
+  const jobIds: string[] = [];
+  beforeEach(() => {
+    onTestFailed(() => explainSearch("search", jobIds));
+  });
 
   beforeAll(async () => {
     const tickets = await Promise.all(
@@ -262,6 +281,7 @@ describe("search", () => {
           { collection: "search", metadata: { topic: name } },
         );
         ids[name] = ticket.documentId;
+        jobIds.push(ticket.jobId);
         return ticket;
       }),
     );
@@ -332,6 +352,7 @@ describe("search", () => {
       { collection: "search" },
     );
     expect(ticket.documentId).toBe(ids.volcano);
+    jobIds.push(ticket.jobId);
     expect((await api.waitForJob(ticket.jobId, { timeoutMs: 120_000 })).state).toBe("COMPLETED");
     const { results } = await api.search({ query: "magma lava ash eruption", collection: "search", mode: "bm25" });
     expect(results.map((result) => result.documentId)).not.toContain(ids.volcano);
