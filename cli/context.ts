@@ -49,9 +49,15 @@ export async function resolveToken(
   let local: { token?: unknown; tenant?: unknown };
   try {
     const response = await fetch(url, { cache: "no-store" });
+    if (response.status === 400) {
+      // The platform refused the tenant itself (an id the API would not accept either): say why.
+      const { message } = (await response.json().catch(() => ({}))) as { message?: unknown };
+      throw new CliError(`no token for the tenant ${tenant}: ${typeof message === "string" ? message : "HTTP 400"}`);
+    }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     local = (await response.json()) as { token?: unknown; tenant?: unknown };
   } catch (error) {
+    if (error instanceof CliError) throw error;
     throw new CliError(
       `no token for ${endpoint}: the local platform did not hand one out (${(error as Error).message}); ` +
         "is `npm start` running? Otherwise pass --token or set DATADISTILLER_TOKEN",

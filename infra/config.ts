@@ -89,6 +89,14 @@ export const configSchema = z
       .string()
       .regex(/^(layer|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?)$/, 'either "layer" or "s3://bucket/prefix"')
       .default("layer"),
+    /**
+     * Where the search function's cross-encoder comes from: "models" (`<models>/reranker`, from
+     * modelLocation) or its own S3 prefix "s3://bucket/prefix", copied to /tmp on a cold start.
+     */
+    rerankerLocation: z
+      .string()
+      .regex(/^(models|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?)$/, 'either "models" or "s3://bucket/prefix"')
+      .default("models"),
     /** Chunks per message on chunks.to-embed (one embed work item). */
     chunksPerGroup: int(1, 512).default(16),
     /** Live segments of a collection before the index stage merges the smallest. */

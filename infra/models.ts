@@ -35,6 +35,36 @@ export function grantReadModels(scope: Construct, grantee: iam.IGrantable, locat
   });
 }
 
+/**
+ * s3:ListBucket on the prefix only, for a function that copies a whole prefix (the search function
+ * copies every model under it, cross-encoder included).
+ */
+export function grantListPrefix(scope: Construct, grantee: iam.IGrantable, sid: string, location: string): iam.Grant {
+  const { bucket, prefix } = parseS3Uri(location);
+  return grantStatement({
+    grantee,
+    sid,
+    actions: ["s3:ListBucket"],
+    resourceArns: [s3.Bucket.fromBucketName(scope, `${sid}Bucket`, bucket).bucketArn],
+    conditions: { StringLike: { "s3:prefix": [`${prefix}*`] } },
+  });
+}
+
+/** The search function's cross-encoder from its own S3 prefix: read and list that prefix only. */
+export function grantReadReranker(scope: Construct, grantee: iam.IGrantable, location: string): iam.Grant[] {
+  const { bucket, prefix } = parseS3Uri(location);
+  const rerankerBucket = s3.Bucket.fromBucketName(scope, "RerankerBucket", bucket);
+  return [
+    grantStatement({
+      grantee,
+      sid: "ReadReranker",
+      actions: ["s3:GetObject"],
+      resourceArns: [rerankerBucket.arnForObjects(`${prefix}*`)],
+    }),
+    grantListPrefix(scope, grantee, "ListReranker", location),
+  ];
+}
+
 function parseS3Uri(uri: string): { bucket: string; prefix: string } {
   const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
   if (!match?.[1]) throw new Error(`not an S3 URI: ${uri}`);

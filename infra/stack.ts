@@ -161,6 +161,7 @@ export class DataDistillerStack extends Stack {
       storage: this.storage,
       memorySize: config.searchMemoryMb,
       tenantClaim: config.tenantClaim,
+      rerankerLocation: config.rerankerLocation,
     });
     const stageFunctions = {
       "upload-url": this.uploadApi.uploadUrl,
@@ -171,6 +172,7 @@ export class DataDistillerStack extends Stack {
       search: this.searchApi.search,
       "job-status": this.uploadApi.jobStatus,
       "delete-document": this.searchApi.deleteDocument,
+      "api-meta": this.api.metaFunction,
     };
     this.operations = new Operations(this, "Operations", {
       ...defaults,
@@ -188,6 +190,7 @@ export class DataDistillerStack extends Stack {
       "dead-letter": this.operations.deadLetter,
       redrive: this.operations.redrive,
       sweeper: this.operations.sweeper,
+      "dead-letter-api": this.operations.deadLetterApi,
     };
 
     new CfnOutput(this, "ApiUrl", { value: this.api.url, description: "Base URL of the HTTP API" });

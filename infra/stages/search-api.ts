@@ -3,7 +3,7 @@ import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import { Construct } from "constructs";
 import type { Api } from "../api.ts";
 import { environmentOf, type FunctionDefaults, nodeFunction } from "../lambda-defaults.ts";
-import { grantReadModels, type ModelProps, modelEnvironment } from "../models.ts";
+import { grantListPrefix, grantReadModels, grantReadReranker, type ModelProps, modelEnvironment } from "../models.ts";
 import type { Storage } from "../storage.ts";
 
 export interface SearchApiProps extends FunctionDefaults, ModelProps {
@@ -20,6 +20,12 @@ export interface SearchApiProps extends FunctionDefaults, ModelProps {
    * @default "tenant"
    */
   readonly tenantClaim?: string;
+  /**
+   * Where the cross-encoder comes from: "models" (`<models>/reranker`, beside the embedder) or its
+   * own S3 prefix "s3://bucket/prefix", copied to /tmp on a cold start.
+   * @default "models"
+   */
+  readonly rerankerLocation?: string;
 }
 
 /**
@@ -39,6 +45,8 @@ export class SearchApi extends Construct {
       removalPolicy: props.removalPolicy,
     };
     const tenantClaim = props.tenantClaim ?? "tenant";
+    const rerankerLocation = props.rerankerLocation ?? "models";
+    const rerankerFromS3 = rerankerLocation.startsWith("s3://");
 
     this.search = nodeFunction(this, "Search", {
       ...defaults,
@@ -57,13 +65,18 @@ export class SearchApi extends Construct {
         JOBS_TABLE: storage.jobsTable.tableName,
         INDEX_BUCKET: storage.indexBucket.bucketName,
         TENANT_CLAIM: tenantClaim,
+        ...api.tokenVerification,
         ...modelEnvironment(props.modelLocation),
+        ...(rerankerFromS3 ? { RERANKER_S3_URI: rerankerLocation } : {}),
       }),
     });
     // Reads manifests and segments, nothing else.
     storage.grantJobs(this.search, "GetItem");
     storage.grantSegments(this.search, "ReadSegments", "s3:GetObject");
     grantReadModels(this, this.search, props.modelLocation);
+    // Search copies the whole models prefix (the embedder and any cross-encoder under reranker/): it lists it.
+    if (props.modelLocation?.startsWith("s3://")) grantListPrefix(this, this.search, "ListModels", props.modelLocation);
+    if (rerankerFromS3) grantReadReranker(this, this.search, rerankerLocation);
     api.addRoutes("search", this.search);
 
     this.deleteDocument = nodeFunction(this, "DeleteDocument", {
@@ -77,6 +90,7 @@ export class SearchApi extends Construct {
       environment: environmentOf("delete-document", {
         JOBS_TABLE: storage.jobsTable.tableName,
         TENANT_CLAIM: tenantClaim,
+        ...api.tokenVerification,
       }),
     });
     // Finds the live revision, tombstones it in the manifest (created if missing).

@@ -92,6 +92,7 @@ export class UploadApi extends Construct {
         UPLOAD_METHOD: props.uploadMethod ?? "PUT",
         UPLOAD_URL_TTL_SECONDS: String(props.uploadUrlTtlSeconds ?? 900),
         TENANT_CLAIM: tenantClaim,
+        ...api.tokenVerification,
         JOB_RETENTION_DAYS: jobRetentionDays,
       }),
     });
@@ -144,6 +145,7 @@ export class UploadApi extends Construct {
       environment: environmentOf("job-status", {
         JOBS_TABLE: storage.jobsTable.tableName,
         TENANT_CLAIM: tenantClaim,
+        ...api.tokenVerification,
         STALL_AFTER_MINUTES: String(props.stallAfterMinutes ?? 10),
       }),
     });

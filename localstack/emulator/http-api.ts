@@ -6,7 +6,7 @@ import type { FunctionHost } from "./function-host.ts";
 /** One route of an HTTP API (AWS::ApiGatewayV2::Route with its Lambda proxy integration). */
 export interface RouteDefinition {
   method: string;
-  /** Path template, e.g. `/jobs/{id}` or `/files/{proxy+}`. */
+  /** Path template, e.g. `/jobs/{id}` or `/files/{proxy+}`; `$default` (method ANY) catches what no other route matches. */
   path: string;
   target: FunctionHost;
   /** Audiences the route's JWT authorizer accepts; undefined = no authorizer. */
@@ -109,6 +109,7 @@ export class HttpApi {
 
 function matchRoute(routes: RouteDefinition[], method: string, path: string) {
   for (const route of routes) {
+    if (route.path === DEFAULT_ROUTE) continue;
     if (route.method !== method && route.method !== "ANY") continue;
     const names: string[] = [];
     const pattern = route.path
@@ -119,11 +120,23 @@ function matchRoute(routes: RouteDefinition[], method: string, path: string) {
       });
     const found = new RegExp(`^${pattern}$`).exec(path);
     if (found) {
-      const pathParameters = Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(found[i + 1] ?? "")]));
+      const pathParameters = Object.fromEntries(names.map((name, i) => [name, decodePathSegment(found[i + 1] ?? "")]));
       return { route, pathParameters };
     }
   }
-  return undefined;
+  const fallback = routes.find((route) => route.path === DEFAULT_ROUTE);
+  return fallback ? { route: fallback, pathParameters: {} } : undefined;
+}
+
+const DEFAULT_ROUTE = "$default";
+
+/** Percent-decoded, or as it came when it is not valid percent-encoded UTF-8. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 const readBody = async (request: IncomingMessage): Promise<Buffer> => {
@@ -154,7 +167,7 @@ function apiGatewayEvent(
   for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
   const isText = body.length === 0 || TEXT_TYPES.test(headers["content-type"] ?? "");
   const now = new Date();
-  const routeKey = `${route.method} ${route.path}`;
+  const routeKey = route.path === DEFAULT_ROUTE ? DEFAULT_ROUTE : `${route.method} ${route.path}`;
   return {
     version: "2.0",
     routeKey,

@@ -7,6 +7,7 @@ import { type Admin, Kafka, logLevel } from "kafkajs";
 import { type FunctionDefinition, FunctionHost } from "./function-host.ts";
 import { type CorsDefinition, HttpApi, type JwtVerifier, type LocalHandler, type RouteDefinition } from "./http-api.ts";
 import { type FailureDestination, KafkaEventSource } from "./kafka-event-source.ts";
+import { LambdaApi } from "./lambda-api.ts";
 import { type LocalTargets, physicalResource, provisionBucket, provisionTable, provisionTopics } from "./provision.ts";
 import { type S3NotificationSubscription, type S3Notifications, startS3Notifications } from "./s3-notifications.ts";
 import { loadCloudAssembly, type PhysicalResource, Resolver, type Resource, type StackTemplate } from "./template.ts";
@@ -18,6 +19,11 @@ export interface LocalFunction {
   metadata: Record<string, unknown>;
   /** Execution environments that may run at once on this machine. */
   concurrency: number;
+  /**
+   * The runtime's Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`), for a
+   * function that invokes others through the AWS SDK (AWS_ENDPOINT_URL_LAMBDA points it there).
+   */
+  lambdaEndpoint: string;
 }
 
 export interface RuntimeOptions {
@@ -63,6 +69,8 @@ export class LocalRuntime {
   readonly hosts = new Map<string, FunctionHost>();
   readonly eventSources: KafkaEventSource[] = [];
   private api: HttpApi | undefined;
+  private lambdaApi: LambdaApi | undefined;
+  private lambdaEndpoint = "";
   private functionsByLogicalId = new Map<string, Located>();
   private hostFor: ((nameOrArn: string) => FunctionHost) | undefined;
   private notifications: S3Notifications | undefined;
@@ -119,6 +127,7 @@ export class LocalRuntime {
     for (const schedule of this.schedules) schedule.stop();
     await Promise.allSettled(this.schedules.map((schedule) => schedule.running));
     await this.api?.close();
+    await this.lambdaApi?.close();
     await this.notifications?.stop();
     await Promise.all(this.eventSources.map((source) => source.stop().catch(() => {})));
     await Promise.all([...this.hosts.values()].map((host) => host.close()));
@@ -182,6 +191,15 @@ export class LocalRuntime {
       return created;
     };
     this.hostFor = host;
+    // Lambda's Invoke API, for functions that invoke others (their environments point at it).
+    this.lambdaApi = new LambdaApi((nameOrArn) => {
+      try {
+        return host(nameOrArn);
+      } catch {
+        return undefined;
+      }
+    });
+    this.lambdaEndpoint = await this.lambdaApi.listen();
     if (this.options.functionsOnly) return;
 
     // 3. Kafka event source mappings.
@@ -298,7 +316,8 @@ export class LocalRuntime {
       live.find((located) => located.resource.Type === type && physical.get(located.logicalId)?.ref === ref);
     for (const located of ofType("AWS::ApiGatewayV2::Route")) {
       const route = props(located);
-      const [method, path] = String(route.RouteKey).split(" ");
+      // "$default" catches every request no other route matches.
+      const [method, path] = route.RouteKey === "$default" ? ["ANY", "$default"] : String(route.RouteKey).split(" ");
       const integration = byRef(
         String(route.Target ?? "").replace(/^integrations\//, ""),
         "AWS::ApiGatewayV2::Integration",
@@ -373,6 +392,7 @@ export class LocalRuntime {
         logicalId: located.logicalId,
         metadata: (located.resource.Metadata ?? {}) as Record<string, unknown>,
         concurrency,
+        lambdaEndpoint: this.lambdaEndpoint,
       }),
     };
     const name = this.names.get(located.logicalId) ?? located.logicalId;

@@ -57,7 +57,7 @@ program
     process.stdout.write(
       [
         "",
-        `API     ${url}`,
+        `API     ${url}  (OpenAPI: ${url}/openapi.json)`,
         `Console ${url}${CONSOLE_PATH}`,
         "CLI     npx datadistiller ingest FILES --wait",
         '        npx datadistiller search "your question"',

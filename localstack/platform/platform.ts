@@ -7,7 +7,7 @@ import { repoRoot } from "../servers/paths.ts";
 import { StackError, stopProcess } from "../servers/process.ts";
 import { services, stackUp } from "../servers/stack.ts";
 import { localFunctionEnv, localRuntimeWiring } from "./settings.ts";
-import { localTokenHandler } from "./tokens.ts";
+import { localJwks, localTokenHandler } from "./tokens.ts";
 
 export const cdkOut = join(repoRoot, "cdk.out");
 
@@ -47,7 +47,8 @@ export async function startPlatform(options: {
   const runtime = await LocalRuntime.start({
     cdkOut,
     stackEnv: env,
-    functionEnv: localFunctionEnv({ modelDir }),
+    // Tokens of the local issuer are verified with its key (a deployed API discovers its issuer's).
+    functionEnv: localFunctionEnv({ modelDir, jwks: await localJwks() }),
     ...localRuntimeWiring,
     apiPort: options.apiPort ?? Number(process.env.API_PORT ?? 3000),
     log,

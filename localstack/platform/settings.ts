@@ -9,7 +9,7 @@ import { verifyToken } from "./tokens.ts";
  * DataDistiller's settings for the generic local runtime: what differs on one machine from the
  * deployed functions' environment, and where the runtime finds what AWS would provide.
  */
-export function localFunctionEnv(options: { modelDir?: string; cores?: number } = {}) {
+export function localFunctionEnv(options: { modelDir?: string; cores?: number; jwks?: string } = {}) {
   const cores = options.cores ?? availableParallelism();
   return (fn: LocalFunction): Record<string, string> => ({
     // Local Kafka is plaintext; in AWS the functions sign in to MSK with IAM.
@@ -20,7 +20,12 @@ export function localFunctionEnv(options: { modelDir?: string; cores?: number } 
     // machine's cores, so each one's ONNX sessions get its share (more threads than cores only
     // makes them wait on each other).
     ONNX_THREADS: String(Math.max(1, Math.floor(cores / fn.concurrency))),
+    // A function that invokes another (the dead-letter API invokes redrive) reaches the runtime's Lambda API.
+    AWS_ENDPOINT_URL_LAMBDA: fn.lambdaEndpoint,
     ...(options.modelDir ? { MODEL_DIR: options.modelDir } : {}),
+    // The API's functions verify tokens of the local issuer with its keys (in AWS they discover
+    // their issuer's through its OpenID configuration).
+    ...(options.jwks ? { JWT_JWKS: options.jwks } : {}),
   });
 }
 

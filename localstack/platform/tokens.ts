@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { exportJWK, generateKeyPair, importJWK, type JWK, type JWTPayload, jwtVerify, SignJWT } from "jose";
 import { LOCAL_JWT_ISSUER } from "../../infra/config.ts";
+import { NAME_PATTERN, NAME_RULE } from "../../shared/api/schemas.ts";
 import type { LocalHandler } from "../emulator/http-api.ts";
 import { stateDir } from "../servers/paths.ts";
 
@@ -63,10 +64,17 @@ export async function verifyToken(token: string, audience: string[]): Promise<JW
   }
 }
 
+/**
+ * The issuer's public keys as a JWK set (JSON), what an issuer publishes at its jwks_uri: the local
+ * platform hands it to the functions (JWT_JWKS), which verify tokens themselves.
+ */
+export async function localJwks(): Promise<string> {
+  const { d: _private, ...publicJwk } = await signingKey();
+  return JSON.stringify({ keys: [{ ...publicJwk, alg: ALGORITHM, use: "sig" }] });
+}
+
 /** Where the local platform hands out tokens (the stand-in for an identity provider's token endpoint). */
 export const LOCAL_TOKEN_PATH = "/local/token";
-/** A tenant name a local token may be asked for. */
-const TENANT = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 /**
  * `GET /local/token?tenant=NAME` → `{token, tenant}`: a token for the tenant, minted by the local
@@ -83,7 +91,8 @@ export function localTokenHandler(options: { audience?: string; tenantClaim?: st
       response.end(JSON.stringify(body));
     };
     if (request.method !== "GET") reply(405, { message: "Method Not Allowed" });
-    else if (!TENANT.test(tenant)) reply(400, { message: "tenant: 1 to 128 letters, digits, '_', '.', ':' or '-'" });
+    // Only tenants the API accepts: a token for any other tenant id would be refused by every route (403).
+    else if (!NAME_PATTERN.test(tenant)) reply(400, { message: `a tenant id is ${NAME_RULE}` });
     else {
       const token = await mintToken({
         tenant,

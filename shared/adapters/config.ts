@@ -24,6 +24,8 @@ export const settings = {
   UPLOAD_BUCKET: name,
   INDEX_BUCKET: name,
   DEAD_LETTER_BUCKET: name,
+  /** The redrive function's name (the dead-letter API invokes it to replay). */
+  REDRIVE_FUNCTION: name,
   TOPIC_DOCUMENTS_UPLOADED: z.string().default("documents.uploaded"),
   TOPIC_CHUNKS_TO_EMBED: z.string().default("chunks.to-embed"),
   TOPIC_CHUNKS_EMBEDDED: z.string().default("chunks.embedded"),
@@ -44,12 +46,23 @@ export const settings = {
   UPLOAD_METHOD: z.enum(["POST", "PUT"]).default("PUT"),
   UPLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
   TENANT_CLAIM: z.string().default("tenant"),
+  /** The bearer tokens' issuer and accepted audiences (the API's functions verify tokens themselves). */
+  JWT_ISSUER: z.url(),
+  JWT_AUDIENCE: csv,
+  /** A JWK set (JSON) to verify tokens with instead of the issuer's discovered keys: the local issuer's. */
+  JWT_JWKS: z.string().min(1).optional(),
   MODEL_DIR: name,
   /** Set when the models come from S3 (modelLocation=s3://…) instead of the layer; MODEL_DIR is then /tmp/models. */
   MODEL_S3_URI: z
     .string()
     .regex(/^s3:\/\//)
     .optional(),
+  /** rerankerLocation=s3://…: the cross-encoder's own prefix, copied to /tmp on a cold start. */
+  RERANKER_S3_URI: z.string().startsWith("s3://").optional(),
+  /** Server defaults for a search that leaves them out (shared/domain/rerank.ts). */
+  RERANK_METHOD: z.enum(["interpolate", "rank"]).optional(),
+  RERANK_WEIGHT: z.coerce.number().min(0).max(1).optional(),
+  RERANK_DEADLINE_MS: z.coerce.number().int().min(1).max(10_000).optional(),
   /** Chunks per message on chunks.to-embed: the unit of parallel embedding work. */
   CHUNKS_PER_GROUP: z.coerce.number().int().min(1).max(512).default(16),
   /** A collection's live segments before the index stage merges the smallest. */
@@ -72,7 +85,16 @@ export type Config<K extends SettingName> = { [P in K]: z.output<Settings[P]> };
  * (functions/<name>/handler.ts, through `loadFunctionConfig`). A variable added here fails the
  * type check of the construct until it sets it. Lambda itself provides AWS_REGION.
  */
+/**
+ * What a function that verifies bearer tokens reads (shared/adapters/bearer-auth.ts): the API's
+ * functions check the JWT themselves instead of an API Gateway authorizer (infra/api.ts says why).
+ */
+export const BEARER_AUTH_SETTINGS = ["TENANT_CLAIM", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS"] as const;
+export type BearerAuthSetting = (typeof BEARER_AUTH_SETTINGS)[number];
+
 export const FUNCTION_ENVIRONMENT = {
+  // GET /openapi.json and the $default route's 404/405 problems (built with the HTTP API): reads nothing.
+  "api-meta": [],
   "upload-url": [
     "JOBS_TABLE",
     "UPLOAD_BUCKET",
@@ -80,7 +102,7 @@ export const FUNCTION_ENVIRONMENT = {
     "MAX_UPLOAD_BYTES",
     "UPLOAD_METHOD",
     "UPLOAD_URL_TTL_SECONDS",
-    "TENANT_CLAIM",
+    ...BEARER_AUTH_SETTINGS,
     "JOB_RETENTION_DAYS",
   ],
   "on-upload": [
@@ -111,13 +133,22 @@ export const FUNCTION_ENVIRONMENT = {
     "JOB_RETENTION_DAYS",
   ],
   index: ["JOBS_TABLE", "INDEX_BUCKET", "MAX_SEGMENTS", "JOB_RETENTION_DAYS"],
-  search: ["JOBS_TABLE", "INDEX_BUCKET", "TENANT_CLAIM", "MODEL_DIR", "MODEL_S3_URI"],
-  "job-status": ["JOBS_TABLE", "TENANT_CLAIM", "STALL_AFTER_MINUTES"],
-  "delete-document": ["JOBS_TABLE", "TENANT_CLAIM"],
+  search: [
+    "JOBS_TABLE",
+    "INDEX_BUCKET",
+    ...BEARER_AUTH_SETTINGS,
+    "MODEL_DIR",
+    "MODEL_S3_URI",
+    "RERANKER_S3_URI",
+    "RERANK_METHOD",
+    "RERANK_WEIGHT",
+    "RERANK_DEADLINE_MS",
+  ],
+  "job-status": ["JOBS_TABLE", ...BEARER_AUTH_SETTINGS, "STALL_AFTER_MINUTES"],
+  "delete-document": ["JOBS_TABLE", ...BEARER_AUTH_SETTINGS],
   "dead-letter": ["JOBS_TABLE", "DEAD_LETTER_BUCKET", "JOB_RETENTION_DAYS"],
   redrive: [
     "JOBS_TABLE",
-    "TENANT_CLAIM",
     "DEAD_LETTER_BUCKET",
     "KAFKA_BROKERS",
     "KAFKA_SASL_MECHANISM",
@@ -136,13 +167,23 @@ export const FUNCTION_ENVIRONMENT = {
     "TOPIC_DOCUMENTS_UPLOADED",
     "JOB_RETENTION_DAYS",
   ],
+  // GET /dead-letters, POST /dead-letters/redrive: outside the VPC (it reaches the issuer's keys), it
+  // invokes redrive (in the VPC, the one that reaches Kafka) to replay.
+  "dead-letter-api": ["DEAD_LETTER_BUCKET", "REDRIVE_FUNCTION", ...BEARER_AUTH_SETTINGS],
 } as const satisfies Record<string, readonly SettingName[]>;
 
 export type FunctionName = keyof typeof FUNCTION_ENVIRONMENT;
 export const FUNCTION_NAMES = Object.keys(FUNCTION_ENVIRONMENT) as FunctionName[];
 
 /** Variables a construct may leave unset (their absence means something: e.g. models from the layer). */
-type OptionalVariable = "MODEL_S3_URI";
+type OptionalVariable =
+  | "MODEL_S3_URI"
+  | "RERANKER_S3_URI"
+  | "RERANK_METHOD"
+  | "RERANK_WEIGHT"
+  | "RERANK_DEADLINE_MS"
+  // Set locally only (the local issuer's keys); a deployed function discovers its issuer's.
+  | "JWT_JWKS";
 type VariableOf<F extends FunctionName> = (typeof FUNCTION_ENVIRONMENT)[F][number];
 
 /** The variables the construct of function F sets, as the strings Lambda passes: exactly those its handler reads. */

@@ -119,7 +119,9 @@ it("uploads through the drop zone, watches the jobs complete, and finds the docu
       .getByTestId("job")
       .filter({ has: page.getByTestId("job-filename").getByText(name, { exact: true }) })
       .filter({ hasText: collection });
-    await job.first().waitFor({ timeout: 15_000 });
+    // The row names its collection after the first poll: two cold starts (upload-url, job-status)
+    // that take tens of seconds on a loaded 2-core machine.
+    await job.first().waitFor({ timeout: 60_000 });
     await expect
       .poll(() => job.first().getAttribute("data-state"), { timeout: 60_000, interval: 250 })
       .toBe("COMPLETED");

@@ -234,7 +234,7 @@ describe("uploads that never arrive", () => {
   it("takes up an upload whose notification was lost", async () => {
     const bytes = makeUtf8Text("An upload whose event went missing still gets indexed.");
     const jobId = randomUUID();
-    const key = uploadKey(tenantA, jobId, "lost.txt");
+    const key = uploadKey(tenantA, jobId);
     // The object lands before its job exists, so its notification finds no job and is ignored: as
     // good as lost. Then the job appears, due for its first check.
     await s3Client().send(

@@ -4,6 +4,7 @@ import { ConfigError, FUNCTION_ENVIRONMENT, FUNCTION_NAMES, loadFunctionConfig }
 describe("the environment contract", () => {
   it("names every function once, in the order the stack builds them", () => {
     expect(FUNCTION_NAMES).toEqual([
+      "api-meta",
       "upload-url",
       "on-upload",
       "split",
@@ -15,6 +16,7 @@ describe("the environment contract", () => {
       "dead-letter",
       "redrive",
       "sweeper",
+      "dead-letter-api",
     ]);
   });
 
@@ -48,13 +50,26 @@ describe("the environment contract", () => {
     expect(load).toThrow(/JOBS_TABLE.*INDEX_BUCKET.*MAX_SEGMENTS.*JOB_RETENTION_DAYS/);
   });
 
-  it("every function needs the jobs table; only Kafka producers get brokers", () => {
+  it("every function but the API's description and its dead-letter view needs the jobs table; only Kafka producers get brokers", () => {
     const producers = FUNCTION_NAMES.filter((name) =>
       (FUNCTION_ENVIRONMENT[name] as readonly string[]).includes("KAFKA_BROKERS"),
     );
     expect(producers).toEqual(["on-upload", "split", "embed", "redrive", "sweeper"]);
     for (const name of FUNCTION_NAMES) {
+      if (name === "api-meta" || name === "dead-letter-api") continue;
       expect(FUNCTION_ENVIRONMENT[name] as readonly string[], name).toContain("JOBS_TABLE");
+    }
+  });
+
+  it("every function behind an authenticated route verifies bearer tokens; no other does", () => {
+    const verifiers = FUNCTION_NAMES.filter((name) =>
+      (FUNCTION_ENVIRONMENT[name] as readonly string[]).includes("JWT_ISSUER"),
+    );
+    expect(verifiers).toEqual(["upload-url", "search", "job-status", "delete-document", "dead-letter-api"]);
+    for (const name of verifiers) {
+      expect(FUNCTION_ENVIRONMENT[name] as readonly string[], name).toEqual(
+        expect.arrayContaining(["TENANT_CLAIM", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS"]),
+      );
     }
   });
 });
