@@ -94,6 +94,22 @@ describe("JobStore on DynamoDB Local", () => {
     expect(jobs.get("cb2")?.chunksEmbedded).toBe(8);
   });
 
+  it("absorbs the same batch repeated inside one delivery: read once, counted once, completed once", async () => {
+    await newJob("dup1");
+    for (const state of ["UPLOADED", "SPLITTING"] as const) await store.advance("dup1", state);
+    await store.advance("dup1", "EMBEDDING", { chunksTotal: 5 });
+    const g0 = { jobId: "dup1", batchId: "dup1:0", chunks: 3 };
+    const g1 = { jobId: "dup1", batchId: "dup1:1", chunks: 2 };
+    // BatchGetItem refuses repeated keys, and a transaction may touch an item once: both must cope.
+    expect(await store.uncounted("embedded", [g0, g0, g1, g0])).toEqual([g0, g1]);
+    expect(await store.countBatches("embedded", [g0, g0, g1])).toEqual([g0, g1]);
+    const seen = await store.getMany(["dup1", "dup1"]);
+    const { counted, completed } = await store.countIndexed([g0, g1, g0, g1], seen);
+    expect(counted).toEqual([g0, g1]);
+    expect(completed.map((job) => job.jobId)).toEqual(["dup1"]);
+    expect(await store.get("dup1")).toMatchObject({ state: "COMPLETED", chunksEmbedded: 5, chunksIndexed: 5 });
+  });
+
   it("indexes a batch in one transaction: counts, INDEXING, and COMPLETED for the jobs it finishes", async () => {
     const walkToEmbedding = async (jobId: string, chunksTotal: number) => {
       await newJob(jobId);

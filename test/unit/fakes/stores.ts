@@ -130,7 +130,10 @@ export class InMemoryJobs implements JobPort {
   }
 }
 
-type ManifestPort = Pick<ManifestStore, "get" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision">;
+type ManifestPort = Pick<
+  ManifestStore,
+  "get" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision" | "revealRevision"
+>;
 
 export class InMemoryManifests implements ManifestPort {
   private readonly manifests = new Map<string, Manifest>();
@@ -141,7 +144,7 @@ export class InMemoryManifests implements ManifestPort {
     const key = `${tenant}\n${collection}`;
     let found = this.manifests.get(key);
     if (!found) {
-      found = { tenant, collection, version: 0, segments: [], tombstones: [] };
+      found = { tenant, collection, version: 0, segments: [], tombstones: [], pending: [] };
       this.manifests.set(key, found);
     }
     return found;
@@ -151,12 +154,26 @@ export class InMemoryManifests implements ManifestPort {
     return structuredClone(this.manifest(tenant, collection));
   }
 
-  async addSegment(tenant: string, collection: string, segment: SegmentRef): Promise<boolean> {
+  async addSegment(
+    tenant: string,
+    collection: string,
+    segment: SegmentRef,
+    pendingRevisions: string[] = [],
+  ): Promise<boolean> {
     const manifest = this.manifest(tenant, collection);
     if (manifest.segments.some((listed) => listed.id === segment.id)) return false;
     manifest.segments.push(segment);
+    manifest.pending = [...new Set([...(manifest.pending ?? []), ...pendingRevisions])].sort();
     manifest.version++;
     return true;
+  }
+
+  async revealRevision(tenant: string, collection: string, revision: string, replaced?: string): Promise<void> {
+    const manifest = this.manifest(tenant, collection);
+    manifest.pending = (manifest.pending ?? []).filter((pending) => pending !== revision);
+    if (replaced && !manifest.tombstones.includes(replaced))
+      manifest.tombstones = [...manifest.tombstones, replaced].sort();
+    manifest.version++;
   }
 
   async addTombstone(tenant: string, collection: string, revision: string): Promise<void> {
