@@ -1,5 +1,11 @@
 import { Metrics } from "@aws-lambda-powertools/metrics";
-import { type DimensionsOf, METRIC_NAMESPACE, METRICS, type MetricName } from "../domain/metric-catalog.ts";
+import {
+  type DimensionsOf,
+  type FailureReason,
+  METRIC_NAMESPACE,
+  METRICS,
+  type MetricName,
+} from "../domain/metric-catalog.ts";
 
 /** Dimension values a metric needs beyond "service" (which the emitter fills in with its own name). */
 export type ExtraDimensions<N extends MetricName> = Omit<DimensionsOf<N>, "service">;
@@ -69,3 +75,28 @@ export class PipelineMetrics {
 
 /** The dimensions argument: required when the metric has dimensions other than "service". */
 type DimensionArgs<N extends MetricName> = keyof ExtraDimensions<N> extends never ? [] : [ExtraDimensions<N>];
+
+/**
+ * The job store as a stage that fails jobs for one reason class sees it: every `fail` that moved
+ * a job to FAILED (true only for the call that did it, so retries and replays count once) adds
+ * one DocumentsFailed with that reason.
+ */
+export function countingFailures<J extends { fail(jobId: string, reason: string): Promise<boolean> }>(
+  jobs: J,
+  metrics: PipelineMetrics,
+  reason: FailureReason,
+): J {
+  return new Proxy(jobs, {
+    get(target, property, receiver) {
+      if (property === "fail") {
+        return async (jobId: string, why: string) => {
+          const failed = await target.fail(jobId, why);
+          if (failed) metrics.add("DocumentsFailed", 1, { reason });
+          return failed;
+        };
+      }
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}

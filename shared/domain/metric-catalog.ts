@@ -199,3 +199,12 @@ export function prometheusName(
   const unit = definition.unit === "Milliseconds" ? "_seconds" : "";
   return `${base}${unit}${definition.kind === "counter" ? "_total" : ""}`;
 }
+
+/** Time to searchable: from the upload landing (UPLOADED; the job's creation if it has no such stage) to `completedAt`. */
+export function timeToSearchableMs(
+  job: { stages: Partial<Record<string, string>>; createdAt: string },
+  completedAt: Date,
+): number {
+  const from = Date.parse(job.stages.UPLOADED ?? job.createdAt);
+  return Number.isNaN(from) ? Number.NaN : Math.max(0, completedAt.getTime() - from);
+}
