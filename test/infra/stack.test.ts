@@ -740,7 +740,9 @@ describe("alarms and dashboard", () => {
   it("alarm on dead letters (the dead-letter function's count, or S3 PutRequests on the dead-letter bucket)", () => {
     const alarm = named("dead-letters");
     expect(alarm).toMatchObject({ Threshold: 1 });
-    const puts = (alarm?.Metrics as Json[]).find((query) => query.MetricStat?.Metric.MetricName === "PutRequests");
+    const puts = ((alarm?.Metrics ?? []) as Json[]).find(
+      (query) => query.MetricStat?.Metric.MetricName === "PutRequests",
+    );
     expect(puts.MetricStat.Metric.Namespace).toBe("AWS/S3");
     expect(puts.MetricStat.Metric.Dimensions).toEqual(
       expect.arrayContaining([{ Name: "BucketName", Value: { Ref: ids.deadLetters } }]),

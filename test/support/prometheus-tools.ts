@@ -53,3 +53,8 @@ export function promtool(args: string[], input?: string): { status: number; outp
   const result = spawnSync(ensureGoTool(PROMTOOL), args, { input, encoding: "utf8" });
   return { status: result.status ?? -1, output: `${result.stdout}${result.stderr}` };
 }
+
+// `tsx test/support/prometheus-tools.ts`: builds both tools into the cache (CI does it before the tests).
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const tool of [PROM2JSON, PROMTOOL]) console.log(ensureGoTool(tool));
+}
