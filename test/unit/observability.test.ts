@@ -134,3 +134,48 @@ describe("quantiles from cumulative buckets", () => {
     expect(quantile(0.5, [[1, 0]])).toBeUndefined();
   });
 });
+
+describe("failures counted by reason class", () => {
+  it("counts a job once, by the call that moved it to FAILED", async () => {
+    const { countingFailures } = await import("../../shared/adapters/metrics.ts");
+    const states = new Map([["j1", "SPLITTING"]]);
+    const store = {
+      others: 0,
+      async fail(jobId: string) {
+        if (states.get(jobId) === "FAILED" || !states.has(jobId)) return false;
+        states.set(jobId, "FAILED");
+        return true;
+      },
+      other() {
+        return ++this.others;
+      },
+    };
+    const metrics = new PipelineMetrics("split");
+    const counted = countingFailures(store, metrics, "bad-input");
+    expect(await counted.fail("j1")).toBe(true);
+    expect(await counted.fail("j1")).toBe(false); // a replay
+    expect(await counted.fail("missing")).toBe(false);
+    expect(counted.other()).toBe(1); // everything else is the store's own, bound to it
+    const lines = captureStdout(() => metrics.publish());
+    expect(lines.flatMap(parseEmf)).toMatchObject([
+      { name: "DocumentsFailed", dimensions: { reason: "bad-input" }, values: [1] },
+    ]);
+  });
+});
+
+describe("correlation ids in the Kafka stages' logs", () => {
+  it("names the batch by topic-partition and offsets, and the jobs, documents and tenants of its records", async () => {
+    const { batchId, correlationIds } = await import("../../functions/middleware.ts");
+    expect(
+      batchId({ "chunks.to-embed-3": [{ offset: 120 }, { offset: 139 }], "chunks.to-embed-4": [{ offset: 7 }] }),
+    ).toBe("chunks.to-embed-3@120-139,chunks.to-embed-4@7-7");
+    expect(
+      correlationIds([
+        { jobId: "j1", tenant: "acme", document: { documentId: "d1" } },
+        { jobId: "j1", tenant: "acme", document: { documentId: "d1" } },
+        { jobId: "j2", tenant: "beta", document: { documentId: "d2" } },
+        { jobId: 3 },
+      ]),
+    ).toEqual({ jobIds: ["j1", "j2"], documentIds: ["d1", "d2"], tenants: ["acme", "beta"] });
+  });
+});
