@@ -36,7 +36,8 @@ afterAll(async () => {
 const metricsUrl = () => `${platform.runtime.apiUrl}/metrics`;
 
 async function scrape(): Promise<{ text: string; families: Map<string, Prom2JsonFamily> }> {
-  const response = await fetch(metricsUrl());
+  // Once more on a connection the server closed while it sat in the pool (idle keep-alive).
+  const response = await fetch(metricsUrl()).catch(() => fetch(metricsUrl()));
   expect(response.status).toBe(200);
   expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
   const text = await response.text();
