@@ -71,7 +71,7 @@ export class JobsPanel {
       row.uploading = 0;
       this.render(row);
       try {
-        await uploadWithProgress(ticket.upload, file, contentType, (fraction) => {
+        await uploadWithProgress(ticket.upload, file, (fraction) => {
           row.uploading = fraction;
           this.render(row);
         });

@@ -11,7 +11,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import pRetry from "p-retry";
-import { type Job, type JobState, statesBefore } from "../domain/jobs.ts";
+import { isTerminal, type Job, type JobState, statesBefore } from "../domain/jobs.ts";
 
 export type CountedStage = "embedded" | "indexed";
 
@@ -274,37 +274,38 @@ export class JobStore {
 
   /**
    * The index stage's bookkeeping for many batches in few round trips: each batch's marker and,
-   * per job, the indexed count, the move to INDEXING, and to COMPLETED when these batches bring
-   * the count to the job's total. `seen` holds the jobs as read before the batch was indexed;
-   * a job that changed since (or a replayed batch) cancels the transaction, and its batches are
-   * then counted, advanced and completed one at a time.
-   * Returns the batches this call counted and the jobs it completed.
+   * per job, the indexed count and the move to INDEXING. `seen` holds the jobs as read before the
+   * batch was indexed; a job that changed since (or a replayed batch) cancels the transaction, and
+   * its batches are then counted and advanced one at a time.
+   * Returns the batches this call counted and the jobs whose every chunk is now counted: the
+   * caller makes them searchable, then completes them (`completeIfDone`), so a client that sees
+   * COMPLETED finds the document.
    */
   async countIndexed<B extends BatchCount>(
     batches: B[],
     seen: ReadonlyMap<string, Job>,
-  ): Promise<{ counted: B[]; completed: Job[] }> {
+  ): Promise<{ counted: B[]; finished: Job[] }> {
     const counted: B[] = [];
-    const completed: Job[] = [];
+    const finished = new Map<string, Job>();
     // What each job's counter is known to hold, moved along as transactions commit.
     const indexedSoFar = new Map([...seen].map(([jobId, job]) => [jobId, job.chunksIndexed]));
     for (const part of transactionParts(distinctBatches(batches))) {
       const plan = [...chunksByJob(part)].map(([jobId, chunks]) => {
         const job = seen.get(jobId);
         const before = indexedSoFar.get(jobId);
-        const completes =
+        const finishes =
           job !== undefined && before !== undefined && job.chunksTotal > 0 && before + chunks >= job.chunksTotal;
-        return { jobId, chunks, job, before, completes };
+        return { jobId, chunks, job, before, finishes };
       });
-      const updates = plan.flatMap(({ jobId, chunks, before, completes }) =>
-        before === undefined ? [] : [this.indexedUpdate(jobId, chunks, before, completes)],
+      const updates = plan.flatMap(({ jobId, chunks, before }) =>
+        before === undefined ? [] : [this.indexedUpdate(jobId, chunks, before)],
       );
       const markers = part.map((batch) => this.markerPut("indexed", batch));
       if (updates.length === plan.length && (await this.transact([...markers, ...updates]))) {
         counted.push(...part);
-        for (const { jobId, chunks, job, before, completes } of plan) {
+        for (const { jobId, chunks, job, before, finishes } of plan) {
           indexedSoFar.set(jobId, (before ?? 0) + chunks);
-          if (completes && job) completed.push(job);
+          if (finishes && job) finished.set(jobId, job);
         }
         continue;
       }
@@ -312,11 +313,12 @@ export class JobStore {
         indexedSoFar.delete(batch.jobId);
         if (await this.countBatch(batch.jobId, "indexed", batch.batchId, batch.chunks)) counted.push(batch);
         await this.advance(batch.jobId, "INDEXING");
-        const job = seen.get(batch.jobId);
-        if ((await this.completeIfDone(batch.jobId)) && job) completed.push(job);
+        const job = await this.get(batch.jobId);
+        if (job && !isTerminal(job.state) && job.chunksTotal > 0 && job.chunksIndexed >= job.chunksTotal)
+          finished.set(job.jobId, job);
       }
     }
-    return { counted, completed };
+    return { counted, finished: [...finished.values()] };
   }
 
   /** Marks the job COMPLETED once every chunk is indexed; true only for the call that completes it. */
@@ -460,31 +462,20 @@ export class JobStore {
     };
   }
 
-  /** Adds to the indexed count of a job last seen at `seen`, moving it to INDEXING or COMPLETED. */
-  private indexedUpdate(jobId: string, chunks: number, seen: number, completes: boolean): TransactItem {
-    const to: JobState = completes ? "COMPLETED" : "INDEXING";
+  /** Adds to the indexed count of a job last seen at `seen`, moving it to INDEXING. */
+  private indexedUpdate(jobId: string, chunks: number, seen: number): TransactItem {
     return {
       Update: {
         TableName: this.table,
         Key: this.key(jobId),
-        UpdateExpression: [
-          "ADD chunksIndexed :n",
-          "SET #state = :to, #stages.#indexing = if_not_exists(#stages.#indexing, :now),",
-          completes ? "#stages.#completed = :now," : "",
-          "updatedAt = :now, expiresAt = :expires",
-        ].join(" "),
+        UpdateExpression:
+          "ADD chunksIndexed :n SET #state = :to, #stages.#indexing = if_not_exists(#stages.#indexing, :now), updatedAt = :now",
         ConditionExpression: "chunksIndexed = :seen AND #state IN (:embedding, :indexing)",
-        ExpressionAttributeNames: {
-          "#state": "state",
-          "#stages": "stages",
-          "#indexing": "INDEXING",
-          ...(completes ? { "#completed": "COMPLETED" } : {}),
-        },
+        ExpressionAttributeNames: { "#state": "state", "#stages": "stages", "#indexing": "INDEXING" },
         ExpressionAttributeValues: {
           ":n": chunks,
-          ":to": to,
+          ":to": "INDEXING",
           ":now": new Date().toISOString(),
-          ":expires": this.expiry(),
           ":seen": seen,
           ":embedding": "EMBEDDING",
           ":indexing": "INDEXING",

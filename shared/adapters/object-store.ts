@@ -13,12 +13,10 @@ import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 
 /** A presigned upload as the API hands it to clients. */
-export interface PresignedUpload {
-  method: "PUT" | "POST";
-  url: string;
-  headers?: Record<string, string>;
-  fields?: Record<string, string>;
-}
+/** A PUT carries `headers` (signed into the URL, so they must be sent as given); a POST form, `fields`. */
+export type PresignedUpload =
+  | { method: "PUT"; url: string; headers: Record<string, string> }
+  | { method: "POST"; url: string; fields: Record<string, string> };
 
 /** The object was replaced since the version a caller asked for (a conditional read failed). */
 export class ObjectChanged extends Error {

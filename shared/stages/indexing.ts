@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { JobStore } from "../adapters/job-store.ts";
 import type { ManifestStore } from "../adapters/manifest-store.ts";
-import type { Job } from "../domain/jobs.ts";
+import { isTerminal, type Job } from "../domain/jobs.ts";
 import type { SegmentRef } from "../domain/manifest.ts";
 import { decodeVector, type EmbeddedGroup } from "../domain/messages.ts";
 import { buildSegment, decodeSegment, encodeSegment, mergeSegments } from "../domain/segment.ts";
@@ -10,7 +10,7 @@ import type { SegmentBlobs } from "./ports.ts";
 import { batchCount, distinctGroups, liveGroups } from "./progress.ts";
 
 export interface IndexDeps {
-  jobs: Pick<JobStore, "getMany" | "uncounted" | "countIndexed">;
+  jobs: Pick<JobStore, "getMany" | "uncounted" | "countIndexed" | "completeIfDone">;
   manifests: Pick<
     ManifestStore,
     "get" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision" | "revealRevision"
@@ -50,21 +50,35 @@ export async function indexGroups(groups: EmbeddedGroup[], deps: IndexDeps): Pro
       if (written) segments.push(written);
     }
   }
-  const { counted, completed } = await deps.jobs.countIndexed(fresh, running);
-  // A replay of a batch that completed its jobs promotes them again (idempotent): an invocation
-  // that stopped between completing a job and promoting it must not leave it hidden.
+  const { counted, finished } = await deps.jobs.countIndexed(fresh, running);
+  // A job is searchable before it is COMPLETED, so a client that sees COMPLETED finds it. Jobs
+  // read with every chunk counted but not completed are those of an invocation that stopped
+  // between the two (this is its replay): finished here, idempotently.
+  const stalled = [...running.values()].filter((job) => job.chunksTotal > 0 && job.chunksIndexed >= job.chunksTotal);
+  // A replay of a batch that completed its jobs promotes them again (idempotent).
   const replayed = [...found.values()].filter((job) => job.state === "COMPLETED");
   // A group written here but counted by another invocation (a duplicate delivered to both at once)
-  // listed its revision as pending again, perhaps after that invocation completed the job and
-  // revealed it: promote such a job again once it completed, or it would stay hidden for good.
+  // listed its revision as pending again, perhaps after that invocation revealed it: look again.
   const countedHere = new Set(counted.map((batch) => batch.batchId));
-  const promoted = new Set([...completed, ...replayed].map((job) => job.jobId));
+  const handled = new Set([...finished, ...stalled, ...replayed].map((job) => job.jobId));
   const raced = [...new Set(fresh.filter(({ batchId }) => !countedHere.has(batchId)).map(({ jobId }) => jobId))].filter(
-    (jobId) => !promoted.has(jobId),
+    (jobId) => !handled.has(jobId),
   );
-  const completedElsewhere =
-    raced.length === 0 ? [] : [...(await deps.jobs.getMany(raced)).values()].filter((job) => job.state === "COMPLETED");
-  for (const job of [...completed, ...replayed, ...completedElsewhere]) await promote(job, deps);
+  const racedJobs = raced.length === 0 ? [] : [...(await deps.jobs.getMany(raced)).values()];
+  const completedElsewhere = racedJobs.filter((job) => job.state === "COMPLETED");
+  const finishedElsewhere = racedJobs.filter(
+    (job) => !isTerminal(job.state) && job.chunksTotal > 0 && job.chunksIndexed >= job.chunksTotal,
+  );
+  const completed: Job[] = [];
+  for (const job of distinctJobs([...finished, ...stalled, ...finishedElsewhere])) {
+    await promote(job, deps);
+    if (await deps.jobs.completeIfDone(job.jobId)) completed.push(job);
+    else if ((await deps.jobs.getMany([job.jobId])).get(job.jobId)?.state === "FAILED") {
+      // Failed meanwhile (a rare race with the dead-letter function): a FAILED job shows nothing.
+      await deps.manifests.addTombstone(job.tenant, job.collection, revisionOf(job));
+    }
+  }
+  for (const job of [...replayed, ...completedElsewhere]) await promote(job, deps);
   // Compaction last: the revisions this batch completed are shown now, so their segments can be merged.
   for (const [first] of collections.values()) {
     if (first) await compactIfNeeded(first.tenant, first.document.collection, deps);
@@ -147,13 +161,17 @@ function oneRevisionPerDocument(groups: EmbeddedGroup[]): EmbeddedGroup[][] {
   return parts.map((part) => part.groups);
 }
 
+const revisionOf = (job: Job) => documentKey({ documentId: job.documentId, revision: job.jobId });
+
+const distinctJobs = (jobs: Job[]) => [...new Map(jobs.map((job) => [job.jobId, job])).values()];
+
 /**
  * A completed upload becomes its document's live revision: searchable from now on, and the
  * revision it replaces tombstoned (in the same manifest write when both are in one collection).
  * Idempotent, so a replay can run it again.
  */
 async function promote(job: Job, deps: IndexDeps): Promise<void> {
-  const revision = documentKey({ documentId: job.documentId, revision: job.jobId });
+  const revision = revisionOf(job);
   const replaced = await deps.manifests.promoteRevision(job.tenant, job.documentId, {
     id: job.jobId,
     collection: job.collection,

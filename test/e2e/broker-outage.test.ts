@@ -7,12 +7,17 @@ import { makeProsePages, makeUtf8Text } from "../fixtures/make-fixtures.ts";
 import { startTestPlatform, tenantClient } from "../support/platform.ts";
 
 /**
- * The broker stopped for 60 s in the middle of an ingestion: every job completes, with exact
- * counts and no manual redrive, and the consumers resume soon after the broker is back. Runs only
- * when the test run started the broker itself (it can stop and restart only its own).
+ * The broker stopped in the middle of an ingestion: every job completes, with exact counts and no
+ * manual redrive, and the consumers resume soon after the broker is back. Runs only when the test
+ * run started the broker itself (it can stop and restart only its own).
+ *
+ * 30 s by default, to keep npm test short: far longer than the consumers' session timeout (6 s)
+ * and the retry budget that once failed jobs (~7 s), about the 33 s outage issue 12 reported; any
+ * outage within the retry budget (minutes) takes the same paths. `OUTAGE_SECONDS=60` runs the
+ * issue's 60 s scenario.
  */
 
-const OUTAGE_MS = 60_000;
+const OUTAGE_MS = Number(process.env.OUTAGE_SECONDS ?? 30) * 1000;
 let platform: Platform;
 let api: DataDistillerClient;
 const logs: string[] = [];
@@ -33,7 +38,7 @@ afterAll(async () => {
 const documentText = (i: number) => `${makeProsePages(1, 20)[0]} Outage document number ${i}.`;
 
 it.skipIf(!ownBroker)(
-  "completes every job of an ingestion during which the broker was down for 60 s, with no manual redrive",
+  `completes every job of an ingestion during which the broker was down for ${OUTAGE_MS / 1000} s, with no manual redrive`,
   async () => {
     const tickets: UploadTicket[] = [];
     const ingest = async (i: number) =>
@@ -51,7 +56,7 @@ it.skipIf(!ownBroker)(
     // The other half is uploaded while the broker is down: on-upload cannot publish them yet.
     for (let i = 6; i < 12; i++) await ingest(i);
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, OUTAGE_MS - (Date.now() - stoppedAt))));
-    const progressAtRestart = await progress(tickets);
+    const progressAtRestart = progress(await jobsOf(tickets));
     await startBroker();
     const backAt = Date.now();
     console.log(`broker down ${((backAt - stoppedAt) / 1000).toFixed(1)} s`);
@@ -80,14 +85,10 @@ it.skipIf(!ownBroker)(
     const deadline = backAt + 300_000;
     while (finished.length < tickets.length) {
       if (Date.now() > deadline) throw new Error(`only ${finished.length} of ${tickets.length} jobs ended in 300 s`);
-      finished.length = 0;
-      const now = await progress(tickets);
-      if (!resumedAt && now > progressAtRestart) resumedAt = Date.now();
-      for (const ticket of tickets) {
-        const job = await api.job(ticket.jobId);
-        if (job.state === "COMPLETED" || job.state === "FAILED") finished.push(job);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      const jobs = await jobsOf(tickets);
+      if (!resumedAt && progress(jobs) > progressAtRestart) resumedAt = Date.now();
+      finished.splice(0, finished.length, ...jobs.filter((job) => job.state === "COMPLETED" || job.state === "FAILED"));
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
     }
     console.log(
       `first job progress ${((resumedAt - backAt) / 1000).toFixed(1)} s after the broker was back; ` +
@@ -104,13 +105,20 @@ it.skipIf(!ownBroker)(
   600_000,
 );
 
+/** The tickets' jobs in one request (the tenant is this test's own; a poll must not load the machine). */
+async function jobsOf(tickets: UploadTicket[]): Promise<JobStatus[]> {
+  const wanted = new Set(tickets.map((ticket) => ticket.jobId));
+  const { jobs } = await api.listJobs({ limit: 100 });
+  const found = jobs.filter((job) => wanted.has(job.jobId));
+  expect(found).toHaveLength(wanted.size);
+  return found;
+}
+
 /** A number that grows whenever any of the jobs moves: states and counters summed. */
-async function progress(tickets: UploadTicket[]): Promise<number> {
+function progress(jobs: JobStatus[]): number {
   const order = ["PENDING_UPLOAD", "UPLOADED", "SPLITTING", "EMBEDDING", "INDEXING", "COMPLETED", "FAILED"];
-  let total = 0;
-  for (const ticket of tickets) {
-    const job = await api.job(ticket.jobId);
-    total += order.indexOf(job.state) * 1_000_000 + job.counts.chunksEmbedded + job.counts.chunksIndexed;
-  }
-  return total;
+  return jobs.reduce(
+    (total, job) => total + order.indexOf(job.state) * 1_000_000 + job.counts.chunksEmbedded + job.counts.chunksIndexed,
+    0,
+  );
 }

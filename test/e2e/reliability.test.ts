@@ -195,6 +195,24 @@ describe("one-shot upload URLs", () => {
       { filename: "once.txt", contentType: "text/plain", bytes: first },
       { collection: "once" },
     );
+    // The ticket names the headers to send; a browser may send them (the bucket's CORS rules).
+    expect(ticket.upload).toMatchObject({
+      method: "PUT",
+      headers: { "Content-Type": "text/plain", "If-None-Match": "*" },
+    });
+    const preflight = await fetch(ticket.upload.url, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://console.example.com",
+        "access-control-request-method": "PUT",
+        "access-control-request-headers": "content-type,if-none-match",
+      },
+    });
+    expect(preflight.ok).toBe(true);
+    expect(preflight.headers.get("access-control-allow-origin")).toMatch(/^(\*|https:\/\/console\.example\.com)$/);
+    expect(preflight.headers.get("access-control-allow-methods")).toContain("PUT");
+    const allowedHeaders = preflight.headers.get("access-control-allow-headers")?.toLowerCase() ?? "";
+    expect(allowedHeaders === "*" || allowedHeaders.includes("if-none-match"), allowedHeaders).toBe(true);
     const second = makeUtf8Text("Replaced content about submarines!!!!!!").subarray(0, first.byteLength);
     const refused = await uploadFile(ticket.upload, second, "text/plain").catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(ApiError);

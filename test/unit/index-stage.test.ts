@@ -199,4 +199,46 @@ describe("index stage", () => {
       .map((chunk) => `${chunk.chunkId}@${chunk.revision}`);
     expect(shown.sort()).toEqual(["doc-a:0@a", "doc-a:1@a", "doc-b:0@b", "doc-b:1@b", "report:0@old"]);
   });
+
+  it("a job turns COMPLETED only once its document is searchable (a client polling for it finds it)", async () => {
+    const manifests = new InMemoryManifests();
+    const hiddenWhenCompleted: boolean[] = [];
+    class Observed extends InMemoryJobs {
+      override async advance(...args: Parameters<InMemoryJobs["advance"]>) {
+        const [jobId, state] = args;
+        const { pending = [] } = await manifests.get("acme", "default");
+        if (state === "COMPLETED") hiddenWhenCompleted.push(pending.includes(`doc-${jobId}@${jobId}`));
+        return super.advance(...args);
+      }
+    }
+    const jobs = new Observed(job("a", "EMBEDDING", { chunksTotal: 3 }), job("b", "EMBEDDING", { chunksTotal: 2 }));
+    const deps: IndexDeps = { jobs, manifests, blobs: new InMemoryBlobs(), maxSegments: 16 };
+    await indexGroups([embedded(chunkGroup("a", 0, 2))], deps);
+    await indexGroups([embedded(chunkGroup("a", 1, 1)), embedded(chunkGroup("b", 0, 2))], deps);
+    expect([jobs.jobs.get("a")?.state, jobs.jobs.get("b")?.state]).toEqual(["COMPLETED", "COMPLETED"]);
+    expect(hiddenWhenCompleted).toEqual([false, false]);
+  });
+
+  it("a replay completes a job whose every chunk was counted by an invocation that stopped before completing it", async () => {
+    const jobs = new InMemoryJobs(job("j1", "EMBEDDING", { chunksTotal: 2 }));
+    const { deps, manifests } = harness(jobs);
+    const groups = [embedded(chunkGroup("j1", 0, 2))];
+    const stopping: IndexDeps = {
+      ...deps,
+      jobs: {
+        getMany: (...args) => jobs.getMany(...args),
+        uncounted: (...args) => jobs.uncounted(...args),
+        countIndexed: (...args) => jobs.countIndexed(...args),
+        completeIfDone: async () => {
+          throw new Error("timed out");
+        },
+      },
+    };
+    await expect(indexGroups(groups, stopping)).rejects.toThrow("timed out");
+    expect(jobs.jobs.get("j1")).toMatchObject({ state: "INDEXING", chunksIndexed: 2 });
+    await indexGroups(groups, deps);
+    expect(jobs.jobs.get("j1")).toMatchObject({ state: "COMPLETED", chunksIndexed: 2 });
+    expect((await manifests.get("acme", "default")).pending).toEqual([]);
+    expect(manifests.live.get("acme\ndoc-j1")?.id).toBe("j1");
+  });
 });

@@ -36,7 +36,16 @@ export function job(jobId: string, state: JobState, fields: Partial<Job> = {}): 
 
 type JobPort = Pick<
   JobStore,
-  "get" | "getMany" | "advance" | "fail" | "uncounted" | "countBatches" | "countIndexed" | "noteError" | "noteErrors"
+  | "get"
+  | "getMany"
+  | "advance"
+  | "fail"
+  | "uncounted"
+  | "countBatches"
+  | "countIndexed"
+  | "completeIfDone"
+  | "noteError"
+  | "noteErrors"
 >;
 
 export class InMemoryJobs implements JobPort {
@@ -107,17 +116,25 @@ export class InMemoryJobs implements JobPort {
   async countIndexed<B extends BatchCount>(
     batches: B[],
     seen: ReadonlyMap<string, Job>,
-  ): Promise<{ counted: B[]; completed: Job[] }> {
+  ): Promise<{ counted: B[]; finished: Job[] }> {
     this.calls.push("countIndexed");
     const counted = batches.filter((batch) => this.count("indexed", batch));
-    const completed: Job[] = [];
+    const finished: Job[] = [];
     for (const jobId of new Set(counted.map((batch) => batch.jobId))) {
       await this.advance(jobId, "INDEXING");
       const item = this.jobs.get(jobId);
       const done = item && item.chunksTotal > 0 && item.chunksIndexed >= item.chunksTotal && !isTerminal(item.state);
-      if (done && (await this.advance(jobId, "COMPLETED"))) completed.push(seen.get(jobId) ?? item);
+      if (done) finished.push(seen.get(jobId) ?? item);
     }
-    return { counted, completed };
+    return { counted, finished };
+  }
+
+  async completeIfDone(jobId: string): Promise<boolean> {
+    this.calls.push("completeIfDone");
+    const item = this.jobs.get(jobId);
+    if (!item || item.chunksTotal === 0 || item.chunksIndexed < item.chunksTotal) return false;
+    if (item.state !== "EMBEDDING" && item.state !== "INDEXING") return false;
+    return this.advance(jobId, "COMPLETED");
   }
 
   async noteError(jobId: string, message: string): Promise<void> {
