@@ -18,6 +18,27 @@ export function ensureGoTool(tool: { module: string; version: string }): string 
   const binary = join(cacheDir, "bin", `${name}-${tool.version}`);
   if (existsSync(binary)) return binary;
   requireCommand("go", "Install Go 1.25 or newer: Prometheus's tools are built with it.");
+  // One build at a time (test files in parallel, a CI step): the others wait for its binary.
+  const lock = `${binary}.lock`;
+  mkdirSync(join(cacheDir, "bin"), { recursive: true });
+  try {
+    mkdirSync(lock);
+  } catch {
+    const until = Date.now() + 60 * 60_000;
+    while (!existsSync(binary) && existsSync(lock) && Date.now() < until) spawnSync("sleep", ["5"]);
+    if (existsSync(binary)) return binary;
+    rmSync(lock, { recursive: true, force: true });
+    return ensureGoTool(tool);
+  }
+  try {
+    build(name, tool, binary);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+  return binary;
+}
+
+function build(name: string, tool: { module: string; version: string }, binary: string): void {
   // Built into a scratch GOBIN and renamed, so an interrupted build never leaves a partial binary.
   const scratch = join(cacheDir, "bin", `.build-${name}-${tool.version}`);
   rmSync(scratch, { recursive: true, force: true });
@@ -25,7 +46,6 @@ export function ensureGoTool(tool: { module: string; version: string }): string 
   run("go", ["install", `${tool.module}@${tool.version}`], { cwd: scratch, env: { ...process.env, GOBIN: scratch } });
   renameSync(join(scratch, name), binary);
   rmSync(scratch, { recursive: true, force: true });
-  return binary;
 }
 
 /** A metric family as prom2json prints it. */
