@@ -4,7 +4,7 @@
  * as JSON; promtool checks configurations and lints an exposition (`promtool check metrics`).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { cacheDir } from "../../localstack/servers/paths.ts";
 import { requireCommand, run } from "../../localstack/servers/process.ts";
@@ -24,8 +24,9 @@ export function ensureGoTool(tool: { module: string; version: string }): string 
   try {
     mkdirSync(lock);
   } catch {
-    const until = Date.now() + 60 * 60_000;
-    while (!existsSync(binary) && existsSync(lock) && Date.now() < until) spawnSync("sleep", ["5"]);
+    // A lock older than 45 minutes is a build that died: taken over.
+    const live = () => existsSync(lock) && Date.now() - statSync(lock).mtimeMs < 45 * 60_000;
+    while (!existsSync(binary) && live()) spawnSync("sleep", ["5"]);
     if (existsSync(binary)) return binary;
     rmSync(lock, { recursive: true, force: true });
     return ensureGoTool(tool);
