@@ -19,7 +19,7 @@ export const handler = kafkaStage({
   serviceName: "embed",
   message: chunkGroup,
   jobs,
-  async run(groups, logger) {
+  async run(groups, logger, metrics) {
     const result = await embedGroups(groups, {
       jobs,
       embed: (texts) => embedder.embed(texts),
@@ -33,6 +33,7 @@ export const handler = kafkaStage({
           })),
         ),
     });
+    metrics.add("ChunksEmbedded", result.counted);
     logger.info("embedded", { ...result, groups: groups.length });
   },
 });

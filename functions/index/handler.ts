@@ -4,6 +4,7 @@ import { JobStore } from "../../shared/adapters/job-store.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { embeddedGroup } from "../../shared/domain/messages.ts";
+import { timeToSearchableMs } from "../../shared/domain/metric-catalog.ts";
 import { indexGroups } from "../../shared/stages/indexing.ts";
 import { kafkaStage } from "../middleware.ts";
 
@@ -21,8 +22,26 @@ export const handler = kafkaStage({
   serviceName: "index",
   message: embeddedGroup,
   jobs,
-  async run(groups, logger) {
-    const result = await indexGroups(groups, { jobs, manifests, blobs, maxSegments: config.MAX_SEGMENTS });
-    logger.info("indexed", { ...result, groups: groups.length });
+  async run(groups, logger, metrics) {
+    const { completed, ...result } = await indexGroups(groups, {
+      jobs,
+      manifests,
+      blobs,
+      maxSegments: config.MAX_SEGMENTS,
+    });
+    const now = new Date();
+    metrics.add("ChunksIndexed", result.indexed);
+    if (completed.length > 0) metrics.add("DocumentsCompleted", completed.length);
+    for (const job of completed) {
+      metrics.add("TimeToSearchable", timeToSearchableMs(job, now));
+      logger.info("job completed", {
+        jobId: job.jobId,
+        documentId: job.documentId,
+        tenant: job.tenant,
+        chunks: job.chunksTotal,
+        timeToSearchableMs: timeToSearchableMs(job, now),
+      });
+    }
+    logger.info("indexed", { ...result, completed: completed.length, groups: groups.length });
   },
 });

@@ -4,6 +4,7 @@ import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { reasonOf, retryTransient } from "../../shared/adapters/faults.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
+import { countingFailures } from "../../shared/adapters/metrics.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { matchesDeclaredType } from "../../shared/domain/extract.ts";
 import { checkUpload } from "../../shared/stages/on-upload.ts";
@@ -15,7 +16,9 @@ const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_
 const objects = new ObjectStore(s3Client());
 const publisher = publisherFor("on-upload", config);
 
-export const handler = withObservability<S3Event, void>("on-upload", async (event, context, { logger }) => {
+export const handler = withObservability<S3Event, void>("on-upload", async (event, context, { logger, pipeline }) => {
+  // An upload on-upload refuses (too large, not what was declared) fails its job: bad input.
+  const checkedJobs = countingFailures(jobs, pipeline, "bad-input");
   for (const record of event.Records) {
     const bucket = record.s3.bucket.name;
     // S3 event keys are URL-encoded, with spaces as '+'.
@@ -25,7 +28,7 @@ export const handler = withObservability<S3Event, void>("on-upload", async (even
     const outcome = await retryTransient(
       () =>
         checkUpload(bucket, key, {
-          jobs,
+          jobs: checkedJobs,
           objects,
           maxUploadBytes: config.MAX_UPLOAD_BYTES,
           matchesDeclaredType,
@@ -41,7 +44,13 @@ export const handler = withObservability<S3Event, void>("on-upload", async (even
       },
     );
     if (outcome.kind === "accepted") {
-      logger.info("upload accepted", { jobId: outcome.message.jobId, key, etag: outcome.message.etag });
+      logger.info("upload accepted", {
+        jobId: outcome.message.jobId,
+        documentId: outcome.message.document.documentId,
+        tenant: outcome.message.tenant,
+        key,
+        etag: outcome.message.etag,
+      });
     } else if (outcome.kind === "rejected") {
       logger.warn("upload rejected", { jobId: outcome.jobId, reason: outcome.reason });
     } else {

@@ -4,6 +4,7 @@ import { authenticatorFor } from "../../shared/adapters/bearer-auth.ts";
 import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { HttpError, httpHandler, json, parseBody } from "../../shared/adapters/http.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
+import { PipelineMetrics } from "../../shared/adapters/metrics.ts";
 import { syncS3Prefix } from "../../shared/adapters/model-sync.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { InvalidCursorError } from "../../shared/domain/hybrid-search.ts";
@@ -30,9 +31,16 @@ const { reranker, unavailable, dir } = await loadReranker({
 if (reranker) logger.info("cross-encoder loaded", { dir, ...reranker.info });
 else logger.warn("no cross-encoder: results are not reranked", { dir });
 const objects = new ObjectStore(s3);
+const metrics = new PipelineMetrics("search");
 const service = new SearchService({
   manifests: new ManifestStore(dynamoDocumentClient(), config.JOBS_TABLE),
-  blobs: { read: (key) => objects.read(config.INDEX_BUCKET, key) },
+  blobs: {
+    // Segments are cached per environment: each read is a cold load.
+    read: (key) => {
+      metrics.add("IndexColdLoads", 1);
+      return objects.read(config.INDEX_BUCKET, key);
+    },
+  },
   embed: async (text) => (await embedder.embed([text]))[0] as Float32Array,
   ...(reranker ? { reranker } : {}),
   ...(unavailable ? { rerankUnavailable: unavailable } : {}),
@@ -51,10 +59,16 @@ export const handler = httpHandler(
       // The collection is looked up under the caller's tenant only: no other tenant's data is reachable.
       const response = await service.search(tenant, request);
       if (response.rerank?.reason === "error") logger.error("rerank failed", { message: response.rerank.message });
+      for (const [stage, ms] of Object.entries(response.timings ?? {})) {
+        metrics.add("SearchLatency", ms, { mode: request.mode, stage });
+      }
+      metrics.add("SearchRequests", 1, { mode: request.mode, reranked: String(response.rerank?.reranked === true) });
       return json(200, response);
     } catch (error) {
       if (error instanceof InvalidCursorError) throw new HttpError("INVALID_CURSOR", error.message);
       throw error;
+    } finally {
+      metrics.publish();
     }
   },
 );

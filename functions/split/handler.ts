@@ -2,6 +2,7 @@ import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-client
 import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
+import { countingFailures } from "../../shared/adapters/metrics.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { documentSplitter } from "../../shared/domain/document-splitter.ts";
 import { documentUploaded } from "../../shared/domain/messages.ts";
@@ -23,9 +24,10 @@ export const handler = kafkaStage({
   serviceName: "split",
   message: documentUploaded,
   jobs,
-  async run(messages, logger) {
+  async run(messages, logger, metrics) {
     const { outcomes } = await splitDocuments(messages, {
-      jobs,
+      // A document that cannot be read fails its job here: the user's input is the cause.
+      jobs: countingFailures(jobs, metrics, "bad-input"),
       objects,
       split,
       chunksPerGroup: config.CHUNKS_PER_GROUP,

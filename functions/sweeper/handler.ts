@@ -3,6 +3,7 @@ import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-client
 import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
+import { countingFailures } from "../../shared/adapters/metrics.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { matchesDeclaredType } from "../../shared/domain/extract.ts";
 import { autoRedrive } from "../../shared/stages/dead-letters.ts";
@@ -22,16 +23,16 @@ const publisher = publisherFor("sweeper", config);
 
 export const handler = withObservability<Partial<ScheduledEvent> | undefined, unknown>(
   "sweeper",
-  async (event, _context, { logger }) => {
+  async (event, _context, { logger, pipeline }) => {
     const scheduled = Date.parse(event?.time ?? "");
     const now = new Date(Number.isNaN(scheduled) ? Date.now() : Math.max(scheduled, Date.now()));
     const uploads = await sweepUploads(now, {
-      jobs,
+      jobs: countingFailures(jobs, pipeline, "upload-missing"),
       objects,
       bucket: config.UPLOAD_BUCKET,
       check: (bucket, key) =>
         checkUpload(bucket, key, {
-          jobs,
+          jobs: countingFailures(jobs, pipeline, "bad-input"),
           objects,
           maxUploadBytes: config.MAX_UPLOAD_BYTES,
           matchesDeclaredType,
@@ -44,7 +45,7 @@ export const handler = withObservability<Partial<ScheduledEvent> | undefined, un
     const letters = await autoRedrive({
       objects,
       bucket: config.DEAD_LETTER_BUCKET,
-      jobs,
+      jobs: countingFailures(jobs, pipeline, "dead-lettered"),
       publish: (topic, messages) => publisher.publish(topic, messages),
       topicStates: {},
     });

@@ -4,6 +4,7 @@ import { authenticatorFor } from "../../shared/adapters/bearer-auth.ts";
 import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { HttpError, httpHandler, json, parseBody } from "../../shared/adapters/http.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
+import { PipelineMetrics } from "../../shared/adapters/metrics.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { requestUpload, UploadRejected, uploadRequest } from "../../shared/stages/upload.ts";
 
@@ -13,6 +14,7 @@ const logger = new Logger({ serviceName: "upload-url" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const objects = new ObjectStore(s3Client());
 const authenticate = authenticatorFor(config);
+const metrics = new PipelineMetrics("upload-url");
 
 export const handler = httpHandler(
   { authenticate, onUnexpected: (error) => logger.error("upload-url failed", error as Error) },
@@ -31,6 +33,7 @@ export const handler = httpHandler(
         },
         { jobs, objects },
       );
+      metrics.add("DocumentsAccepted", 1).publish();
       logger.info("upload requested", { tenant, jobId: response.jobId, documentId: response.documentId });
       return json(202, response, { location: `/jobs/${response.jobId}` });
     } catch (error) {

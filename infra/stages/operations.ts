@@ -15,17 +15,11 @@ import { Construct } from "constructs";
 import { FUNCTION_NAMES, type FunctionName } from "../../shared/adapters/config.ts";
 import type { Api } from "../api.ts";
 import { KAFKA_CONSUMERS, type KafkaConsumer } from "../kafka-consumer.ts";
-import {
-  environmentOf,
-  type FunctionDefaults,
-  grantStatement,
-  METRICS_NAMESPACE,
-  nodeFunction,
-  toId,
-} from "../lambda-defaults.ts";
+import { environmentOf, type FunctionDefaults, grantStatement, nodeFunction, toId } from "../lambda-defaults.ts";
 import type { Network } from "../network.ts";
 import { DEAD_LETTER_KEYS, DEAD_LETTER_METRICS_ID, type Storage } from "../storage.ts";
 import { type Streaming, TOPICS } from "../streaming.ts";
+import { addPipelineMetrics, catalogMetric } from "./pipeline-metrics.ts";
 
 /** Offset lag (records behind) above which a consumer is alarming, sustained for 15 minutes. */
 export const OFFSET_LAG_THRESHOLD: Record<KafkaConsumer, number> = { split: 50, embed: 2000, index: 2000 };
@@ -289,7 +283,16 @@ export class Operations extends Construct {
       alarmName: "dead-letters",
       alarmDescription:
         "A Kafka batch exhausted its retries and was written to the dead-letter bucket. Inspect it and redrive.",
-      metric: deadLetterPuts,
+      // The dead-letter function's count (DeadLetters), or the bucket's own writes should it fail.
+      metric: new cloudwatch.MathExpression({
+        expression: "MAX([FILL(emitted, 0), FILL(puts, 0)])",
+        usingMetrics: {
+          emitted: catalogMetric("DeadLetters", { service: "dead-letter" }, { period }),
+          puts: deadLetterPuts,
+        },
+        label: "dead letters",
+        period,
+      }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
@@ -411,18 +414,12 @@ export class Operations extends Construct {
         width: 8,
       }),
     );
-    this.dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: `Pipeline metrics (${METRICS_NAMESPACE} namespace, Powertools)`,
-        left: [
-          new cloudwatch.MathExpression({
-            expression: `SEARCH('{${METRICS_NAMESPACE},service} ', 'Sum', 300)`,
-            label: "",
-            period,
-          }),
-        ],
-        width: 24,
-      }),
-    );
+    addPipelineMetrics({
+      dashboard: this.dashboard,
+      alarm,
+      offsetLag: lagMetrics,
+      deadLetterPuts,
+      period,
+    });
   }
 }

@@ -4,6 +4,9 @@ import { join, relative } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { type Admin, Kafka, logLevel } from "kafkajs";
+import { Gauge, Registry } from "prom-client";
+import { consumerLag, type PartitionLag } from "./consumer-lag.ts";
+import { EmfPrometheus, type MetricDescription } from "./emf-metrics.ts";
 import { type FunctionDefinition, FunctionHost } from "./function-host.ts";
 import { type CorsDefinition, HttpApi, type JwtVerifier, type LocalHandler, type RouteDefinition } from "./http-api.ts";
 import { type FailureDestination, KafkaEventSource } from "./kafka-event-source.ts";
@@ -51,7 +54,19 @@ export interface RuntimeOptions {
   log?: (line: string) => void;
   /** Only provision and prepare the functions: no event sources, notifications or API (one-off invocations). */
   functionsOnly?: boolean;
+  /**
+   * How the functions' embedded-format metrics are exposed at GET /metrics (names, kinds, labels),
+   * and what the Kafka event sources' lag gauge is called. Metrics not described are named by
+   * their unit's rule (see emf-metrics.ts).
+   */
+  metrics?: {
+    descriptions?: readonly MetricDescription[];
+    consumerLag?: { prometheusName: string; help: string };
+  };
 }
+
+/** The media type of the Prometheus text exposition format. */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 interface Located {
   stack: StackTemplate;
@@ -78,12 +93,54 @@ export class LocalRuntime {
   apiUrl = "";
   /** Physical names by logical id, for tools and tests (buckets, tables, functions). */
   readonly names = new Map<string, string>();
+  /** The functions' metrics (from their EMF lines) and the event sources' lag, served at GET /metrics. */
+  readonly registry = new Registry();
+  private readonly emf: EmfPrometheus;
 
   private constructor(
     private readonly options: RuntimeOptions,
     private readonly targets: LocalTargets,
     private readonly kafka: Kafka,
-  ) {}
+  ) {
+    this.emf = new EmfPrometheus(this.registry, options.metrics?.descriptions ?? []);
+    const lagMetric = options.metrics?.consumerLag ?? {
+      prometheusName: "kafka_consumer_lag",
+      help: "Records a Kafka event source's consumer group is behind, per topic and partition.",
+    };
+    const runtime = this;
+    new Gauge({
+      name: lagMetric.prometheusName,
+      help: lagMetric.help,
+      labelNames: ["group", "topic", "partition"],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const lag of await runtime.consumerLag()) {
+          this.set({ group: lag.group, topic: lag.topic, partition: String(lag.partition) }, lag.lag);
+        }
+      },
+    });
+  }
+
+  /** Lag of every Kafka event source, per topic and partition (committed vs end offsets). */
+  async consumerLag(): Promise<PartitionLag[]> {
+    const lags = await Promise.all(
+      this.eventSources.map(({ mapping }) =>
+        consumerLag(
+          this.targets.kafkaAdmin,
+          mapping.consumerGroupId,
+          mapping.topics,
+          mapping.startingPosition === "TRIM_HORIZON",
+        ),
+      ),
+    );
+    return lags.flat();
+  }
+
+  /** The Prometheus exposition (what GET /metrics answers). */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
 
   static async start(options: RuntimeOptions): Promise<LocalRuntime> {
     const env = options.stackEnv;
@@ -185,7 +242,11 @@ export class LocalRuntime {
       if (!located) throw new Error(`the template refers to a function it does not declare: ${nameOrArn}`);
       let created = this.hosts.get(located.logicalId);
       if (!created) {
-        created = new FunctionHost(this.functionDefinition(located, props(located)), (line) => this.log(line));
+        created = new FunctionHost(
+          this.functionDefinition(located, props(located)),
+          (line) => this.log(line),
+          (line) => this.emf.ingest(line),
+        );
         this.hosts.set(located.logicalId, created);
       }
       return created;
@@ -336,7 +397,7 @@ export class LocalRuntime {
     }
     this.api = new HttpApi(routes, {
       ...(cors ? { cors } : {}),
-      localHandlers: this.options.localHandlers ?? [],
+      localHandlers: [this.metricsHandler, ...(this.options.localHandlers ?? [])],
       ...(this.options.verifyJwt ? { verifyJwt: this.options.verifyJwt } : {}),
     });
     this.apiUrl = await this.api.listen(this.options.apiPort);
@@ -346,6 +407,25 @@ export class LocalRuntime {
       );
     }
   }
+
+  /** GET /metrics: the Prometheus exposition, for any Prometheus to scrape. */
+  private readonly metricsHandler: LocalHandler = async (request, response) => {
+    if ((request.url ?? "").split("?")[0] !== "/metrics") return false;
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      response.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("Method Not Allowed");
+      return true;
+    }
+    let body: string;
+    try {
+      body = await this.metrics();
+    } catch (error) {
+      response.writeHead(503, { "content-type": "text/plain" }).end(`metrics unavailable: ${(error as Error).message}`);
+      return true;
+    }
+    response.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
+    response.end(request.method === "HEAD" ? undefined : body);
+    return true;
+  };
 
   /** Logical ids of the template's functions whose resource matches (e.g. by its metadata). */
   functionIds(matches: (resource: Resource) => boolean = () => true): string[] {

@@ -17,7 +17,7 @@ export interface EmbedDeps {
 export async function embedGroups(
   groups: ChunkGroup[],
   deps: EmbedDeps,
-): Promise<{ embedded: number; skipped: number }> {
+): Promise<{ embedded: number; counted: number; skipped: number }> {
   const { live } = await liveGroups(distinctGroups(groups), deps.jobs);
   const texts = live.flatMap((group) => group.chunks.map((chunk) => chunk.text));
   const vectors = texts.length > 0 ? await deps.embed(texts) : [];
@@ -27,6 +27,11 @@ export async function embedGroups(
     vectors: group.chunks.map(() => encodeVector(vectors[next++] as Float32Array)),
   }));
   await deps.publish(embedded);
-  await deps.jobs.countBatches("embedded", live.map(batchCount));
-  return { embedded: texts.length, skipped: groups.length - live.length };
+  const counted = await deps.jobs.countBatches("embedded", live.map(batchCount));
+  return {
+    embedded: texts.length,
+    // Chunks counted on their jobs by this call (a redelivered batch is embedded again, counted once).
+    counted: counted.reduce((sum, batch) => sum + batch.chunks, 0),
+    skipped: groups.length - live.length,
+  };
 }

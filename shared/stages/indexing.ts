@@ -87,7 +87,7 @@ export async function indexGroups(groups: EmbeddedGroup[], deps: IndexDeps): Pro
     indexed: counted.reduce((sum, batch) => sum + batch.chunks, 0),
     skipped: groups.length - fresh.length,
     segments,
-    completed: completed.map((job) => job.jobId),
+    completed,
     promotedAgain: [...replayed, ...completedElsewhere].map((job) => job.jobId),
   };
 }
@@ -99,8 +99,8 @@ export interface IndexResult {
   skipped: number;
   /** Segments written and the revisions each listed as pending. */
   segments: { id: string; revisions: string[]; listed: boolean }[];
-  /** Jobs this call completed. */
-  completed: string[];
+  /** Jobs this call completed (each job is completed by exactly one call), as they were before. */
+  completed: Job[];
   /** Jobs found completed already, promoted again (idempotent). */
   promotedAgain: string[];
 }

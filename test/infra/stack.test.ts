@@ -737,10 +737,14 @@ describe("alarms and dashboard", () => {
   const alarms = () => logicalIds(json, "AWS::CloudWatch::Alarm").map((id) => json.Resources[id]?.Properties ?? {});
   const named = (suffix: string) => alarms().find((a) => String(a.AlarmName).endsWith(`-${suffix}`));
 
-  it("alarm on dead letters (S3 PutRequests on the dead-letter bucket)", () => {
+  it("alarm on dead letters (the dead-letter function's count, or S3 PutRequests on the dead-letter bucket)", () => {
     const alarm = named("dead-letters");
-    expect(alarm).toMatchObject({ Namespace: "AWS/S3", MetricName: "PutRequests", Threshold: 1 });
-    expect(alarm?.Dimensions).toEqual(
+    expect(alarm).toMatchObject({ Threshold: 1 });
+    const puts = ((alarm?.Metrics ?? []) as Json[]).find(
+      (query) => query.MetricStat?.Metric.MetricName === "PutRequests",
+    );
+    expect(puts.MetricStat.Metric.Namespace).toBe("AWS/S3");
+    expect(puts.MetricStat.Metric.Dimensions).toEqual(
       expect.arrayContaining([{ Name: "BucketName", Value: { Ref: ids.deadLetters } }]),
     );
     synth.template.hasResourceProperties("AWS::S3::Bucket", { MetricsConfigurations: [{ Id: "EntireBucket" }] });
