@@ -8,8 +8,7 @@ import { METRIC_CATALOG, prometheusName } from "../../shared/domain/metric-catal
 /**
  * The docker-compose `observability` profile cannot run here (no Docker): its files are checked
  * for what would break it (mounts of files that do not exist, a scrape target that is not the
- * runtime's /metrics, dashboards querying names GET /metrics does not expose). promtool checks
- * the Prometheus configuration in test/e2e/metrics.test.ts.
+ * runtime's /metrics, dashboards querying names GET /metrics does not expose).
  */
 const root = resolve(import.meta.dirname, "..", "..");
 const compose = parse(readFileSync(join(root, "docker-compose.yml"), "utf8"));
