@@ -130,7 +130,7 @@ describe("GET /metrics on the local runtime", () => {
     };
     await expect.poll(deltas, { timeout: 30_000, interval: 1000 }).toEqual(expected);
 
-    const { text, families } = await scrape();
+    const { families } = await scrape();
     // Time to searchable: every completed job observed, each within its own upload-to-COMPLETED time.
     const tts = families.get(prometheusName(METRICS.TimeToSearchable));
     expect(tts?.type).toBe("HISTOGRAM");
