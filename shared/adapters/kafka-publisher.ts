@@ -1,5 +1,6 @@
 import { generateAuthToken } from "aws-msk-iam-sasl-signer-js";
 import { Kafka, logLevel, type Message, Partitioners, type Producer } from "kafkajs";
+import "./kafkajs-idle-fix.ts";
 
 /**
  * Kafka clients for the functions. In AWS, MSK with IAM authentication (TLS + OAUTHBEARER tokens
