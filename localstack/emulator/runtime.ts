@@ -46,11 +46,20 @@ export interface RuntimeOptions {
   apiPort: number;
   /** At most this many execution environments per function (the template's reserved concurrency caps it too). */
   maxConcurrency?: number;
+  /**
+   * At most this many per function behind an HTTP route (default: maxConcurrency). Lambda runs
+   * every request a client waits on in an environment of its own; more of them here lets
+   * requests overlap their waits on the servers instead of queueing behind each other.
+   */
+  maxRequestConcurrency?: number;
   localHandlers?: LocalHandler[];
   log?: (line: string) => void;
   /** Only provision and prepare the functions: no event sources, notifications or API (one-off invocations). */
   functionsOnly?: boolean;
 }
+
+/** Niceness of the functions only queues invoke (see FunctionDefinition.niceness). */
+export const BACKGROUND_NICENESS = 10;
 
 interface Located {
   stack: StackTemplate;
@@ -167,12 +176,37 @@ export class LocalRuntime {
       }
     }
     for (const located of functionsByArn.values()) this.functionsByLogicalId.set(located.logicalId, located);
+    const locate = (nameOrArn: string) =>
+      functionsByArn.get(nameOrArn) ?? functionsByArn.get(nameOrArn.split(":").at(-1) ?? "");
+    // Who invokes each function: a client waiting on an HTTP route, or a queue (Kafka, S3 events).
+    const invokers = (type: string, reference: (properties: Record<string, unknown>) => unknown[]) =>
+      new Set(
+        ofType(type).flatMap((located) =>
+          reference(props(located)).flatMap((name) => locate(String(name))?.logicalId ?? []),
+        ),
+      );
+    const routed = invokers("AWS::ApiGatewayV2::Integration", (integration) => [integration.IntegrationUri]);
+    const queued = new Set([
+      ...invokers("AWS::Lambda::EventSourceMapping", (mapping) => [mapping.FunctionName]),
+      ...invokers("Custom::S3BucketNotifications", (notifications) =>
+        (
+          (
+            notifications.NotificationConfiguration as {
+              LambdaFunctionConfigurations?: { LambdaFunctionArn?: string }[];
+            }
+          )?.LambdaFunctionConfigurations ?? []
+        ).map((configuration) => configuration.LambdaFunctionArn),
+      ),
+    ]);
     const host = (nameOrArn: string): FunctionHost => {
-      const located = functionsByArn.get(nameOrArn) ?? functionsByArn.get(nameOrArn.split(":").at(-1) ?? "");
+      const located = locate(nameOrArn);
       if (!located) throw new Error(`the template refers to a function it does not declare: ${nameOrArn}`);
       let created = this.hosts.get(located.logicalId);
       if (!created) {
-        created = new FunctionHost(this.functionDefinition(located, props(located)), (line) => this.log(line));
+        const invokedBy = routed.has(located.logicalId) ? "client" : queued.has(located.logicalId) ? "queue" : "other";
+        created = new FunctionHost(this.functionDefinition(located, props(located), invokedBy), (line) =>
+          this.log(line),
+        );
         this.hosts.set(located.logicalId, created);
       }
       return created;
@@ -337,7 +371,11 @@ export class LocalRuntime {
   }
 
   /** How a function runs locally: its bundled asset, its template settings, local endpoints on top. */
-  private functionDefinition(located: Located, properties: Record<string, unknown>): FunctionDefinition {
+  private functionDefinition(
+    located: Located,
+    properties: Record<string, unknown>,
+    invokedBy: "client" | "queue" | "other",
+  ): FunctionDefinition {
     const assetPath = located.resource.Metadata?.["aws:asset:path"];
     if (typeof assetPath !== "string") throw new Error(`${located.logicalId} has no code asset in the cloud assembly`);
     const assetDir = join(this.options.cdkOut, assetPath);
@@ -346,7 +384,10 @@ export class LocalRuntime {
     if (!moduleFile) throw new Error(`${located.logicalId}: no ${file}.mjs/.js in ${assetDir}`);
     this.linkNodeModules();
     const reserved = properties.ReservedConcurrentExecutions;
-    const maxLocal = this.options.maxConcurrency ?? 2;
+    const maxLocal =
+      invokedBy === "client"
+        ? (this.options.maxRequestConcurrency ?? this.options.maxConcurrency ?? 2)
+        : (this.options.maxConcurrency ?? 2);
     const concurrency = Math.max(1, Math.min(maxLocal, reserved === undefined ? maxLocal : Number(reserved)));
     const environment: Record<string, string> = {
       ...((properties.Environment as { Variables?: Record<string, string> } | undefined)?.Variables ?? {}),
@@ -369,6 +410,8 @@ export class LocalRuntime {
       timeoutSeconds: Number(properties.Timeout ?? 3),
       memoryMb: Number(properties.MemorySize ?? 128),
       concurrency,
+      // Work a queue holds can wait for the CPU; a client waiting on a response should not.
+      niceness: invokedBy === "queue" ? BACKGROUND_NICENESS : 0,
     };
   }
 
