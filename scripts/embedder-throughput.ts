@@ -5,7 +5,6 @@
  * session, embeds a warm-up slice, waits for the others, then embeds every text once.
  */
 import { fork } from "node:child_process";
-import { setPriority } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Embedder } from "../shared/ml/embedder.ts";
 import { modelPaths } from "../shared/ml/model-files.ts";
@@ -14,7 +13,6 @@ interface Job {
   modelDir: string;
   texts: string[];
   threads?: number;
-  niceness?: number;
 }
 
 type Reply = { ready: true } | { seconds: number };
@@ -22,7 +20,7 @@ type Reply = { ready: true } | { seconds: number };
 export async function embedderThroughput(
   modelDir: string,
   texts: string[],
-  options: { sessions: number; threads?: number; niceness?: number },
+  options: { sessions: number; threads?: number },
 ): Promise<number> {
   const children = Array.from({ length: options.sessions }, () =>
     fork(fileURLToPath(import.meta.url), ["embedder-throughput"], { execArgv: ["--import", "tsx"] }),
@@ -34,12 +32,7 @@ export async function embedderThroughput(
         child.once("exit", (code) => reject(new Error(`embedder process exited (code ${code})`)));
       });
     const ready = children.map(next);
-    const job: Job = {
-      modelDir,
-      texts,
-      ...(options.threads ? { threads: options.threads } : {}),
-      ...(options.niceness ? { niceness: options.niceness } : {}),
-    };
+    const job: Job = { modelDir, texts, ...(options.threads ? { threads: options.threads } : {}) };
     for (const child of children) child.send(job);
     await Promise.all(ready);
     const done = children.map(next);
@@ -55,8 +48,6 @@ export async function embedderThroughput(
 // The child side: one session, the texts it was sent, one timed pass.
 if (process.argv[2] === "embedder-throughput" && process.send) {
   process.once("message", async (job: Job) => {
-    // Before the session exists, so its threads inherit the priority.
-    if (job.niceness) setPriority(job.niceness);
     const embedder = await Embedder.load(
       modelPaths(job.modelDir).embedder,
       job.threads ? { threads: job.threads } : {},

@@ -1,7 +1,5 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readdirSync } from "node:fs";
-import { setPriority } from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { InvocationContext, LambdaError, WorkerReply } from "./worker-protocol.ts";
@@ -18,12 +16,6 @@ export interface FunctionDefinition {
   memoryMb: number;
   /** How many execution environments may run at once (reserved concurrency, or a local default). */
   concurrency: number;
-  /**
-   * Scheduling niceness of its environments (default 0, the runtime's own). In Lambda every
-   * environment has CPU of its own; on one machine they share the cores, so a function that only
-   * drains a queue can run at a lower priority than one a client waits on.
-   */
-  niceness?: number;
 }
 
 export type InvokeResult =
@@ -184,11 +176,8 @@ export class FunctionHost {
         if (reply.id !== "init") return;
         child.off("exit", onExit);
         child.off("message", onMessage);
-        if (reply.ok) {
-          const { niceness = 0 } = this.definition;
-          if (niceness !== 0 && child.pid !== undefined) renice(child.pid, niceness);
-          resolve(child);
-        } else {
+        if (reply.ok) resolve(child);
+        else {
           child.kill("SIGKILL");
           reject(new Error(`${name} failed to initialise: ${reply.error.errorMessage}`));
         }
@@ -197,26 +186,6 @@ export class FunctionHost {
       child.on("message", onMessage);
       child.once("exit", onExit);
     });
-  }
-}
-
-/**
- * Lowers a process's priority: every thread it has (Linux: each in /proc/<pid>/task), and so the
- * threads it starts later, which inherit their creator's niceness. Best effort.
- */
-function renice(pid: number, niceness: number): void {
-  let threads = [pid];
-  try {
-    threads = readdirSync(`/proc/${pid}/task`).map(Number);
-  } catch {
-    // no /proc: the process's main thread only
-  }
-  for (const thread of threads) {
-    try {
-      setPriority(thread, niceness);
-    } catch {
-      // gone meanwhile, or not permitted: it keeps the default priority
-    }
   }
 }
 

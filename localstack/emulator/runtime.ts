@@ -58,9 +58,6 @@ export interface RuntimeOptions {
   functionsOnly?: boolean;
 }
 
-/** Niceness of the functions only queues invoke (see FunctionDefinition.niceness). */
-export const BACKGROUND_NICENESS = 10;
-
 interface Located {
   stack: StackTemplate;
   logicalId: string;
@@ -178,34 +175,20 @@ export class LocalRuntime {
     for (const located of functionsByArn.values()) this.functionsByLogicalId.set(located.logicalId, located);
     const locate = (nameOrArn: string) =>
       functionsByArn.get(nameOrArn) ?? functionsByArn.get(nameOrArn.split(":").at(-1) ?? "");
-    // Who invokes each function: a client waiting on an HTTP route, or a queue (Kafka, S3 events).
-    const invokers = (type: string, reference: (properties: Record<string, unknown>) => unknown[]) =>
-      new Set(
-        ofType(type).flatMap((located) =>
-          reference(props(located)).flatMap((name) => locate(String(name))?.logicalId ?? []),
-        ),
-      );
-    const routed = invokers("AWS::ApiGatewayV2::Integration", (integration) => [integration.IntegrationUri]);
-    const queued = new Set([
-      ...invokers("AWS::Lambda::EventSourceMapping", (mapping) => [mapping.FunctionName]),
-      ...invokers("Custom::S3BucketNotifications", (notifications) =>
-        (
-          (
-            notifications.NotificationConfiguration as {
-              LambdaFunctionConfigurations?: { LambdaFunctionArn?: string }[];
-            }
-          )?.LambdaFunctionConfigurations ?? []
-        ).map((configuration) => configuration.LambdaFunctionArn),
+    // Functions a client waits on: the targets of HTTP routes.
+    const routed = new Set(
+      ofType("AWS::ApiGatewayV2::Integration").flatMap(
+        (located) => locate(String(props(located).IntegrationUri))?.logicalId ?? [],
       ),
-    ]);
+    );
     const host = (nameOrArn: string): FunctionHost => {
       const located = locate(nameOrArn);
       if (!located) throw new Error(`the template refers to a function it does not declare: ${nameOrArn}`);
       let created = this.hosts.get(located.logicalId);
       if (!created) {
-        const invokedBy = routed.has(located.logicalId) ? "client" : queued.has(located.logicalId) ? "queue" : "other";
-        created = new FunctionHost(this.functionDefinition(located, props(located), invokedBy), (line) =>
-          this.log(line),
+        created = new FunctionHost(
+          this.functionDefinition(located, props(located), routed.has(located.logicalId)),
+          (line) => this.log(line),
         );
         this.hosts.set(located.logicalId, created);
       }
@@ -374,7 +357,7 @@ export class LocalRuntime {
   private functionDefinition(
     located: Located,
     properties: Record<string, unknown>,
-    invokedBy: "client" | "queue" | "other",
+    answersRequests: boolean,
   ): FunctionDefinition {
     const assetPath = located.resource.Metadata?.["aws:asset:path"];
     if (typeof assetPath !== "string") throw new Error(`${located.logicalId} has no code asset in the cloud assembly`);
@@ -384,10 +367,9 @@ export class LocalRuntime {
     if (!moduleFile) throw new Error(`${located.logicalId}: no ${file}.mjs/.js in ${assetDir}`);
     this.linkNodeModules();
     const reserved = properties.ReservedConcurrentExecutions;
-    const maxLocal =
-      invokedBy === "client"
-        ? (this.options.maxRequestConcurrency ?? this.options.maxConcurrency ?? 2)
-        : (this.options.maxConcurrency ?? 2);
+    const maxLocal = answersRequests
+      ? (this.options.maxRequestConcurrency ?? this.options.maxConcurrency ?? 2)
+      : (this.options.maxConcurrency ?? 2);
     const concurrency = Math.max(1, Math.min(maxLocal, reserved === undefined ? maxLocal : Number(reserved)));
     const environment: Record<string, string> = {
       ...((properties.Environment as { Variables?: Record<string, string> } | undefined)?.Variables ?? {}),
@@ -410,8 +392,6 @@ export class LocalRuntime {
       timeoutSeconds: Number(properties.Timeout ?? 3),
       memoryMb: Number(properties.MemorySize ?? 128),
       concurrency,
-      // Work a queue holds can wait for the CPU; a client waiting on a response should not.
-      niceness: invokedBy === "queue" ? BACKGROUND_NICENESS : 0,
     };
   }
 

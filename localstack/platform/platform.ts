@@ -53,7 +53,9 @@ export async function startPlatform(options: {
     functionEnv: localFunctionEnv({ modelDir, jwks: await localJwks() }),
     ...localRuntimeWiring,
     apiPort: options.apiPort ?? Number(process.env.API_PORT ?? 3000),
-    maxRequestConcurrency: Number(process.env.LOCAL_REQUEST_CONCURRENCY ?? 6),
+    // Environments per function behind an HTTP route (Lambda gives each request its own): a burst of
+    // 20 uploads queued behind 2 environments waited ~10 requests' time each.
+    maxRequestConcurrency: Number(process.env.LOCAL_REQUEST_CONCURRENCY ?? 4),
     log,
     // The local identity provider first (the CLI's tokens), then the caller's (e.g. the console).
     localHandlers: [localTokenHandler(), ...(options.localHandlers ?? [])],
