@@ -99,7 +99,7 @@ export function mskEvent(
  * destination after its retries.
  */
 export class KafkaEventSource {
-  private readonly consumers: Consumer[] = [];
+  private consumer: Consumer | undefined;
 
   constructor(
     private readonly kafka: Kafka,
@@ -109,19 +109,7 @@ export class KafkaEventSource {
     private readonly log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
   ) {}
 
-  /**
-   * Polls with `partitionsConcurrently` consumers in the mapping's group, each owning its share
-   * of the partitions and delivering one batch at a time. One consumer per concurrent batch,
-   * because a kafkajs consumer fetches again only once every batch of its previous fetch is
-   * done: with one consumer for several partitions, a partition whose batch is ready waits for
-   * the slowest batch of the fetch before it, and an execution environment stays idle meanwhile.
-   */
   async start(partitionsConcurrently: number): Promise<void> {
-    const pollers = Array.from({ length: partitionsConcurrently }, () => this.startConsumer());
-    this.consumers.push(...(await Promise.all(pollers)));
-  }
-
-  private async startConsumer(): Promise<Consumer> {
     const { mapping } = this;
     const consumer = this.kafka.consumer({
       groupId: mapping.consumerGroupId,
@@ -131,6 +119,7 @@ export class KafkaEventSource {
       maxWaitTimeInMs: Math.max(100, mapping.maximumBatchingWindowSeconds * 1000),
       retry: { retries: 10 },
     });
+    this.consumer = consumer;
     await consumer.connect();
     for (const topic of mapping.topics) {
       await consumer.subscribe({ topic, fromBeginning: mapping.startingPosition === "TRIM_HORIZON" });
@@ -138,6 +127,7 @@ export class KafkaEventSource {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: partitionsConcurrently,
       eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
         for (let start = 0; start < batch.messages.length; start += mapping.batchSize) {
           if (!isRunning() || isStale()) return;
@@ -156,11 +146,10 @@ export class KafkaEventSource {
         }
       },
     });
-    return consumer;
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.consumers.splice(0).map((consumer) => consumer.disconnect()));
+    await this.consumer?.disconnect();
   }
 
   /** Invokes until the batch succeeds or its retries run out; then hands it to the on-failure destination. */
