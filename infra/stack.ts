@@ -180,7 +180,8 @@ export class DataDistillerStack extends Stack {
       ...jobs,
       api: this.api,
       functions: stageFunctions,
-      reserveRedriveConcurrency: config.reserveConcurrency,
+      reserveSingleRunConcurrency: config.reserveConcurrency,
+      maxUploadBytes: config.maxUploadBytes,
       tenantClaim: config.tenantClaim,
       alarmEmail: config.alarmEmail,
     });
@@ -188,6 +189,7 @@ export class DataDistillerStack extends Stack {
       ...stageFunctions,
       "dead-letter": this.operations.deadLetter,
       redrive: this.operations.redrive,
+      sweeper: this.operations.sweeper,
       "dead-letter-api": this.operations.deadLetterApi,
     };
 

@@ -71,8 +71,9 @@ export class IndexStage extends Construct {
         JOB_RETENTION_DAYS: String(props.jobRetentionDays ?? 30),
       }),
     });
-    // Writes and reads back segments (compaction); commits markers, counters and manifests.
-    storage.grantJobs(this.function, "GetItem", "PutItem", "UpdateItem");
+    // Writes and reads back segments (compaction); reads the batch's jobs and markers (BatchGetItem);
+    // commits markers, counters and manifests.
+    storage.grantJobs(this.function, "GetItem", "BatchGetItem", "PutItem", "UpdateItem");
     storage.grantSegments(this.function, "IndexSegments", "s3:GetObject", "s3:PutObject");
 
     // One batch = one segment: larger batches and a longer window mean fewer, bigger segments

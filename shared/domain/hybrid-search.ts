@@ -13,6 +13,7 @@
  */
 import { bm25Idf, prepareText } from "./bm25.ts";
 import { compareAge, type MetadataValue, type Segment, type StoredChunk } from "./segment.ts";
+import { documentKey } from "./types.ts";
 import type { VectorInput } from "./vector-index.ts";
 
 export type SearchMode = "hybrid" | "dense" | "bm25";
@@ -161,15 +162,24 @@ function segmentMask(
 
 /**
  * Merges per-segment hit lists: one hit per chunk id, best first, top `depth`. A hit is dropped when a
- * newer segment also holds its chunk id (that newer version supersedes it, whether or not it matched).
+ * newer segment also holds its chunk id (that newer version supersedes it, whether or not it matched),
+ * unless that newer version is hidden: a revision still being indexed, or one that failed, must not
+ * take the place of the revision search shows.
  */
-function mergeHits(lists: Hit[][], depth: number, oldestFirst: readonly Segment[]): Hit[] {
+function mergeHits(
+  lists: Hit[][],
+  depth: number,
+  oldestFirst: readonly Segment[],
+  hidden: ReadonlySet<string> | undefined,
+): Hit[] {
   const byChunk = new Map<string, Hit>();
   for (const list of lists) {
     for (const hit of list) {
       let superseded = false;
       for (let age = hit.age + 1; age < oldestFirst.length && !superseded; age += 1) {
-        superseded = (oldestFirst[age] as Segment).chunkOrdinals.has(hit.chunkId);
+        const newer = oldestFirst[age] as Segment;
+        const ordinal = newer.chunkOrdinals.get(hit.chunkId);
+        superseded = ordinal !== undefined && !isHidden(newer.chunks[ordinal] as StoredChunk, hidden);
       }
       if (!superseded && !byChunk.has(hit.chunkId)) byChunk.set(hit.chunkId, hit);
     }
@@ -178,6 +188,10 @@ function mergeHits(lists: Hit[][], depth: number, oldestFirst: readonly Segment[
     .sort((a, b) => b.score - a.score || (a.chunkId < b.chunkId ? -1 : a.chunkId > b.chunkId ? 1 : 0))
     .slice(0, depth);
 }
+
+/** A tombstone names a revision (its document key) or every revision (the public document id). */
+const isHidden = (chunk: StoredChunk, hidden: ReadonlySet<string> | undefined) =>
+  hidden !== undefined && (hidden.has(documentKey(chunk)) || hidden.has(chunk.documentId));
 
 function minMax(hits: readonly Hit[]): (score: number) => number {
   if (hits.length === 0) return () => 0;
@@ -256,8 +270,8 @@ export function searchSegments(segments: readonly Segment[], query: SearchQuery)
       );
     }
   }
-  const dense = mergeHits(denseLists, depth, oldestFirst);
-  const bm25 = mergeHits(bm25Lists, depth, oldestFirst);
+  const dense = mergeHits(denseLists, depth, oldestFirst, query.tombstones);
+  const bm25 = mergeHits(bm25Lists, depth, oldestFirst, query.tombstones);
 
   // Fuse. One entry per chunk id; the chunk text comes from the newest segment that returned it.
   const fusion = query.fusion ?? "rrf";

@@ -300,14 +300,16 @@ export function buildSegment(
  * Compaction: one segment with the live chunks of `segments`. Chunks of tombstoned documents are dropped:
  * a tombstone is a `documentKey` (that revision only) or a bare document id (every revision). Among the
  * chunks left, a chunk id present in several segments keeps the version from the newest segment (by
- * `createdAt`, then by position in `segments`). Each chunk keeps its own revision, with the newest info of
- * that revision (never another revision's). BM25 and faiss are rebuilt from the stored text and vectors.
+ * `createdAt`, then by position in `segments`), except that a revision search does not show yet (`pending`:
+ * its job still running, or failed) never displaces the chunk of one it shows. Each chunk keeps its own
+ * revision, with the newest info of that revision (never another revision's). BM25 and faiss are rebuilt
+ * from the stored text and vectors.
  */
 export function mergeSegments(
   segments: readonly Segment[],
   tombstones: ReadonlySet<string>,
   newId: string,
-  options: Omit<BuildSegmentOptions, "sourceBatchId"> = {},
+  { pending, ...options }: Omit<BuildSegmentOptions, "sourceBatchId"> & { pending?: ReadonlySet<string> } = {},
 ): Segment {
   const ordered = segments
     .map((segment, position) => ({ segment, position }))
@@ -325,6 +327,8 @@ export function mergeSegments(
       infos.set(key, doc.info);
       for (const ordinal of doc.ordinals) {
         const chunk = segment.chunks[ordinal] as StoredChunk;
+        const held = byId.get(chunk.chunkId);
+        if (held && pending?.has(key) && !pending.has(held.key)) continue;
         byId.delete(chunk.chunkId);
         byId.set(chunk.chunkId, { chunk, info: doc.info, vector: segment.vectors.vector(ordinal), key });
       }

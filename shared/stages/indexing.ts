@@ -1,17 +1,20 @@
 import { createHash } from "node:crypto";
 import type { JobStore } from "../adapters/job-store.ts";
 import type { ManifestStore } from "../adapters/manifest-store.ts";
-import type { Job } from "../domain/jobs.ts";
+import { isTerminal, type Job } from "../domain/jobs.ts";
 import type { SegmentRef } from "../domain/manifest.ts";
 import { decodeVector, type EmbeddedGroup } from "../domain/messages.ts";
 import { buildSegment, decodeSegment, encodeSegment, mergeSegments } from "../domain/segment.ts";
 import { type DocumentInfo, documentKey, type EmbeddedChunk } from "../domain/types.ts";
 import type { SegmentBlobs } from "./ports.ts";
-import { batchCount, liveGroups } from "./progress.ts";
+import { batchCount, distinctGroups, liveGroups } from "./progress.ts";
 
 export interface IndexDeps {
-  jobs: Pick<JobStore, "getMany" | "uncounted" | "countIndexed">;
-  manifests: Pick<ManifestStore, "get" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision">;
+  jobs: Pick<JobStore, "getMany" | "uncounted" | "countIndexed" | "completeIfDone">;
+  manifests: Pick<
+    ManifestStore,
+    "get" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision" | "revealRevision"
+  >;
   blobs: SegmentBlobs;
   /** Compaction starts once a collection has more live segments than this. */
   maxSegments: number;
@@ -27,13 +30,10 @@ export const segmentKey = (tenant: string, collection: string, segmentId: string
  * every chunk is indexed (the batch's bookkeeping is a couple of reads and one transaction).
  * Groups already counted (a redelivered batch) are skipped; a segment id derives from its groups,
  * so a replay of the same batch writes the same object and the manifest lists it once. When a
- * collection has too many segments, the smallest are merged.
+ * collection has too many segments, the smallest are merged (after the bookkeeping).
  */
-export async function indexGroups(
-  groups: EmbeddedGroup[],
-  deps: IndexDeps,
-): Promise<{ indexed: number; skipped: number }> {
-  const { live, running } = await liveGroups(groups, deps.jobs);
+export async function indexGroups(groups: EmbeddedGroup[], deps: IndexDeps): Promise<IndexResult> {
+  const { live, running, found } = await liveGroups(distinctGroups(groups), deps.jobs);
   const fresh = await deps.jobs.uncounted(
     "indexed",
     live.map((group) => ({ ...batchCount(group), group })),
@@ -43,19 +43,74 @@ export async function indexGroups(
     const key = `${group.tenant}\n${group.document.collection}`;
     collections.set(key, [...(collections.get(key) ?? []), group]);
   }
+  const segments: IndexResult["segments"] = [];
   for (const batch of collections.values()) {
-    for (const part of oneRevisionPerDocument(batch)) await writeSegment(part, deps);
-    const [first] = batch;
+    for (const part of oneRevisionPerDocument(batch)) {
+      const written = await writeSegment(part, deps);
+      if (written) segments.push(written);
+    }
+  }
+  const { counted, finished } = await deps.jobs.countIndexed(fresh, running);
+  // A job is searchable before it is COMPLETED, so a client that sees COMPLETED finds it. Jobs
+  // read with every chunk counted but not completed are those of an invocation that stopped
+  // between the two (this is its replay): finished here, idempotently.
+  const stalled = [...running.values()].filter((job) => job.chunksTotal > 0 && job.chunksIndexed >= job.chunksTotal);
+  // A replay of a batch that completed its jobs promotes them again (idempotent).
+  const replayed = [...found.values()].filter((job) => job.state === "COMPLETED");
+  // A group written here but counted by another invocation (a duplicate delivered to both at once)
+  // listed its revision as pending again, perhaps after that invocation revealed it: look again.
+  const countedHere = new Set(counted.map((batch) => batch.batchId));
+  const handled = new Set([...finished, ...stalled, ...replayed].map((job) => job.jobId));
+  const raced = [...new Set(fresh.filter(({ batchId }) => !countedHere.has(batchId)).map(({ jobId }) => jobId))].filter(
+    (jobId) => !handled.has(jobId),
+  );
+  const racedJobs = raced.length === 0 ? [] : [...(await deps.jobs.getMany(raced)).values()];
+  const completedElsewhere = racedJobs.filter((job) => job.state === "COMPLETED");
+  const finishedElsewhere = racedJobs.filter(
+    (job) => !isTerminal(job.state) && job.chunksTotal > 0 && job.chunksIndexed >= job.chunksTotal,
+  );
+  const completed: Job[] = [];
+  for (const job of distinctJobs([...finished, ...stalled, ...finishedElsewhere])) {
+    await promote(job, deps);
+    if (await deps.jobs.completeIfDone(job.jobId)) completed.push(job);
+    else if ((await deps.jobs.getMany([job.jobId])).get(job.jobId)?.state === "FAILED") {
+      // Failed meanwhile (a rare race with the dead-letter function): a FAILED job shows nothing.
+      await deps.manifests.addTombstone(job.tenant, job.collection, revisionOf(job));
+    }
+  }
+  for (const job of [...replayed, ...completedElsewhere]) await promote(job, deps);
+  // Compaction last: the revisions this batch completed are shown now, so their segments can be merged.
+  for (const [first] of collections.values()) {
     if (first) await compactIfNeeded(first.tenant, first.document.collection, deps);
   }
-  const { counted, completed } = await deps.jobs.countIndexed(fresh, running);
-  for (const job of completed) await promote(job, deps);
-  return { indexed: counted.reduce((sum, batch) => sum + batch.chunks, 0), skipped: groups.length - fresh.length };
+  return {
+    indexed: counted.reduce((sum, batch) => sum + batch.chunks, 0),
+    skipped: groups.length - fresh.length,
+    segments,
+    completed: completed.map((job) => job.jobId),
+    promotedAgain: [...replayed, ...completedElsewhere].map((job) => job.jobId),
+  };
 }
 
-async function writeSegment(groups: EmbeddedGroup[], deps: IndexDeps): Promise<void> {
+export interface IndexResult {
+  /** Chunks counted as indexed by this call. */
+  indexed: number;
+  /** Groups not written: repeats, already counted, or of jobs no longer running. */
+  skipped: number;
+  /** Segments written and the revisions each listed as pending. */
+  segments: { id: string; revisions: string[]; listed: boolean }[];
+  /** Jobs this call completed. */
+  completed: string[];
+  /** Jobs found completed already, promoted again (idempotent). */
+  promotedAgain: string[];
+}
+
+async function writeSegment(
+  groups: EmbeddedGroup[],
+  deps: IndexDeps,
+): Promise<IndexResult["segments"][number] | undefined> {
   const [first] = groups;
-  if (!first) return;
+  if (!first) return undefined;
   const { tenant } = first;
   const { collection } = first.document;
   const segmentId = createHash("sha256")
@@ -69,7 +124,9 @@ async function writeSegment(groups: EmbeddedGroup[], deps: IndexDeps): Promise<v
     .slice(0, 24);
   const chunks: EmbeddedChunk[] = [];
   const documents = new Map<string, DocumentInfo>();
+  const revisions = new Set<string>();
   for (const group of groups) {
+    revisions.add(documentKey({ documentId: group.document.documentId, revision: group.jobId }));
     documents.set(group.document.documentId, { ...group.document, revision: group.jobId });
     group.chunks.forEach((chunk, i) => {
       chunks.push({ ...chunk, collection, vector: decodeVector(group.vectors[i] ?? "") });
@@ -78,13 +135,14 @@ async function writeSegment(groups: EmbeddedGroup[], deps: IndexDeps): Promise<v
   const bytes = encodeSegment(buildSegment(segmentId, chunks, documents));
   const key = segmentKey(tenant, collection, segmentId);
   await deps.blobs.write(key, bytes);
-  await deps.manifests.addSegment(tenant, collection, {
-    id: segmentId,
-    key,
-    chunks: chunks.length,
-    bytes: bytes.byteLength,
-    createdAt: new Date().toISOString(),
-  });
+  // Its revisions stay hidden (pending) until their jobs complete.
+  const listed = await deps.manifests.addSegment(
+    tenant,
+    collection,
+    { id: segmentId, key, chunks: chunks.length, bytes: bytes.byteLength, createdAt: new Date().toISOString() },
+    [...revisions],
+  );
+  return { id: segmentId, revisions: [...revisions], listed };
 }
 
 /** A segment describes each document once: two uploads of one document in a batch go to separate segments. */
@@ -103,19 +161,28 @@ function oneRevisionPerDocument(groups: EmbeddedGroup[]): EmbeddedGroup[][] {
   return parts.map((part) => part.groups);
 }
 
-/** A completed upload becomes its document's live revision; the one it replaces is tombstoned. */
+const revisionOf = (job: Job) => documentKey({ documentId: job.documentId, revision: job.jobId });
+
+const distinctJobs = (jobs: Job[]) => [...new Map(jobs.map((job) => [job.jobId, job])).values()];
+
+/**
+ * A completed upload becomes its document's live revision: searchable from now on, and the
+ * revision it replaces tombstoned (in the same manifest write when both are in one collection).
+ * Idempotent, so a replay can run it again.
+ */
 async function promote(job: Job, deps: IndexDeps): Promise<void> {
+  const revision = revisionOf(job);
   const replaced = await deps.manifests.promoteRevision(job.tenant, job.documentId, {
     id: job.jobId,
     collection: job.collection,
     createdAt: job.createdAt,
   });
-  if (replaced) {
-    await deps.manifests.addTombstone(
-      job.tenant,
-      replaced.collection,
-      documentKey({ documentId: job.documentId, revision: replaced.id }),
-    );
+  const replacedKey = replaced && documentKey({ documentId: job.documentId, revision: replaced.id });
+  if (replaced && replaced.collection !== job.collection) {
+    await deps.manifests.addTombstone(job.tenant, replaced.collection, replacedKey as string);
+    await deps.manifests.revealRevision(job.tenant, job.collection, revision);
+  } else {
+    await deps.manifests.revealRevision(job.tenant, job.collection, revision, replacedKey);
   }
 }
 
@@ -134,10 +201,21 @@ export async function compactIfNeeded(
   const manifest = await deps.manifests.get(tenant, collection);
   const { segments } = manifest;
   if (segments.length < 2 || (!force && segments.length <= deps.maxSegments)) return false;
-  const victims: SegmentRef[] = force
+  const chosen: SegmentRef[] = force
     ? segments
     : [...segments].sort((a, b) => a.chunks - b.chunks).slice(0, segments.length - Math.floor(deps.maxSegments / 2));
-  const decoded = await Promise.all(victims.map(async (ref) => decodeSegment(await deps.blobs.read(ref.key))));
+  const pending = new Set(manifest.pending ?? []);
+  const candidates = await Promise.all(
+    chosen.map(async (ref) => ({ ref, segment: decodeSegment(await deps.blobs.read(ref.key)) })),
+  );
+  // A segment holding a revision whose job has not completed waits (unless forced): merged now, its
+  // chunks and a shown revision's chunks of the same ids could not both be kept.
+  const kept = force
+    ? candidates
+    : candidates.filter(({ segment }) => ![...segment.documents.keys()].some((key) => pending.has(key)));
+  if (kept.length < 2) return false;
+  const victims = kept.map(({ ref }) => ref);
+  const decoded = kept.map(({ segment }) => segment);
   const mergedId = createHash("sha256")
     .update(
       victims
@@ -147,7 +225,7 @@ export async function compactIfNeeded(
     )
     .digest("hex")
     .slice(0, 24);
-  const merged = mergeSegments(decoded, new Set(manifest.tombstones), mergedId);
+  const merged = mergeSegments(decoded, new Set(manifest.tombstones), mergedId, { pending });
   const bytes = encodeSegment(merged);
   const key = segmentKey(tenant, collection, mergedId);
   await deps.blobs.write(key, bytes);

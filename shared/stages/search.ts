@@ -3,7 +3,7 @@ import type { ManifestStore } from "../adapters/manifest-store.ts";
 import type { SearchRequest, SearchResponse, SearchResult } from "../api/schemas.ts";
 import { highlight } from "../domain/highlight.ts";
 import { type Candidate, decodeCursor, paginate, searchSegments } from "../domain/hybrid-search.ts";
-import type { Manifest, SegmentRef } from "../domain/manifest.ts";
+import { hiddenRevisions, type Manifest, type SegmentRef } from "../domain/manifest.ts";
 import {
   type CrossEncoderPort,
   RERANK_DEFAULTS,
@@ -78,7 +78,8 @@ export class SearchService {
         fusion: request.fusion,
         ...(request.weights ? { weights: request.weights } : {}),
         ...(request.filters ? { filters: request.filters } : {}),
-        tombstones: new Set(manifest.tombstones),
+        // Hook of the reliability work: revisions whose job has not completed are masked like tombstones.
+        tombstones: hiddenRevisions(manifest),
       }),
     );
     const { ranked, report: rerank } = await this.rerank(request, fused, time);

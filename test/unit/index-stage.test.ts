@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
+import type { Job } from "../../shared/domain/jobs.ts";
+import { hiddenRevisions } from "../../shared/domain/manifest.ts";
 import { decodeSegment } from "../../shared/domain/segment.ts";
+import { documentKey } from "../../shared/domain/types.ts";
 import { type IndexDeps, indexGroups, segmentKey } from "../../shared/stages/indexing.ts";
 import { chunkGroup, embedded } from "./fakes/groups.ts";
 import { InMemoryBlobs, InMemoryJobs, InMemoryManifests, job } from "./fakes/stores.ts";
@@ -21,7 +24,7 @@ describe("index stage", () => {
     const { deps, manifests, segmentsOf } = harness(jobs);
     const groups = [embedded(chunkGroup("j1", 0, 3)), embedded(chunkGroup("j1", 1, 2))];
 
-    expect(await indexGroups(groups, deps)).toEqual({ indexed: 5, skipped: 0 });
+    expect(await indexGroups(groups, deps)).toMatchObject({ indexed: 5, skipped: 0 });
     const manifest = await manifests.get("acme", "default");
     expect(manifest.segments).toHaveLength(1);
     const [ref] = manifest.segments;
@@ -52,7 +55,7 @@ describe("index stage", () => {
     const groups = [embedded(chunkGroup("j1", 0, 2))];
     await indexGroups(groups, deps);
     const writes = blobs.writes;
-    expect(await indexGroups(groups, deps)).toEqual({ indexed: 0, skipped: 1 });
+    expect(await indexGroups(groups, deps)).toMatchObject({ indexed: 0, skipped: 1 });
     expect(blobs.writes).toBe(writes);
     expect((await manifests.get("acme", "default")).segments).toHaveLength(1);
     expect(jobs.jobs.get("j1")?.chunksIndexed).toBe(2);
@@ -85,7 +88,7 @@ describe("index stage", () => {
     const jobs = new InMemoryJobs(job("ok", "EMBEDDING", { chunksTotal: 1 }), job("bad", "FAILED", { chunksTotal: 1 }));
     const { deps, segmentsOf } = harness(jobs);
     const result = await indexGroups([embedded(chunkGroup("ok", 0, 1)), embedded(chunkGroup("bad", 0, 1))], deps);
-    expect(result).toEqual({ indexed: 1, skipped: 1 });
+    expect(result).toMatchObject({ indexed: 1, skipped: 1 });
     const chunks = (await segmentsOf()).flatMap((segment) => segment.chunks.map((chunk) => chunk.documentId));
     expect(chunks).toEqual(["doc-ok"]);
     expect(jobs.jobs.get("bad")?.chunksIndexed).toBe(0);
@@ -128,5 +131,114 @@ describe("index stage", () => {
     const chunkIds = (await segmentsOf()).flatMap((segment) => segment.chunks.map((chunk) => chunk.chunkId));
     expect(chunkIds.sort()).toEqual(jobIds.flatMap((jobId) => [`doc-${jobId}:0`, `doc-${jobId}:1`]).sort());
     expect(jobIds.map((jobId) => jobs.jobs.get(jobId)?.state)).toEqual(jobIds.map(() => "COMPLETED"));
+  });
+
+  it("a duplicate indexed at the same time as its original leaves the completed job searchable", async () => {
+    const jobs = new InMemoryJobs(
+      job("j1", "EMBEDDING", { chunksTotal: 2 }),
+      job("j2", "EMBEDDING", { chunksTotal: 1 }),
+    );
+    const { deps, manifests } = harness(jobs);
+    const original = embedded(chunkGroup("j1", 0, 2));
+    // The duplicate comes in another batch (another segment id) and lists its segment late: after the
+    // original's invocation counted the group, completed j1 and made it searchable.
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let listing = () => {};
+    const listingStarted = new Promise<void>((resolve) => {
+      listing = resolve;
+    });
+    const late: IndexDeps = {
+      ...deps,
+      manifests: {
+        get: (...args) => manifests.get(...args),
+        addTombstone: (...args) => manifests.addTombstone(...args),
+        replaceSegments: (...args) => manifests.replaceSegments(...args),
+        promoteRevision: (...args) => manifests.promoteRevision(...args),
+        revealRevision: (...args) => manifests.revealRevision(...args),
+        addSegment: async (...args) => {
+          listing();
+          await gate;
+          return manifests.addSegment(...args);
+        },
+      },
+    };
+    const duplicate = indexGroups([original, embedded(chunkGroup("j2", 0, 1))], late);
+    await listingStarted;
+    await indexGroups([original], deps);
+    expect(jobs.jobs.get("j1")?.state).toBe("COMPLETED");
+    release();
+    await duplicate;
+    expect(jobs.jobs.get("j1")).toMatchObject({ state: "COMPLETED", chunksIndexed: 2 });
+    // Nothing of j1 (or j2, completed by the duplicate's batch) is left hidden.
+    expect((await manifests.get("acme", "default")).pending).toEqual([]);
+  });
+
+  it("compaction keeps a shown revision's chunks while a newer upload of the document is pending or failed", async () => {
+    const jobs = new InMemoryJobs(
+      job("old", "EMBEDDING", { chunksTotal: 1, documentId: "report", createdAt: "2026-01-01T00:00:00.000Z" }),
+      job("new", "EMBEDDING", { chunksTotal: 2, documentId: "report", createdAt: "2026-01-02T00:00:00.000Z" }),
+      ...["a", "b"].map((jobId) => job(jobId, "EMBEDDING", { chunksTotal: 2 })),
+    );
+    const { deps, manifests, segmentsOf } = harness(jobs, 2);
+    await indexGroups([embedded(chunkGroup("old", 0, 1, "report"))], deps);
+    // Half of the new upload is indexed (chunk id report:0, as the old one's), then it fails.
+    await indexGroups([embedded(chunkGroup("new", 0, 1, "report"))], deps);
+    jobs.jobs.set("new", { ...(jobs.jobs.get("new") as Job), state: "FAILED" });
+    // The two smallest segments (the old and the new upload's) are the first candidates to merge.
+    for (const jobId of ["a", "b"]) await indexGroups([embedded(chunkGroup(jobId, 0, 2))], deps);
+    const manifest = await manifests.get("acme", "default");
+    expect(manifest.segments.length).toBeLessThan(4);
+    expect(manifest.pending).toEqual(["report@new"]);
+    const hidden = hiddenRevisions(manifest);
+    const shown = (await segmentsOf())
+      .flatMap((segment) => segment.chunks)
+      .filter((chunk) => !hidden.has(documentKey(chunk)))
+      .map((chunk) => `${chunk.chunkId}@${chunk.revision}`);
+    expect(shown.sort()).toEqual(["doc-a:0@a", "doc-a:1@a", "doc-b:0@b", "doc-b:1@b", "report:0@old"]);
+  });
+
+  it("a job turns COMPLETED only once its document is searchable (a client polling for it finds it)", async () => {
+    const manifests = new InMemoryManifests();
+    const hiddenWhenCompleted: boolean[] = [];
+    class Observed extends InMemoryJobs {
+      override async advance(...args: Parameters<InMemoryJobs["advance"]>) {
+        const [jobId, state] = args;
+        const { pending = [] } = await manifests.get("acme", "default");
+        if (state === "COMPLETED") hiddenWhenCompleted.push(pending.includes(`doc-${jobId}@${jobId}`));
+        return super.advance(...args);
+      }
+    }
+    const jobs = new Observed(job("a", "EMBEDDING", { chunksTotal: 3 }), job("b", "EMBEDDING", { chunksTotal: 2 }));
+    const deps: IndexDeps = { jobs, manifests, blobs: new InMemoryBlobs(), maxSegments: 16 };
+    await indexGroups([embedded(chunkGroup("a", 0, 2))], deps);
+    await indexGroups([embedded(chunkGroup("a", 1, 1)), embedded(chunkGroup("b", 0, 2))], deps);
+    expect([jobs.jobs.get("a")?.state, jobs.jobs.get("b")?.state]).toEqual(["COMPLETED", "COMPLETED"]);
+    expect(hiddenWhenCompleted).toEqual([false, false]);
+  });
+
+  it("a replay completes a job whose every chunk was counted by an invocation that stopped before completing it", async () => {
+    const jobs = new InMemoryJobs(job("j1", "EMBEDDING", { chunksTotal: 2 }));
+    const { deps, manifests } = harness(jobs);
+    const groups = [embedded(chunkGroup("j1", 0, 2))];
+    const stopping: IndexDeps = {
+      ...deps,
+      jobs: {
+        getMany: (...args) => jobs.getMany(...args),
+        uncounted: (...args) => jobs.uncounted(...args),
+        countIndexed: (...args) => jobs.countIndexed(...args),
+        completeIfDone: async () => {
+          throw new Error("timed out");
+        },
+      },
+    };
+    await expect(indexGroups(groups, stopping)).rejects.toThrow("timed out");
+    expect(jobs.jobs.get("j1")).toMatchObject({ state: "INDEXING", chunksIndexed: 2 });
+    await indexGroups(groups, deps);
+    expect(jobs.jobs.get("j1")).toMatchObject({ state: "COMPLETED", chunksIndexed: 2 });
+    expect((await manifests.get("acme", "default")).pending).toEqual([]);
+    expect(manifests.live.get("acme\ndoc-j1")?.id).toBe("j1");
   });
 });
