@@ -50,6 +50,12 @@ export interface RuntimeOptions {
   apiPort: number;
   /** At most this many execution environments per function (the template's reserved concurrency caps it too). */
   maxConcurrency?: number;
+  /**
+   * At most this many per function behind an HTTP route (default: maxConcurrency). Lambda runs
+   * every request a client waits on in an environment of its own; more of them here lets
+   * requests overlap their waits on the servers instead of queueing behind each other.
+   */
+  maxRequestConcurrency?: number;
   localHandlers?: LocalHandler[];
   log?: (line: string) => void;
   /** Only provision and prepare the functions: no event sources, notifications or API (one-off invocations). */
@@ -237,13 +243,21 @@ export class LocalRuntime {
       }
     }
     for (const located of functionsByArn.values()) this.functionsByLogicalId.set(located.logicalId, located);
+    const locate = (nameOrArn: string) =>
+      functionsByArn.get(nameOrArn) ?? functionsByArn.get(nameOrArn.split(":").at(-1) ?? "");
+    // Functions a client waits on: the targets of HTTP routes.
+    const routed = new Set(
+      ofType("AWS::ApiGatewayV2::Integration").flatMap(
+        (located) => locate(String(props(located).IntegrationUri))?.logicalId ?? [],
+      ),
+    );
     const host = (nameOrArn: string): FunctionHost => {
-      const located = functionsByArn.get(nameOrArn) ?? functionsByArn.get(nameOrArn.split(":").at(-1) ?? "");
+      const located = locate(nameOrArn);
       if (!located) throw new Error(`the template refers to a function it does not declare: ${nameOrArn}`);
       let created = this.hosts.get(located.logicalId);
       if (!created) {
         created = new FunctionHost(
-          this.functionDefinition(located, props(located)),
+          this.functionDefinition(located, props(located), routed.has(located.logicalId)),
           (line) => this.log(line),
           (line) => this.emf.ingest(line),
         );
@@ -452,7 +466,11 @@ export class LocalRuntime {
   }
 
   /** How a function runs locally: its bundled asset, its template settings, local endpoints on top. */
-  private functionDefinition(located: Located, properties: Record<string, unknown>): FunctionDefinition {
+  private functionDefinition(
+    located: Located,
+    properties: Record<string, unknown>,
+    answersRequests: boolean,
+  ): FunctionDefinition {
     const assetPath = located.resource.Metadata?.["aws:asset:path"];
     if (typeof assetPath !== "string") throw new Error(`${located.logicalId} has no code asset in the cloud assembly`);
     const assetDir = join(this.options.cdkOut, assetPath);
@@ -461,7 +479,9 @@ export class LocalRuntime {
     if (!moduleFile) throw new Error(`${located.logicalId}: no ${file}.mjs/.js in ${assetDir}`);
     this.linkNodeModules();
     const reserved = properties.ReservedConcurrentExecutions;
-    const maxLocal = this.options.maxConcurrency ?? 2;
+    const maxLocal = answersRequests
+      ? (this.options.maxRequestConcurrency ?? this.options.maxConcurrency ?? 2)
+      : (this.options.maxConcurrency ?? 2);
     const concurrency = Math.max(1, Math.min(maxLocal, reserved === undefined ? maxLocal : Number(reserved)));
     const environment: Record<string, string> = {
       ...((properties.Environment as { Variables?: Record<string, string> } | undefined)?.Variables ?? {}),

@@ -1,6 +1,8 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { ensureModels } from "../../layers/models.ts";
+// The runtime's event sources are kafkajs consumers: without this each connection spins while idle.
+import "../../shared/adapters/kafkajs-idle-fix.ts";
 import type { LocalHandler } from "../emulator/http-api.ts";
 import { LocalRuntime } from "../emulator/runtime.ts";
 import { repoRoot } from "../servers/paths.ts";
@@ -51,6 +53,9 @@ export async function startPlatform(options: {
     functionEnv: localFunctionEnv({ modelDir, jwks: await localJwks() }),
     ...localRuntimeWiring,
     apiPort: options.apiPort ?? Number(process.env.API_PORT ?? 3000),
+    // Environments per function behind an HTTP route (Lambda gives each request its own): a burst of
+    // 20 uploads queued behind 2 environments waited ~10 requests' time each.
+    maxRequestConcurrency: Number(process.env.LOCAL_REQUEST_CONCURRENCY ?? 4),
     log,
     // The local identity provider first (the CLI's tokens), then the caller's (e.g. the console).
     localHandlers: [localTokenHandler(), ...(options.localHandlers ?? [])],

@@ -2,6 +2,7 @@ import { generateAuthToken } from "aws-msk-iam-sasl-signer-js";
 import { Kafka, logLevel, type Message, Partitioners, type Producer } from "kafkajs";
 import { MessageTooLarge } from "../domain/errors.ts";
 import { isTransient } from "./faults.ts";
+import "./kafkajs-idle-fix.ts";
 
 /**
  * Most bytes (keys and values) one produce request carries. Kafka checks a partition's record
