@@ -1,7 +1,8 @@
-import { dynamoDocumentClient } from "../../shared/adapters/aws-clients.ts";
+import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
 import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
+import { syncS3Prefix } from "../../shared/adapters/model-sync.ts";
 import { chunkGroup, collectionKey } from "../../shared/domain/messages.ts";
 import { Embedder } from "../../shared/ml/embedder.ts";
 import { modelPaths } from "../../shared/ml/model-files.ts";
@@ -11,6 +12,8 @@ import { kafkaStage } from "../middleware.ts";
 /** chunks.to-embed → one batched ONNX pass over every chunk of the batch → chunks.embedded. */
 const config = loadFunctionConfig("embed");
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
+// Models on S3 (modelLocation=s3://…) are copied to /tmp once per execution environment.
+if (config.MODEL_S3_URI) await syncS3Prefix(s3Client(), config.MODEL_S3_URI, config.MODEL_DIR);
 // One ONNX session per execution environment, created during init.
 const embedder = await Embedder.load(modelPaths(config.MODEL_DIR).embedder);
 const publisher = publisherFor("embed", config);

@@ -3,6 +3,7 @@ import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
 import { countingFailures } from "../../shared/adapters/metrics.ts";
+import { syncS3Prefix } from "../../shared/adapters/model-sync.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { documentSplitter } from "../../shared/domain/document-splitter.ts";
 import { documentUploaded } from "../../shared/domain/messages.ts";
@@ -14,7 +15,10 @@ import { kafkaStage } from "../middleware.ts";
 /** documents.uploaded → extract, chunk, publish groups of chunks to chunks.to-embed (the fan-out). */
 const config = loadFunctionConfig("split");
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
-const objects = new ObjectStore(s3Client());
+const s3 = s3Client();
+const objects = new ObjectStore(s3);
+// Models on S3 (modelLocation=s3://…) are copied to /tmp once per execution environment.
+if (config.MODEL_S3_URI) await syncS3Prefix(s3, config.MODEL_S3_URI, config.MODEL_DIR);
 // Chunks are measured with the embedder's own tokenizer, loaded once per execution environment.
 const tokenizer = TextTokenizer.fromFile(modelPaths(config.MODEL_DIR).embedder.tokenizer, EMBEDDER_MAX_TOKENS);
 const split = documentSplitter(embedderTokenCounter(tokenizer));

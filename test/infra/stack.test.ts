@@ -805,7 +805,7 @@ describe("configuration variants", () => {
     expect(new AwsSolutionsChecks().validateScope(variant.app).violations).toEqual([]);
   });
 
-  it("models from S3: MODEL_S3_URI and read access to that prefix only; nag-clean", () => {
+  it("models from S3: MODEL_S3_URI, read and list access to that prefix only; nag-clean", () => {
     const variant = synthesize({ modelLocation: "s3://acme-models/datadistiller/v1" }, { bundle: false });
     for (const name of ["embed", "search", "split"]) {
       const fnId = functionId(variant.json, name);
@@ -814,6 +814,12 @@ describe("configuration variants", () => {
       const read = statementsOf(variant.json, fnId).find((s) => s.Sid === "ReadModels");
       expect(actionsOf(read as Statement)).toEqual(["s3:GetObject"]);
       expect(JSON.stringify(read?.Resource)).toContain(":s3:::acme-models/datadistiller/v1/*");
+      // Each copies the prefix to /tmp during init (syncS3Prefix lists it).
+      const list = statementsOf(variant.json, fnId).find((s) => s.Sid === "ListModels") as Statement & {
+        Condition?: unknown;
+      };
+      expect(actionsOf(list), name).toEqual(["s3:ListBucket"]);
+      expect(list.Condition).toEqual({ StringLike: { "s3:prefix": ["datadistiller/v1/*"] } });
     }
     expect(new AwsSolutionsChecks().validateScope(variant.app).violations).toEqual([]);
   });
