@@ -52,6 +52,14 @@ export function withObservability<E, R>(
     .use(logMetrics(tools.metrics));
 }
 
+/**
+ * A handler that keeps its own logger and metrics (HTTP routes publish theirs per request) behind
+ * the same stack: the invocation's context on every line of its logger.
+ */
+export function withLambdaContext<E, R>(logger: Logger, handler: (event: E) => Promise<R>) {
+  return middy<E, R>((event: E) => handler(event)).use(injectLambdaContext(logger, { resetKeys: true }));
+}
+
 type MskEvent = z.infer<typeof KafkaMskEventSchema>;
 
 /** What a Kafka-triggered stage declares; the stack does the rest. */

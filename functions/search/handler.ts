@@ -12,6 +12,7 @@ import { Embedder } from "../../shared/ml/embedder.ts";
 import { modelPaths } from "../../shared/ml/model-files.ts";
 import { loadReranker } from "../../shared/ml/reranker-source.ts";
 import { SearchService, searchRequest } from "../../shared/stages/search.ts";
+import { withLambdaContext } from "../middleware.ts";
 
 /** POST /search: BM25 + dense retrieval, fused, reranked by the cross-encoder. */
 const config = loadFunctionConfig("search");
@@ -51,24 +52,27 @@ const service = new SearchService({
   },
 });
 
-export const handler = httpHandler(
-  { authenticate, onUnexpected: (error) => logger.error("search failed", error as Error) },
-  async (event, { tenant }) => {
-    const request = parseBody(event, searchRequest);
-    try {
-      // The collection is looked up under the caller's tenant only: no other tenant's data is reachable.
-      const response = await service.search(tenant, request);
-      if (response.rerank?.reason === "error") logger.error("rerank failed", { message: response.rerank.message });
-      for (const [stage, ms] of Object.entries(response.timings ?? {})) {
-        metrics.add("SearchLatency", ms, { mode: request.mode, stage });
+export const handler = withLambdaContext(
+  logger,
+  httpHandler(
+    { authenticate, onUnexpected: (error) => logger.error("search failed", error as Error) },
+    async (event, { tenant }) => {
+      const request = parseBody(event, searchRequest);
+      try {
+        // The collection is looked up under the caller's tenant only: no other tenant's data is reachable.
+        const response = await service.search(tenant, request);
+        if (response.rerank?.reason === "error") logger.error("rerank failed", { message: response.rerank.message });
+        for (const [stage, ms] of Object.entries(response.timings ?? {})) {
+          metrics.add("SearchLatency", ms, { mode: request.mode, stage });
+        }
+        metrics.add("SearchRequests", 1, { mode: request.mode, reranked: String(response.rerank?.reranked === true) });
+        return json(200, response);
+      } catch (error) {
+        if (error instanceof InvalidCursorError) throw new HttpError("INVALID_CURSOR", error.message);
+        throw error;
+      } finally {
+        metrics.publish();
       }
-      metrics.add("SearchRequests", 1, { mode: request.mode, reranked: String(response.rerank?.reranked === true) });
-      return json(200, response);
-    } catch (error) {
-      if (error instanceof InvalidCursorError) throw new HttpError("INVALID_CURSOR", error.message);
-      throw error;
-    } finally {
-      metrics.publish();
-    }
-  },
+    },
+  ),
 );
