@@ -1,24 +1,49 @@
 import { Logger } from "@aws-lambda-powertools/logger";
+import { InvokeCommand } from "@aws-sdk/client-lambda";
 import type { MSKEvent } from "aws-lambda";
-import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
+import { dynamoDocumentClient, lambdaClient, s3Client } from "../../shared/adapters/aws-clients.ts";
 import { loadConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { kafkaRecords } from "../../shared/adapters/kafka-records.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
+import { DEFAULT_COMPACTION_POLICY } from "../../shared/domain/compaction-policy.ts";
 import { type EmbeddedGroup, embeddedGroup, parseMessage } from "../../shared/domain/messages.ts";
 import { indexGroups } from "../../shared/stages/indexing.ts";
 
 /** chunks.embedded → immutable segments in the index bucket + manifest; job progress and completion. */
-const config = loadConfig(["JOBS_TABLE", "INDEX_BUCKET", "JOB_RETENTION_DAYS", "MAX_SEGMENTS"]);
+const config = loadConfig([
+  "JOBS_TABLE",
+  "INDEX_BUCKET",
+  "JOB_RETENTION_DAYS",
+  "MERGE_FACTOR",
+  "MAX_SEGMENT_CHUNKS",
+  "COMPACT_FUNCTION",
+]);
 const logger = new Logger({ serviceName: "index" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const manifests = new ManifestStore(dynamoDocumentClient(), config.JOBS_TABLE);
 const objects = new ObjectStore(s3Client());
 const blobs = {
-  write: (key: string, bytes: Uint8Array) => objects.write(config.INDEX_BUCKET, key, bytes),
+  write: (key: string, body: Uint8Array | readonly Uint8Array[]) => objects.write(config.INDEX_BUCKET, key, body),
   read: (key: string) => objects.read(config.INDEX_BUCKET, key),
 };
+/** Compaction runs in its own function, invoked asynchronously: it never holds up or fails a batch. */
+const compaction = config.COMPACT_FUNCTION
+  ? {
+      policy: { ...DEFAULT_COMPACTION_POLICY, factor: config.MERGE_FACTOR, maxChunks: config.MAX_SEGMENT_CHUNKS },
+      request: async (tenant: string, collection: string) => {
+        await lambdaClient().send(
+          new InvokeCommand({
+            FunctionName: config.COMPACT_FUNCTION,
+            InvocationType: "Event",
+            Payload: new TextEncoder().encode(JSON.stringify({ tenant, collection })),
+          }),
+        );
+      },
+      onError: (error: unknown) => logger.warn("could not request compaction", { error: error as Error }),
+    }
+  : undefined;
 
 export async function handler(event: MSKEvent): Promise<void> {
   const groups: EmbeddedGroup[] = [];
@@ -29,7 +54,7 @@ export async function handler(event: MSKEvent): Promise<void> {
   }
   const started = Date.now();
   try {
-    const result = await indexGroups(groups, { jobs, manifests, blobs, maxSegments: config.MAX_SEGMENTS });
+    const result = await indexGroups(groups, { jobs, manifests, blobs, ...(compaction ? { compaction } : {}) });
     logger.info("indexed", { ...result, groups: groups.length, ms: Date.now() - started });
   } catch (error) {
     await jobs.noteErrors(

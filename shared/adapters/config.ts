@@ -47,8 +47,23 @@ export const settings = {
   MODEL_DIR: name,
   /** Chunks per message on chunks.to-embed: the unit of parallel embedding work. */
   CHUNKS_PER_GROUP: z.coerce.number().int().min(1).max(512).default(16),
-  /** A collection's live segments before the index stage merges the smallest. */
-  MAX_SEGMENTS: z.coerce.number().int().min(2).default(16),
+  /** Segments compaction merges at once (and the size ratio between tiers). */
+  MERGE_FACTOR: z.coerce.number().int().min(2).max(16).default(4),
+  /** No merge produces a segment with more chunks than this. */
+  MAX_SEGMENT_CHUNKS: z.coerce.number().int().min(1024).default(262_144),
+  /** Segments with at least this many chunks get an approximate (IVF-PQ) dense index. */
+  ANN_MIN_CHUNKS: z.coerce.number().int().min(1024).default(16_384),
+  /** The compaction function the index stage hands collections to (asynchronously). */
+  COMPACT_FUNCTION: z.string().min(1).optional(),
+  /** Search-shard functions (names or ARNs); shard i of a collection goes to function i mod their count. */
+  SEARCH_SHARD_FUNCTIONS: csv.optional(),
+  /** Collections with more chunks are searched as shards of at most this many, in parallel. */
+  SHARD_MAX_CHUNKS: z.coerce.number().int().min(1024).default(1_000_000),
+  /** Where search functions keep whole segments across warm invocations. */
+  SEGMENT_CACHE_DIR: z.string().min(1).default("/tmp/segments"),
+  /** Inverted lists scanned per ANN segment, and the shortlist re-scored exactly (× retrieval depth). */
+  ANN_NPROBE: z.coerce.number().int().min(1).optional(),
+  ANN_RESCORE: z.coerce.number().min(1).optional(),
   /** Days a finished job stays readable before its TTL removes it. */
   JOB_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
   /** Minutes without progress after which a running job is reported stalled. */

@@ -1,3 +1,6 @@
+import { createWriteStream } from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -102,13 +105,37 @@ export class ObjectStore {
     }
   }
 
+  /** Writes an object; a list of parts is streamed as one object (no copy into one buffer). */
   async write(
     bucket: string,
     key: string,
-    body: Uint8Array | string,
+    body: Uint8Array | string | readonly Uint8Array[],
     contentType = "application/octet-stream",
   ): Promise<void> {
-    await this.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    if (Array.isArray(body)) {
+      const parts = body as readonly Uint8Array[];
+      const length = parts.reduce((sum, part) => sum + part.byteLength, 0);
+      await this.s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: Readable.from(parts.filter((part) => part.byteLength > 0)),
+          ContentLength: length,
+          ContentType: contentType,
+        }),
+      );
+      return;
+    }
+    await this.s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body as Uint8Array | string, ContentType: contentType }),
+    );
+  }
+
+  /** Streams an object into a local file. */
+  async download(bucket: string, key: string, file: string): Promise<void> {
+    const object = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    if (!object.Body) throw new Error(`s3://${bucket}/${key} has no body`);
+    await pipeline(object.Body as Readable, createWriteStream(file));
   }
 
   async delete(bucket: string, key: string): Promise<void> {

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import type { JobStore } from "../adapters/job-store.ts";
 import type { ManifestStore } from "../adapters/manifest-store.ts";
+import { type CompactionPolicy, nextMerge } from "../domain/compaction-policy.ts";
 import type { Job } from "../domain/jobs.ts";
-import type { SegmentRef } from "../domain/manifest.ts";
 import { decodeVector, type EmbeddedGroup } from "../domain/messages.ts";
-import { buildSegment, decodeSegment, encodeSegment, mergeSegments } from "../domain/segment.ts";
+import { encodeBatchSegment, SEGMENT_FORMAT_VERSION } from "../domain/segment.ts";
 import { type DocumentInfo, documentKey, type EmbeddedChunk } from "../domain/types.ts";
 import type { SegmentBlobs } from "./ports.ts";
 import { batchCount, liveGroups } from "./progress.ts";
@@ -13,8 +13,16 @@ export interface IndexDeps {
   jobs: JobStore;
   manifests: ManifestStore;
   blobs: SegmentBlobs;
-  /** Compaction starts once a collection has more live segments than this. */
-  maxSegments: number;
+  /**
+   * Compaction runs apart from ingestion: after a batch, a collection the policy finds worth compacting is
+   * handed to `request` (an asynchronous invocation of the compaction function).
+   * A failed request is logged, never fails the batch.
+   */
+  compaction?: {
+    policy: CompactionPolicy;
+    request(tenant: string, collection: string): Promise<void>;
+    onError?(error: unknown): void;
+  };
 }
 
 /** index/<tenant>/<collection>/segments/<id>.seg */
@@ -26,8 +34,8 @@ export const segmentKey = (tenant: string, collection: string, segmentId: string
  * collection's manifest, then counts each group as indexed exactly once and completes jobs whose
  * every chunk is indexed (the batch's bookkeeping is a couple of reads and one transaction).
  * Groups already counted (a redelivered batch) are skipped; a segment id derives from its groups,
- * so a replay of the same batch writes the same object and the manifest lists it once. When a
- * collection has too many segments, the smallest are merged.
+ * so a replay of the same batch writes the same object and the manifest lists it once. Compaction is
+ * requested, not run, here: a batch's time and memory do not depend on the collection's size.
  */
 export async function indexGroups(
   groups: EmbeddedGroup[],
@@ -46,7 +54,7 @@ export async function indexGroups(
   for (const batch of collections.values()) {
     for (const part of oneRevisionPerDocument(batch)) await writeSegment(part, deps);
     const [first] = batch;
-    if (first) await compactIfNeeded(first.tenant, first.document.collection, deps);
+    if (first) await requestCompaction(first.tenant, first.document.collection, deps);
   }
   const { counted, completed } = await deps.jobs.countIndexed(fresh, running);
   for (const job of completed) await promote(job, deps);
@@ -75,15 +83,16 @@ async function writeSegment(groups: EmbeddedGroup[], deps: IndexDeps): Promise<v
       chunks.push({ ...chunk, collection, vector: decodeVector(group.vectors[i] ?? "") });
     });
   }
-  const bytes = encodeSegment(buildSegment(segmentId, chunks, documents));
+  const encoded = encodeBatchSegment(segmentId, chunks, documents);
   const key = segmentKey(tenant, collection, segmentId);
-  await deps.blobs.write(key, bytes);
+  await deps.blobs.write(key, encoded.parts);
   await deps.manifests.addSegment(tenant, collection, {
     id: segmentId,
     key,
-    chunks: chunks.length,
-    bytes: bytes.byteLength,
-    createdAt: new Date().toISOString(),
+    chunks: encoded.header.chunkCount,
+    bytes: encoded.byteLength,
+    createdAt: encoded.header.createdAt,
+    format: SEGMENT_FORMAT_VERSION,
   });
 }
 
@@ -119,49 +128,16 @@ async function promote(job: Job, deps: IndexDeps): Promise<void> {
   }
 }
 
-/**
- * Merges the smallest segments once there are more than `maxSegments`, dropping tombstoned
- * revisions and duplicate chunks. Tombstones are only forgotten when every segment was merged
- * (no other segment can still hold their chunks). A lost race with another writer is left for
- * the next run.
- */
-export async function compactIfNeeded(
-  tenant: string,
-  collection: string,
-  deps: IndexDeps,
-  force = false,
-): Promise<boolean> {
-  const manifest = await deps.manifests.get(tenant, collection);
-  const { segments } = manifest;
-  if (segments.length < 2 || (!force && segments.length <= deps.maxSegments)) return false;
-  const victims: SegmentRef[] = force
-    ? segments
-    : [...segments].sort((a, b) => a.chunks - b.chunks).slice(0, segments.length - Math.floor(deps.maxSegments / 2));
-  const decoded = await Promise.all(victims.map(async (ref) => decodeSegment(await deps.blobs.read(ref.key))));
-  const mergedId = createHash("sha256")
-    .update(
-      victims
-        .map((ref) => ref.id)
-        .sort()
-        .join("\n"),
-    )
-    .digest("hex")
-    .slice(0, 24);
-  const merged = mergeSegments(decoded, new Set(manifest.tombstones), mergedId);
-  const bytes = encodeSegment(merged);
-  const key = segmentKey(tenant, collection, mergedId);
-  await deps.blobs.write(key, bytes);
-  const everything = victims.length === segments.length;
+/** Hands the collection to the compaction function when there is something to merge or to drop. */
+async function requestCompaction(tenant: string, collection: string, deps: IndexDeps): Promise<void> {
+  const { compaction } = deps;
+  if (compaction === undefined) return;
   try {
-    await deps.manifests.replaceSegments(
-      manifest,
-      victims.map((ref) => ref.id),
-      { id: mergedId, key, chunks: merged.chunks.length, bytes: bytes.byteLength, createdAt: new Date().toISOString() },
-      everything ? manifest.tombstones : [],
-    );
-    return true;
+    const manifest = await deps.manifests.get(tenant, collection);
+    if (nextMerge(manifest.segments, compaction.policy) !== undefined) {
+      await compaction.request(tenant, collection);
+    }
   } catch (error) {
-    if ((error as Error).name === "ManifestConflict") return false;
-    throw error;
+    compaction.onError?.(error);
   }
 }
