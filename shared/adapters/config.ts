@@ -52,7 +52,7 @@ export const settings = {
   /** No merge produces a segment with more chunks than this. */
   MAX_SEGMENT_CHUNKS: z.coerce.number().int().min(1024).default(262_144),
   /** Segments with at least this many chunks get an approximate (IVF-PQ) dense index. */
-  ANN_MIN_CHUNKS: z.coerce.number().int().min(1024).default(16_384),
+  ANN_MIN_CHUNKS: z.coerce.number().int().min(1024).default(4096),
   /** The compaction function the index stage hands collections to (asynchronously). */
   COMPACT_FUNCTION: z.string().min(1).optional(),
   /** Search-shard functions (names or ARNs); shard i of a collection goes to function i mod their count. */

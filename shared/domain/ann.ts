@@ -34,32 +34,37 @@ export interface IvfPq {
 }
 
 /** Segments with fewer chunks are searched exactly (a flat index). */
-export const DEFAULT_ANN_MIN_CHUNKS = 16_384;
+export const DEFAULT_ANN_MIN_CHUNKS = 4096;
 
-/** The IVF-PQ shape for n vectors of dimension d: ~2·√n lists (a power of two), 8 dimensions per code byte. */
+/** The IVF-PQ shape for n vectors of dimension d: ~√n lists (a power of two), 8 dimensions per code byte. */
 export function ivfPqShape(n: number, d: number): { nlist: number; m: number } | undefined {
   const m = [8, 4, 2].map((dsub) => d / dsub).find((candidate) => Number.isInteger(candidate));
   if (m === undefined || n < 1024) return undefined;
-  const nlist = 2 ** Math.max(4, Math.min(16, Math.round(Math.log2(2 * Math.sqrt(n)))));
+  const nlist = 2 ** Math.max(4, Math.min(16, Math.round(Math.log2(Math.sqrt(n)))));
   return { nlist, m };
 }
 
-interface FaissTrainable {
+export interface FaissTrainable {
   train(x: number[]): void;
   add(x: number[]): void;
+  search(x: number[], k: number): { distances: number[]; labels: number[] };
   toBuffer(): Buffer;
   isTrained(): boolean;
 }
 
 const ROWS_PER_ADD = 2048;
-/** faiss wants ≥ 39 training points per centroid (256 per PQ sub-quantizer, nlist for the coarse one). */
-const TRAINING_POINTS_PER_CENTROID = 40;
+/**
+ * faiss wants ≥ 39 training points per centroid (256 per PQ sub-quantizer, nlist for the coarse one);
+ * more only makes training slower (its k-means runs 25 iterations over every training point). An evenly
+ * spaced sample of that many rows, repeating rows when there are fewer.
+ */
+const TRAINING_POINTS_PER_CENTROID = 39;
 
 /**
- * Trains and fills a faiss IVF-PQ index with the n × d row-major `vectors` (normalised) and returns its
- * arrays. Training uses an evenly spaced sample of rows (deterministic).
+ * A faiss IVF-PQ index (inner product) trained and filled with the n × d row-major `vectors`
+ * (normalised). Training uses an evenly spaced sample of rows (deterministic).
  */
-export function buildIvfPq(vectors: Float32Array, d: number, shape: { nlist: number; m: number }): IvfPq {
+export function trainFaissIvfPq(vectors: Float32Array, d: number, shape: { nlist: number; m: number }): FaissTrainable {
   const n = vectors.length / d;
   if (!Number.isInteger(n)) throw new Error("buildIvfPq: matrix size is not a multiple of the dimension");
   const { nlist, m } = shape;
@@ -67,8 +72,10 @@ export function buildIvfPq(vectors: Float32Array, d: number, shape: { nlist: num
   const faiss = loadFaiss() as unknown as {
     Index: { fromFactory(d: number, description: string, metric: number): FaissTrainable };
   };
-  const index = faiss.Index.fromFactory(d, `IVF${nlist},PQ${m}`, 0 /* inner product */);
-  const sample = Math.min(n, Math.max(TRAINING_POINTS_PER_CENTROID * Math.max(nlist, 256), 16_384));
+  // "np": no polysemous training (a code-reordering search faiss runs by default, costly and of no use here).
+  const index = faiss.Index.fromFactory(d, `IVF${nlist},PQ${m}np`, 0 /* inner product */);
+  // Segments with fewer rows than faiss asks for repeat some (it would warn, once per sub-quantizer).
+  const sample = TRAINING_POINTS_PER_CENTROID * Math.max(nlist, 256);
   const training = new Array<number>(sample * d);
   for (let s = 0; s < sample; s += 1) {
     const row = Math.floor((s * n) / sample);
@@ -79,7 +86,12 @@ export function buildIvfPq(vectors: Float32Array, d: number, shape: { nlist: num
   for (let row = 0; row < n; row += ROWS_PER_ADD) {
     index.add(Array.from(vectors.subarray(row * d, Math.min(n, row + ROWS_PER_ADD) * d)));
   }
-  return parseFaissIvfPq(index.toBuffer(), n);
+  return index;
+}
+
+/** Trains an IVF-PQ index with faiss (`trainFaissIvfPq`) and returns its arrays. */
+export function buildIvfPq(vectors: Float32Array, d: number, shape: { nlist: number; m: number }): IvfPq {
+  return parseFaissIvfPq(trainFaissIvfPq(vectors, d, shape).toBuffer(), vectors.length / d);
 }
 
 /**

@@ -348,8 +348,8 @@ async function denseHits(
   ann: AnnSettings,
 ): Promise<Hit[]> {
   const exact: Hit[] = [];
-  // Approximate candidates of the ANN segments, pooled, then the best of them re-scored exactly.
-  const shortlist: { aged: AgedSegment; ordinal: number; score: number }[] = [];
+  // Each ANN segment's shortlist is re-scored exactly (per segment, so results do not depend on how
+  // segments are grouped into shards).
   const shortlistSize = Math.max(depth, Math.ceil(depth * ann.rescore));
   const toHit = (aged: AgedSegment, { ordinal, score }: LabelHit): Hit => ({
     chunkId: aged.segment.chunkIds.id(ordinal),
@@ -359,7 +359,14 @@ async function denseHits(
     ordinal,
     segment: aged.segment,
   });
-  const scans: Promise<void>[] = [];
+  /** Exact scores of the given chunks of a segment, best `depth` of them. */
+  const rescore = async (aged: AgedSegment, ordinals: number[]) => {
+    const rows = await aged.segment.vectors(ordinals);
+    const scored = ordinals.map((ordinal, i) => ({ ordinal, score: dot(vector, rows[i] as Float32Array) }));
+    scored.sort((a, b) => b.score - a.score || a.ordinal - b.ordinal);
+    for (const hit of scored.slice(0, depth)) exact.push(toHit(aged, hit));
+  };
+  const reads: Promise<void>[] = [];
   for (const aged of segments) {
     const { segment } = aged;
     const mask = masks.get(segment);
@@ -373,35 +380,20 @@ async function denseHits(
       mask.mask.forEach((bit, ordinal) => {
         if (bit !== 0) allowed.push(ordinal);
       });
-      scans.push(
-        segment.vectors(allowed).then((rows) => {
-          const scored = allowed.map((ordinal, i) => ({ ordinal, score: dot(vector, rows[i] as Float32Array) }));
-          scored.sort((a, b) => b.score - a.score || a.ordinal - b.ordinal);
-          for (const hit of scored.slice(0, depth)) exact.push(toHit(aged, hit));
-        }),
-      );
+      reads.push(rescore(aged, allowed));
     } else if (index !== undefined) {
       const options =
         mask === undefined ? { nprobe: ann.nprobe } : { nprobe: ann.nprobe, allow: mask.mask, allowed: mask.allowed };
-      for (const hit of searchIvfPq(index, vector, shortlistSize, options)) shortlist.push({ aged, ...hit });
+      const shortlist = searchIvfPq(index, vector, shortlistSize, options);
+      reads.push(
+        rescore(
+          aged,
+          shortlist.map((hit) => hit.ordinal),
+        ),
+      );
     }
   }
-  await Promise.all(scans);
-  shortlist.sort((a, b) => b.score - a.score || a.aged.age - b.aged.age || a.ordinal - b.ordinal);
-  const bySegment = new Map<AgedSegment, number[]>();
-  for (const candidate of shortlist.slice(0, shortlistSize)) {
-    const ordinals = bySegment.get(candidate.aged) ?? [];
-    ordinals.push(candidate.ordinal);
-    bySegment.set(candidate.aged, ordinals);
-  }
-  await Promise.all(
-    [...bySegment].map(async ([aged, ordinals]) => {
-      const rows = await aged.segment.vectors(ordinals);
-      ordinals.forEach((ordinal, i) => {
-        exact.push(toHit(aged, { ordinal, score: dot(vector, rows[i] as Float32Array) }));
-      });
-    }),
-  );
+  await Promise.all(reads);
   return exact;
 }
 
