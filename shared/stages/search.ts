@@ -271,7 +271,8 @@ export class SearchService {
     const manifest = await manifestRead;
     const vector = await embedding;
     const rerank = request.rerank && this.deps.rerank ? this.deps.rerank : undefined;
-    const wanted = Math.max(request.rerankTopN, request.k) + offset;
+    // One more than the page needs: whether there is a next page.
+    const wanted = Math.max(request.rerankTopN, request.k + offset) + 1;
     const query = {
       text: request.query,
       ...(vector ? { vector } : {}),
