@@ -119,7 +119,7 @@ export class ObjectStore {
         new PutObjectCommand({
           Bucket: bucket,
           Key: key,
-          Body: Readable.from(parts.filter((part) => part.byteLength > 0)),
+          Body: Readable.from(streamChunks(parts)),
           ContentLength: length,
           ContentType: contentType,
         }),
@@ -156,4 +156,29 @@ export class ObjectStore {
     } while (token);
     return objects;
   }
+}
+
+/**
+ * The parts as stream chunks of at least 64 KB (small parts joined): the SDK's chunked upload refuses
+ * chunks under 8 KB except the last.
+ */
+function* streamChunks(parts: readonly Uint8Array[]): Generator<Uint8Array> {
+  const minimum = 64 * 1024;
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  for (const part of parts) {
+    if (part.byteLength === 0) continue;
+    if (pendingBytes === 0 && part.byteLength >= minimum) {
+      yield part;
+      continue;
+    }
+    pending.push(part);
+    pendingBytes += part.byteLength;
+    if (pendingBytes >= minimum) {
+      yield Buffer.concat(pending);
+      pending = [];
+      pendingBytes = 0;
+    }
+  }
+  if (pendingBytes > 0) yield Buffer.concat(pending);
 }
