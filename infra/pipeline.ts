@@ -210,7 +210,7 @@ export class Pipeline extends Construct {
       index: fn("index", {
         description:
           "chunks.embedded → writes one immutable index segment per batch and updates the collection manifest",
-        // Builds a FAISS index + BM25 model for a batch and merges segments during compaction.
+        // Builds a FAISS index + BM25 model for a batch; compaction runs in its own function.
         memorySize: config.indexMemoryMb,
         timeout: Duration.minutes(5),
         // chunks.embedded is keyed by collection: one writer per partition keeps a collection's
@@ -224,7 +224,6 @@ export class Pipeline extends Construct {
           ...retention,
           JOBS_TABLE: jobsTable.tableName,
           INDEX_BUCKET: indexBucket.bucketName,
-          MAX_SEGMENTS: String(config.maxSegments),
         },
       }),
       search: fn("search", {
@@ -237,7 +236,7 @@ export class Pipeline extends Construct {
         layers: [nativeLayer],
         usesNativeLayer: true,
         // Room in /tmp for cached segments across warm invocations.
-        ephemeralStorageMiB: 2048,
+        ephemeralStorageMiB: config.searchCacheMiB,
         environment: {
           ...base,
           ...tenant,
@@ -355,7 +354,7 @@ export class Pipeline extends Construct {
     // embed: counts embedded chunks exactly once (marker Put + counter Update in one transaction).
     table("embed", ["GetItem", "PutItem", "UpdateItem"]);
     streaming.grantProduce(functions.embed, [TOPICS.chunksEmbedded]);
-    // index: writes and reads back segments (compaction); commits markers, counters and manifests.
+    // index: writes segments; commits markers, counters and manifests (compaction has its own function).
     table("index", ["GetItem", "PutItem", "UpdateItem"]);
     objects("index", "IndexSegments", ["s3:GetObject", "s3:PutObject"], [indexObjects]);
     // search: reads manifests and segments, nothing else.

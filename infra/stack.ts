@@ -2,11 +2,13 @@ import { CfnOutput, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
 import { NativeLayer } from "../layers/native-layer.ts";
 import { Api } from "./api.ts";
+import { Compaction } from "./compaction.ts";
 import type { DataDistillerConfig } from "./config.ts";
 import { applyNagSuppressions } from "./nag.ts";
 import { Network } from "./network.ts";
 import { Operations } from "./operations.ts";
 import { Pipeline } from "./pipeline.ts";
+import { SearchShards } from "./search-shards.ts";
 import { Storage } from "./storage.ts";
 import { Streaming } from "./streaming.ts";
 
@@ -27,6 +29,8 @@ export class DataDistillerStack extends Stack {
   readonly streaming: Streaming;
   readonly nativeLayer: NativeLayer;
   readonly pipeline: Pipeline;
+  readonly compaction: Compaction;
+  readonly searchShards: SearchShards;
   readonly api: Api;
   readonly operations: Operations;
   readonly config: DataDistillerConfig;
@@ -48,6 +52,28 @@ export class DataDistillerStack extends Stack {
       streaming: this.streaming,
       nativeLayer: this.nativeLayer.layer,
       removalPolicy,
+    });
+    const common = {
+      storage: this.storage,
+      nativeLayer: this.nativeLayer.layer,
+      logRetentionDays: config.logRetentionDays,
+      removalPolicy,
+    };
+    this.compaction = new Compaction(this, "Compaction", {
+      ...common,
+      indexFunction: this.pipeline.functions.index,
+      memoryMb: config.compactMemoryMb,
+      mergeFactor: config.mergeFactor,
+      maxSegmentChunks: config.maxSegmentChunks,
+      annMinChunks: config.annMinChunks,
+    });
+    this.searchShards = new SearchShards(this, "SearchShards", {
+      ...common,
+      searchFunction: this.pipeline.functions.search,
+      shardFunctions: config.searchShardFunctions,
+      shardMaxChunks: config.shardMaxChunks,
+      memoryMb: config.searchMemoryMb,
+      ephemeralStorageMiB: config.searchCacheMiB,
     });
     this.api = new Api(this, "Api", { config, functions: this.pipeline.functions, removalPolicy });
     this.operations = new Operations(this, "Operations", {

@@ -313,6 +313,78 @@ describe("buckets", () => {
   });
 });
 
+// ---- Compaction and search shards ---------------------------------------------------------------------
+
+describe("compaction and search shards", () => {
+  const byService = (service: string) =>
+    Object.entries(json.Resources)
+      .filter(([, r]) => r.Type === "AWS::Lambda::Function" && r.Metadata?.DataDistiller?.service === service)
+      .map(([id]) => id);
+  const variables = (id: string) => json.Resources[id]?.Properties?.Environment.Variables as Record<string, Json>;
+
+  it("the index function hands collections to a compaction function it may invoke, and nothing more", () => {
+    const [compact] = byService("compact");
+    const index = functionId(json, "index");
+    expect(variables(index).COMPACT_FUNCTION).toEqual({ Ref: compact });
+    expect(variables(index)).toMatchObject({ MERGE_FACTOR: "4", MAX_SEGMENT_CHUNKS: "262144" });
+    expect(actionsOn(statementsOf(json, index), compact as string)).toEqual(["lambda:InvokeFunction"]);
+    const compactEnv = variables(compact as string);
+    expect(compactEnv).toMatchObject({ MERGE_FACTOR: "4", MAX_SEGMENT_CHUNKS: "262144", ANN_MIN_CHUNKS: "4096" });
+    expect(compactEnv.INDEX_BUCKET).toEqual({ Ref: ids.index });
+    const properties = json.Resources[compact as string]?.Properties ?? {};
+    expect(properties.MemorySize).toBe(2048);
+    expect(properties.Timeout).toBe(900);
+    const statements = statementsOf(json, compact as string);
+    expect(actionsOn(statements, ids.index)).toEqual(["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]);
+    expect(JSON.stringify(statements.find((st) => st.Sid === "Segments")?.Resource)).toContain("/index/*");
+    expect(actionsOn(statements, ids.table)).toEqual([
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+    ]);
+    // It continues a long compaction by invoking itself.
+    expect(actionsOn(statements, compact as string)).toEqual(["lambda:InvokeFunction"]);
+    // Not a Kafka consumer: no event source mapping targets it.
+    for (const mapping of logicalIds(json, "AWS::Lambda::EventSourceMapping")) {
+      expect(JSON.stringify(json.Resources[mapping]?.Properties?.FunctionName)).not.toContain(compact);
+    }
+  });
+
+  it("search fans large collections out to shard functions that only read segments", () => {
+    const shards = byService("search-shard");
+    expect(shards).toHaveLength(10);
+    const search = functionId(json, "search");
+    const names = variables(search).SEARCH_SHARD_FUNCTIONS as Json;
+    expect(JSON.stringify(names)).toContain(shards[0]);
+    expect(variables(search).SHARD_MAX_CHUNKS).toBe("1000000");
+    const invoke = statementsOf(json, search).find((st) => st.Sid === "InvokeSearchShards");
+    expect(actionsOf(invoke as Statement)).toEqual(["lambda:InvokeFunction"]);
+    expect(resourcesOf(invoke as Statement)).toHaveLength(10);
+    for (const shard of shards) {
+      const statements = statementsOf(json, shard);
+      expect(allActions(statements).filter((a) => !a.startsWith("logs:"))).toEqual(["s3:GetObject"]);
+      expect(variables(shard).INDEX_BUCKET).toEqual({ Ref: ids.index });
+      expect(json.Resources[shard]?.Properties?.EphemeralStorage).toEqual({ Size: 10240 });
+    }
+    expect(json.Resources[search]?.Properties?.EphemeralStorage).toEqual({ Size: 10240 });
+  });
+
+  it("the shard functions and merge bounds come from the configuration", () => {
+    const variant = synthesize(
+      { searchShardFunctions: 0, maxSegmentChunks: 65536, mergeFactor: 8 },
+      { bundle: false },
+    ).json;
+    const fns = Object.entries(variant.Resources).filter(([, r]) => r.Type === "AWS::Lambda::Function");
+    expect(fns.filter(([, r]) => r.Metadata?.DataDistiller?.service === "search-shard")).toHaveLength(0);
+    const env = (service: string) =>
+      fns.find(([, r]) => r.Metadata?.DataDistiller?.service === service)?.[1].Properties?.Environment.Variables;
+    expect(env("search").SEARCH_SHARD_FUNCTIONS).toBeUndefined();
+    expect(env("compact")).toMatchObject({ MAX_SEGMENT_CHUNKS: "65536", MERGE_FACTOR: "8" });
+    expect(env("index")).toMatchObject({ MAX_SEGMENT_CHUNKS: "65536", MERGE_FACTOR: "8" });
+  });
+});
+
 // ---- Functions: configuration and least privilege ------------------------------------------------------
 
 describe("functions", () => {
@@ -353,8 +425,15 @@ describe("functions", () => {
       "MODEL_DIR",
       "JOB_RETENTION_DAYS",
     ],
-    index: ["JOBS_TABLE", "INDEX_BUCKET", "JOB_RETENTION_DAYS", "MAX_SEGMENTS"],
-    search: ["JOBS_TABLE", "INDEX_BUCKET", "TENANT_CLAIM", "MODEL_DIR"],
+    index: [
+      "JOBS_TABLE",
+      "INDEX_BUCKET",
+      "JOB_RETENTION_DAYS",
+      "COMPACT_FUNCTION",
+      "MERGE_FACTOR",
+      "MAX_SEGMENT_CHUNKS",
+    ],
+    search: ["JOBS_TABLE", "INDEX_BUCKET", "TENANT_CLAIM", "MODEL_DIR", "SEARCH_SHARD_FUNCTIONS", "SHARD_MAX_CHUNKS"],
     "job-status": ["JOBS_TABLE", "TENANT_CLAIM", "STALL_AFTER_MINUTES"],
     "delete-document": ["JOBS_TABLE", "TENANT_CLAIM"],
     "dead-letter": ["JOBS_TABLE", "DEAD_LETTER_BUCKET", "JOB_RETENTION_DAYS"],
