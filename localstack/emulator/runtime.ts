@@ -8,6 +8,7 @@ import { repoRoot } from "../servers/paths.ts";
 import { type FunctionDefinition, FunctionHost } from "./function-host.ts";
 import { type CorsDefinition, HttpApi, type LocalHandler, type RouteDefinition } from "./http-api.ts";
 import { type FailureDestination, KafkaEventSource } from "./kafka-event-source.ts";
+import { LambdaInvokeApi } from "./lambda-invoke.ts";
 import { type LocalTargets, physicalResource, provisionBucket, provisionTable, provisionTopics } from "./provision.ts";
 import { type S3NotificationSubscription, type S3Notifications, startS3Notifications } from "./s3-notifications.ts";
 import { loadCloudAssembly, type PhysicalResource, Resolver, type Resource, type StackTemplate } from "./template.ts";
@@ -46,6 +47,9 @@ export class LocalRuntime {
   private functionsByLogicalId = new Map<string, Located>();
   private hostFor: ((nameOrArn: string) => FunctionHost) | undefined;
   private notifications: S3Notifications | undefined;
+  /** The Lambda Invoke API functions call each other through (AWS_ENDPOINT_URL_LAMBDA). */
+  private lambdaApi: LambdaInvokeApi | undefined;
+  private lambdaEndpoint = "";
   apiUrl = "";
   /** Physical names by logical id, for tools and tests (buckets, tables, functions). */
   readonly names = new Map<string, string>();
@@ -89,6 +93,7 @@ export class LocalRuntime {
     await this.api?.close();
     await this.notifications?.stop();
     await Promise.all(this.eventSources.map((source) => source.stop().catch(() => {})));
+    await this.lambdaApi?.close();
     await Promise.all([...this.hosts.values()].map((host) => host.close()));
     await this.targets.kafkaAdmin.disconnect();
   }
@@ -150,6 +155,8 @@ export class LocalRuntime {
       return created;
     };
     this.hostFor = host;
+    this.lambdaApi = new LambdaInvokeApi(host, (line) => this.log(line));
+    this.lambdaEndpoint = await this.lambdaApi.listen();
     if (this.options.functionsOnly) return;
 
     // 3. Kafka event source mappings.
@@ -297,6 +304,7 @@ export class LocalRuntime {
       // References to AWS endpoints become the local servers'.
       ...this.options.stackEnv,
       KAFKA_SASL_MECHANISM: "none",
+      AWS_ENDPOINT_URL_LAMBDA: this.lambdaEndpoint,
       // The functions target Lambda's Node 24; the SDK's notice about this machine's Node is noise here.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       NODE_OPTIONS: "--enable-source-maps",
