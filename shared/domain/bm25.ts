@@ -157,7 +157,11 @@ export interface Bm25Postings {
   start: Uint32Array;
   /** Document ordinal per slot, ascending within a term. */
   docs: Uint32Array;
-  weights: Float32Array;
+  /**
+   * Weight per slot in millionths: wink rounds weights to 6 decimals, so the integer keeps them exactly
+   * (`micro / 1e6` is the very double wink holds; a float32 would break its ties).
+   */
+  weights: Uint32Array;
   /** Term frequency per slot (saturated at 65,535, where the tf part has long stopped changing). */
   tfs: Uint16Array;
   /** Document lengths in index terms. */
@@ -253,7 +257,7 @@ export function buildBm25Postings(
   for (let t = 0; t < terms.length; t += 1) start[t + 1] = (start[t + 1] as number) + (start[t] as number);
   const total = start[terms.length] as number;
   const docs = new Uint32Array(total);
-  const weights = new Float32Array(total);
+  const weights = new Uint32Array(total);
   const tfs = new Uint16Array(total);
   const cursor = start.slice(0, terms.length);
   let totalLength = 0;
@@ -269,10 +273,11 @@ export function buildBm25Postings(
       const tf = doc.tfs[j] as number;
       docs[at] = i;
       tfs[at] = Math.min(tf, MAX_TF);
-      weights[at] =
+      weights[at] = toMicro(
         consolidated !== undefined
           ? (consolidated[(keys as string[])[j] as string] as number)
-          : winkWeight(tf, lengths[i] as number, avgLength, idf[r] as number, params);
+          : winkWeight(tf, lengths[i] as number, avgLength, idf[r] as number, params),
+      );
       cursor[r] = at + 1;
     }
   });
@@ -316,7 +321,7 @@ export function mergeBm25Postings(
   for (const source of sources) capacity += source.docs.length;
   const docs = new Uint32Array(capacity);
   const tfs = new Uint16Array(capacity);
-  const weights = new Float32Array(capacity);
+  const weights = new Uint32Array(capacity);
   const termBytes: Uint8Array[] = [];
   const starts: number[] = [0];
   const cursors = sources.map(() => 0);
@@ -367,7 +372,7 @@ export function mergeBm25Postings(
     if (written === first) continue;
     const idf = bm25Idf(n, written - first, params.k);
     for (let p = first; p < written; p += 1) {
-      weights[p] = winkWeight(tfs[p] as number, lengths[docs[p] as number] as number, avgLength, idf, params);
+      weights[p] = toMicro(winkWeight(tfs[p] as number, lengths[docs[p] as number] as number, avgLength, idf, params));
     }
     termBytes.push(smallest.slice());
     starts.push(written);
@@ -384,10 +389,14 @@ export function mergeBm25Postings(
   };
 }
 
+/** A weight rounded to 6 decimals, in millionths. */
+const toMicro = (weight: number) => Math.round(weight * 1e6);
+
 /** One query term's postings in one segment, and the factor that turns its weights into collection-wide scores. */
 export interface TermPostings {
   docs: Uint32Array;
-  weights: Float32Array;
+  /** In millionths (see `Bm25Postings.weights`). */
+  weights: Uint32Array;
   scale: number;
 }
 
@@ -413,7 +422,7 @@ export function scoreBm25(
         seen[d] = 1;
         touched.push(d);
       }
-      scores[d] = (scores[d] as number) + (weights[p] as number) * scale;
+      scores[d] = (scores[d] as number) + ((weights[p] as number) / 1e6) * scale;
     }
   }
   const best = selectTopK(touched, (d) => scores[d] as number, k);

@@ -21,8 +21,8 @@
  *         dense     large segments: the IVF-PQ index (centroids, codebook, inverted lists of codes)
  *         vectors   small segments: the normalised float32 vectors (a flat exact index)
  *       read by byte range when a query needs them ("lazy"):
- *         postings  per term: its documents (u32) then their weights (f32) — wink's consolidated
- *                   weights, what search adds up — one range per query term
+ *         postings  per term: its documents (u32) then their weights (u32, in millionths: wink's
+ *                   consolidated weights exactly, what search adds up) — one range per query term
  *         vectors   large segments: the float32 vectors, for exact re-scoring of the ANN shortlist
  *         chunks    per chunk 6 × u32: position in its document, page, start, end, text offset, length
  *         texts     the chunk texts (UTF-8), for the results only
@@ -323,10 +323,10 @@ export class TermTable {
   }
 }
 
-/** One query term's postings in a segment: document ordinals and wink's weights. */
+/** One query term's postings in a segment: document ordinals and wink's weights (in millionths). */
 export interface StoredPostings {
   docs: Uint32Array;
-  weights: Float32Array;
+  weights: Uint32Array;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -530,7 +530,7 @@ export class Segment {
       const block = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
       return {
         docs: new Uint32Array(block.buffer, block.byteOffset, df),
-        weights: new Float32Array(block.buffer, block.byteOffset + df * 4, df),
+        weights: new Uint32Array(block.buffer, block.byteOffset + df * 4, df),
       };
     });
   }
@@ -744,7 +744,7 @@ function encodeContent(content: SegmentContent): EncodedSegment {
     const first = bm25.start[t] as number;
     const end = bm25.start[t + 1] as number;
     new Uint32Array(postingData.buffer, first * 8, end - first).set(bm25.docs.subarray(first, end));
-    new Float32Array(postingData.buffer, first * 8 + (end - first) * 4, end - first).set(
+    new Uint32Array(postingData.buffer, first * 8 + (end - first) * 4, end - first).set(
       bm25.weights.subarray(first, end),
     );
   }
