@@ -170,9 +170,16 @@ export class SegmentCache {
       segment = this.openRef(ref);
       segment.catch(() => this.opened.delete(ref.id));
       this.opened.set(ref.id, segment);
-      void segment.then(() => this.blobs.prefetch?.(ref.key, ref.bytes)).catch(() => undefined);
     }
     return segment;
+  }
+
+  /**
+   * Starts caching the segments whole (locally: /tmp in Lambda), after an answer rather than before it so
+   * the downloads do not slow a cold first answer; one already cached or in progress is left alone.
+   */
+  cacheLocally(refs: readonly Pick<SegmentRef, "key" | "bytes">[]): void {
+    for (const ref of refs) void this.blobs.prefetch?.(ref.key, ref.bytes)?.catch(() => undefined);
   }
 
   /** The segment with only its term dictionary (what a coordinator needs for collection-wide idf). */
@@ -231,6 +238,7 @@ export async function searchShard(request: ShardRequest, cache: SegmentCache): P
   };
   const [dense, bm25] = await Promise.all([wire(lists.dense), wire(lists.bm25)]);
   timings.hydrate = elapsed(started);
+  cache.cacheLocally(request.segments);
   return { dense, bm25, timings };
 }
 
@@ -305,6 +313,7 @@ export class SearchService {
     const page = paginate(ranked, request.k, request.cursor, queryPrint);
     const results = await time("highlight", () => page.items.map((candidate) => toResult(candidate, request.query)));
     timings.total = Math.round((performance.now() - began) * 100) / 100;
+    if (shards.length === 1) this.cache.cacheLocally(manifest.segments);
     return {
       results,
       ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
