@@ -5,30 +5,47 @@
  */
 
 import type { z } from "zod";
-import type { PresignedUpload } from "../shared/adapters/object-store.ts";
-import type { JobState, JobView } from "../shared/domain/jobs.ts";
-import type { TenantDeadLetter } from "../shared/stages/dead-letters.ts";
-import type { SearchResponse as ApiSearchResponse, SearchResult, searchRequest } from "../shared/stages/search.ts";
-import type { UploadResponse } from "../shared/stages/upload.ts";
+import type {
+  deadLetter,
+  deleteResponse,
+  jobState,
+  jobView,
+  Problem,
+  presignedUpload,
+  searchRequest,
+  searchResponse,
+  searchResult,
+  uploadRequest,
+  uploadResponse,
+} from "../shared/api/schemas.ts";
 
-// The API's own types, imported as types only: the client still speaks nothing but HTTP.
-export type { JobState, PresignedUpload };
-export type UploadTicket = UploadResponse;
-export type JobStatus = JobView;
-export type SearchHit = SearchResult;
-export type SearchResponse = Omit<ApiSearchResponse, "segments">;
-export type SearchRequest = Partial<z.input<typeof searchRequest>> & { query: string };
-export type DeadLetter = TenantDeadLetter;
+// The API's types, taken from the zod schemas the handlers validate with and the OpenAPI document
+// is generated from (imported as types only: the client still speaks nothing but HTTP). A change
+// to the contract that this client or its users do not follow fails the typecheck.
+export type JobState = z.output<typeof jobState>;
+export type PresignedUpload = z.output<typeof presignedUpload>;
+export type UploadRequest = z.input<typeof uploadRequest>;
+export type UploadTicket = z.output<typeof uploadResponse>;
+export type JobStatus = z.output<typeof jobView>;
+export type SearchRequest = z.input<typeof searchRequest>;
+export type SearchHit = z.output<typeof searchResult>;
+export type SearchResponse = z.output<typeof searchResponse>;
+export type DeadLetter = z.output<typeof deadLetter>;
+export type DeletedDocument = z.output<typeof deleteResponse>;
 
-/** A non-2xx answer, with the API's JSON error. */
+/** A non-2xx answer: the API's problem (RFC 9457), or whatever else answered (S3, API Gateway). */
 export class ApiError extends Error {
+  readonly code: Problem["code"] | undefined;
+
   constructor(
     readonly status: number,
     readonly body: unknown,
   ) {
-    const detail = (body as { error?: { message?: string }; message?: string } | undefined) ?? {};
-    super(`HTTP ${status}: ${detail.error?.message ?? detail.message ?? JSON.stringify(body)}`);
+    const problem = (typeof body === "object" && body !== null ? body : {}) as Partial<Problem> & { message?: string };
+    const text = typeof body === "string" ? body : JSON.stringify(body);
+    super(`HTTP ${status}: ${problem.detail ?? problem.message ?? text}`);
     this.name = "ApiError";
+    this.code = problem.code;
   }
 }
 
@@ -58,14 +75,7 @@ export class DataDistillerClient {
     return parsed as T;
   }
 
-  requestUpload(request: {
-    filename: string;
-    contentType: string;
-    size: number;
-    collection?: string;
-    documentId?: string;
-    metadata?: Record<string, string | number | boolean>;
-  }): Promise<UploadTicket> {
+  requestUpload(request: UploadRequest): Promise<UploadTicket> {
     return this.call("POST", "/uploads", request);
   }
 
@@ -104,14 +114,14 @@ export class DataDistillerClient {
     return this.call("POST", "/search", request);
   }
 
-  deleteDocument(documentId: string): Promise<{ deleted: boolean; documentId: string }> {
+  deleteDocument(documentId: string): Promise<DeletedDocument> {
     return this.call("DELETE", `/documents/${encodeURIComponent(documentId)}`);
   }
 
   /** Asks for an upload, then sends the bytes the way the API said (POST form or PUT). */
   async ingest(
     file: { filename: string; contentType: string; bytes: Uint8Array },
-    options: { collection?: string; documentId?: string; metadata?: Record<string, string | number | boolean> } = {},
+    options: Pick<UploadRequest, "collection" | "documentId" | "metadata"> = {},
   ): Promise<UploadTicket> {
     const ticket = await this.requestUpload({
       filename: file.filename,

@@ -30,7 +30,8 @@ export function isLoopback(endpoint: string): boolean {
 
 /**
  * `--token` > DATADISTILLER_TOKEN > for a local endpoint only, a token minted by the local issuer
- * for `--tenant`. The local issuer is imported on demand, so a deployed stage never loads it.
+ * for `--tenant`, asked of the local platform (`npm start` serves its stand-in identity provider
+ * at /local/token), so the CLI never touches the signing key.
  */
 export async function resolveToken(
   option: string | undefined,
@@ -43,8 +44,29 @@ export async function resolveToken(
   if (!isLoopback(endpoint)) {
     throw new CliError(`no token for ${endpoint}: pass --token or set DATADISTILLER_TOKEN`);
   }
-  const { mintToken } = await import("../localstack/emulator/local-jwt.ts");
-  return mintToken({ tenant, audience: "datadistiller" });
+  const url = new URL("/local/token", endpoint);
+  url.searchParams.set("tenant", tenant);
+  let local: { token?: unknown; tenant?: unknown };
+  try {
+    const response = await fetch(url, { cache: "no-store" });
+    if (response.status === 400) {
+      // The platform refused the tenant itself (an id the API would not accept either): say why.
+      const { message } = (await response.json().catch(() => ({}))) as { message?: unknown };
+      throw new CliError(`no token for the tenant ${tenant}: ${typeof message === "string" ? message : "HTTP 400"}`);
+    }
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    local = (await response.json()) as { token?: unknown; tenant?: unknown };
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(
+      `no token for ${endpoint}: the local platform did not hand one out (${(error as Error).message}); ` +
+        "is `npm start` running? Otherwise pass --token or set DATADISTILLER_TOKEN",
+    );
+  }
+  if (typeof local.token !== "string" || local.tenant !== tenant) {
+    throw new CliError(`no token for ${endpoint}: the local platform has no token for the tenant ${tenant}`);
+  }
+  return local.token;
 }
 
 /** The API client for the target the options select. */

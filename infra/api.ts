@@ -1,69 +1,111 @@
-import { Annotations, Duration, type RemovalPolicy } from "aws-cdk-lib";
+import { Annotations, Duration, RemovalPolicy } from "aws-cdk-lib";
 import * as apigw from "aws-cdk-lib/aws-apigateway";
 import * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
-import { HttpJwtAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
+import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
-import { type DataDistillerConfig, LOCAL_JWT_ISSUER } from "./config.ts";
-import { nodeFunction, toId } from "./lambda-defaults.ts";
-import type { FunctionName } from "./pipeline.ts";
+import type { FunctionName } from "../shared/adapters/config.ts";
+import { LOCAL_JWT_ISSUER } from "./config.ts";
+import { environmentOf, nodeFunction, toId } from "./lambda-defaults.ts";
 
-/** The routes of the HTTP API: method, path, function; all but /health need a valid JWT. */
+/**
+ * The routes of the HTTP API: method, path, function (the operations of shared/api/openapi.ts).
+ * All but /health and /openapi.json need a valid JWT, which the functions verify themselves.
+ */
 export const ROUTES: { method: apigwv2.HttpMethod; path: string; fn: FunctionName | "health" }[] = [
   { method: apigwv2.HttpMethod.POST, path: "/uploads", fn: "upload-url" },
   { method: apigwv2.HttpMethod.GET, path: "/jobs", fn: "job-status" },
   { method: apigwv2.HttpMethod.GET, path: "/jobs/{id}", fn: "job-status" },
   { method: apigwv2.HttpMethod.POST, path: "/search", fn: "search" },
   { method: apigwv2.HttpMethod.DELETE, path: "/documents/{id}", fn: "delete-document" },
-  // The caller tenant's dead letters; the redrive function serves both (one replay at a time).
-  { method: apigwv2.HttpMethod.GET, path: "/dead-letters", fn: "redrive" },
-  { method: apigwv2.HttpMethod.POST, path: "/dead-letters/redrive", fn: "redrive" },
+  // The caller tenant's dead letters (replays go through the redrive function, one at a time).
+  { method: apigwv2.HttpMethod.GET, path: "/dead-letters", fn: "dead-letter-api" },
+  { method: apigwv2.HttpMethod.POST, path: "/dead-letters/redrive", fn: "dead-letter-api" },
   { method: apigwv2.HttpMethod.GET, path: "/health", fn: "health" },
+  { method: apigwv2.HttpMethod.GET, path: "/openapi.json", fn: "api-meta" },
 ];
 
 export interface ApiProps {
-  config: DataDistillerConfig;
-  functions: Record<FunctionName, lambda.IFunction>;
-  removalPolicy: RemovalPolicy;
+  /** The deployment stage: part of the API's name, the health function's STAGE. */
+  readonly stage: string;
+  /**
+   * The JWT issuer whose tokens the functions behind every route but GET /health and
+   * GET /openapi.json accept (they discover its keys through its OpenID configuration).
+   * @default LOCAL_JWT_ISSUER (the local runtime's stand-in: a deployed API would reject every token)
+   */
+  readonly jwtIssuer?: string;
+  /**
+   * Audiences a token must name (one of).
+   * @default ["datadistiller"]
+   */
+  readonly jwtAudience?: string[];
+  /**
+   * Browser origins allowed by CORS.
+   * @default ["*"]
+   */
+  readonly corsAllowedOrigins?: string[];
+  /**
+   * Default stage throttle: steady requests per second and burst.
+   * @default { rateLimit: 50, burstLimit: 100 }
+   */
+  readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
+  /**
+   * Days the access logs (and the health function's logs) are kept.
+   * @default 30
+   */
+  readonly logRetentionDays?: number;
+  /** @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /**
- * The HTTP API (API Gateway v2): JWT authorizer on every route except GET /health (the tenant is
- * a claim of the token, read by the functions from the request context), a default-stage
- * throttle, and JSON access logs.
+ * The HTTP API (API Gateway v2): the routes, a $default route for everything else (404/405
+ * problems), a default-stage throttle, and JSON access logs. The stages that serve routes attach
+ * their functions with `addRoutes`; GET /health, GET /openapi.json and $default are served here.
+ *
+ * No JWT authorizer: an HTTP API's JWT authorizer answers a refused token with a fixed
+ * `401 {"message":"Unauthorized"}` that cannot be shaped (HTTP APIs have no gateway responses,
+ * and response parameter mapping applies to integration responses only). So the functions verify
+ * the bearer token themselves, as the authorizer would (issuer's keys, issuer, audience, expiry;
+ * shared/adapters/bearer-auth.ts), with the settings of `tokenVerification`, and a refused token
+ * gets the same RFC 9457 problem as every other error. The price: a request without a valid token
+ * still invokes a function, bounded by the stage throttle.
  */
 export class Api extends Construct {
   readonly httpApi: apigwv2.HttpApi;
   readonly stage: apigwv2.HttpStage;
   readonly accessLogs: logs.LogGroup;
   readonly healthFunction: lambda.IFunction;
+  /** GET /openapi.json and the $default route (functions/api-meta). */
+  readonly metaFunction: nodejs.NodejsFunction;
+  /**
+   * What a function behind a route needs to verify the caller's bearer token like a JWT authorizer
+   * would (with its TENANT_CLAIM): spread into its `environmentOf`.
+   */
+  readonly tokenVerification: { readonly JWT_ISSUER: string; readonly JWT_AUDIENCE: string };
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
-    const { config } = props;
+    const jwtIssuer = props.jwtIssuer ?? LOCAL_JWT_ISSUER;
+    const allowOrigins = props.corsAllowedOrigins ?? ["*"];
+    const logRetentionDays = props.logRetentionDays ?? 30;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
-    if (config.jwtIssuer === LOCAL_JWT_ISSUER) {
+    if (jwtIssuer === LOCAL_JWT_ISSUER) {
       Annotations.of(this).addWarningV2(
         "datadistiller:localJwtIssuer",
         `jwtIssuer is the local runtime's stand-in issuer (${LOCAL_JWT_ISSUER}): fine locally, but a deployed API would reject every token. ` +
           "Deploy with -c jwtIssuer=<your issuer URL> -c jwtAudience=<audience>.",
       );
     }
-    const authorizer = new HttpJwtAuthorizer("JwtAuthorizer", config.jwtIssuer, {
-      authorizerName: "jwt",
-      jwtAudience: config.jwtAudience,
-      identitySource: ["$request.header.Authorization"],
-    });
-
     this.httpApi = new apigwv2.HttpApi(this, "HttpApi", {
-      apiName: `datadistiller-${config.stage}`,
+      apiName: `datadistiller-${props.stage}`,
       description: "DataDistiller: uploads, jobs, search, dead letters",
       createDefaultStage: false,
-      defaultAuthorizer: authorizer,
       corsPreflight: {
-        allowOrigins: config.corsAllowedOrigins,
+        allowOrigins,
         allowMethods: [apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST, apigwv2.CorsHttpMethod.DELETE],
         allowHeaders: ["authorization", "content-type"],
         maxAge: Duration.hours(1),
@@ -71,15 +113,15 @@ export class Api extends Construct {
     });
 
     this.accessLogs = new logs.LogGroup(this, "AccessLogs", {
-      retention: config.logRetentionDays as logs.RetentionDays,
-      removalPolicy: props.removalPolicy,
+      retention: logRetentionDays as logs.RetentionDays,
+      removalPolicy,
     });
     this.stage = new apigwv2.HttpStage(this, "DefaultStage", {
       httpApi: this.httpApi,
       stageName: "$default",
       autoDeploy: true,
       // Account-level limits are shared by every API in the region: cap this one explicitly.
-      throttle: { rateLimit: config.apiThrottleRateLimit, burstLimit: config.apiThrottleBurstLimit },
+      throttle: props.throttle ?? { rateLimit: 50, burstLimit: 100 },
       accessLogSettings: {
         destination: new apigwv2.LogGroupLogDestination(this.accessLogs),
         format: apigw.AccessLogFormat.custom(
@@ -94,36 +136,62 @@ export class Api extends Construct {
             responseLatency: "$context.responseLatency",
             integrationLatency: "$context.integrationLatency",
             integrationError: "$context.integrationErrorMessage",
-            authorizerError: "$context.authorizer.error",
-            subject: "$context.authorizer.claims.sub",
           }),
         ),
       },
     });
 
-    // GET /health: no authorizer, no dependency: a liveness probe for load balancers and humans.
+    // GET /health: no token, no dependency: a liveness probe for load balancers and humans.
     this.healthFunction = nodeFunction(this, "Health", {
       entry: "infra/health-handler.ts",
       description: "GET /health",
       serviceName: "health",
       memorySize: 128,
       timeout: Duration.seconds(3),
-      environment: { STAGE: config.stage },
-      logRetentionDays: config.logRetentionDays,
-      removalPolicy: props.removalPolicy,
+      stage: props.stage,
+      logRetentionDays,
+      removalPolicy,
+    });
+    this.addRoutes("health", this.healthFunction);
+
+    // GET /openapi.json and every request no route matches: the API's description, 404s and 405s.
+    this.metaFunction = nodeFunction(this, "ApiMeta", {
+      entry: "functions/api-meta/handler.ts",
+      description: "GET /openapi.json; $default: 404 / 405 problems for requests no route matches",
+      serviceName: "api-meta",
+      memorySize: 256,
+      timeout: Duration.seconds(5),
+      stage: props.stage,
+      environment: environmentOf("api-meta", {}),
+      logRetentionDays,
+      removalPolicy,
+    });
+    this.addRoutes("api-meta", this.metaFunction);
+    new apigwv2.HttpRoute(this, "DefaultRoute", {
+      httpApi: this.httpApi,
+      routeKey: apigwv2.HttpRouteKey.DEFAULT,
+      integration: this.integration("api-meta", this.metaFunction),
     });
 
-    for (const route of ROUTES) {
-      const target = route.fn === "health" ? this.healthFunction : props.functions[route.fn];
-      this.httpApi.addRoutes({
-        path: route.path,
-        methods: [route.method],
-        integration: new HttpLambdaIntegration(`${toId(route.fn)}Integration`, target, {
-          payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
-        }),
-        ...(route.fn === "health" ? { authorizer: new apigwv2.HttpNoneAuthorizer() } : {}),
-      });
-    }
+    this.tokenVerification = {
+      JWT_ISSUER: jwtIssuer,
+      JWT_AUDIENCE: (props.jwtAudience ?? ["datadistiller"]).join(","),
+    };
+  }
+
+  /** Serves the routes of ROUTES that name `fn` with this function (a Lambda proxy integration each). */
+  addRoutes(fn: FunctionName | "health", target: lambda.IFunction): apigwv2.HttpRoute[] {
+    const routes = ROUTES.filter((route) => route.fn === fn);
+    if (routes.length === 0) throw new Error(`no HTTP route is served by ${fn}`);
+    return routes.flatMap((route) =>
+      this.httpApi.addRoutes({ path: route.path, methods: [route.method], integration: this.integration(fn, target) }),
+    );
+  }
+
+  private integration(fn: FunctionName | "health", target: lambda.IFunction): HttpLambdaIntegration {
+    return new HttpLambdaIntegration(`${toId(fn)}Integration`, target, {
+      payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+    });
   }
 
   get url(): string {

@@ -34,7 +34,7 @@ const partitions = int(1, 120);
 /** ESM batch size (records per invocation; Lambda also caps a batch at 6 MB of payload). */
 const batchSize = int(1, 10_000);
 
-/** Local default of the JWT issuer: the stand-in issuer of the local runtime (localstack/emulator/local-jwt.ts). */
+/** Local default of the JWT issuer: the stand-in issuer of the local runtime (localstack/platform/tokens.ts). */
 export const LOCAL_JWT_ISSUER = "https://datadistiller.local/issuer";
 
 export const configSchema = z
@@ -89,6 +89,14 @@ export const configSchema = z
       .string()
       .regex(/^(layer|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?)$/, 'either "layer" or "s3://bucket/prefix"')
       .default("layer"),
+    /**
+     * Where the search function's cross-encoder comes from: "models" (`<models>/reranker`, from
+     * modelLocation) or its own S3 prefix "s3://bucket/prefix", copied to /tmp on a cold start.
+     */
+    rerankerLocation: z
+      .string()
+      .regex(/^(models|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?)$/, 'either "models" or "s3://bucket/prefix"')
+      .default("models"),
     /** Chunks per message on chunks.to-embed (one embed work item). */
     chunksPerGroup: int(1, 512).default(16),
     /** Segments compaction merges at once (and the size ratio between tiers of segment sizes). */

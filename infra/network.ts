@@ -1,11 +1,35 @@
-import type { RemovalPolicy } from "aws-cdk-lib";
+import { RemovalPolicy } from "aws-cdk-lib";
 import * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
-import type { DataDistillerConfig } from "./config.ts";
 
 /** MSK's port for clients that authenticate with IAM (SASL/OAUTHBEARER over TLS). */
 export const MSK_IAM_PORT = 9098;
+
+export interface NetworkProps {
+  /**
+   * Availability zones of the VPC (MSK needs at least two).
+   * @default 2
+   */
+  readonly azCount?: number;
+  /**
+   * NAT gateways; 0 keeps the VPC fully private (gateway and interface endpoints only).
+   * @default 0
+   */
+  readonly natGateways?: number;
+  /**
+   * Interface endpoints for Lambda and STS (the Kafka event source pollers' way out without a NAT).
+   * @default true
+   */
+  readonly interfaceEndpoints?: boolean;
+  /**
+   * Days the VPC flow logs (rejected traffic) are kept.
+   * @default 30
+   */
+  readonly logRetentionDays?: number;
+  /** @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+}
 
 /**
  * The VPC the Kafka cluster lives in, and the Kafka clients with it.
@@ -27,16 +51,21 @@ export class Network extends Construct {
   /** The MSK cluster; also used by the event source mapping pollers (AWS uses the cluster's security groups). */
   readonly kafkaSecurityGroup: ec2.SecurityGroup;
 
-  constructor(scope: Construct, id: string, props: { config: DataDistillerConfig; removalPolicy: RemovalPolicy }) {
+  /** Where a function that talks to Kafka runs: the private subnets, in the Kafka clients' group. */
+  get kafkaClientPlacement(): { vpc: ec2.IVpc; vpcSubnets: ec2.SubnetSelection; securityGroups: ec2.ISecurityGroup[] } {
+    return { vpc: this.vpc, vpcSubnets: this.privateSubnets, securityGroups: [this.clientSecurityGroup] };
+  }
+
+  constructor(scope: Construct, id: string, props: NetworkProps = {}) {
     super(scope, id);
-    const { config } = props;
-    const withNat = config.natGateways > 0;
+    const natGateways = props.natGateways ?? 0;
+    const withNat = natGateways > 0;
     const privateType = withNat ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PRIVATE_ISOLATED;
 
     this.vpc = new ec2.Vpc(this, "Vpc", {
       ipAddresses: ec2.IpAddresses.cidr("10.40.0.0/16"),
-      maxAzs: config.azCount,
-      natGateways: config.natGateways,
+      maxAzs: props.azCount ?? 2,
+      natGateways,
       subnetConfiguration: [
         ...(withNat ? [{ name: "public", subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }] : []),
         { name: "private", subnetType: privateType, cidrMask: 20 },
@@ -50,8 +79,8 @@ export class Network extends Construct {
 
     // Rejected traffic only: enough to diagnose a blocked connection, a fraction of the cost of ALL.
     const flowLogGroup = new logs.LogGroup(this, "FlowLogs", {
-      retention: config.logRetentionDays as logs.RetentionDays,
-      removalPolicy: props.removalPolicy,
+      retention: (props.logRetentionDays ?? 30) as logs.RetentionDays,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
     this.vpc.addFlowLog("FlowLog", {
       destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
@@ -75,7 +104,7 @@ export class Network extends Construct {
       ec2.Port.tcp(MSK_IAM_PORT),
       "Kafka clients (IAM auth over TLS)",
     );
-    if (config.vpcInterfaceEndpoints) {
+    if (props.interfaceEndpoints ?? true) {
       // Reachable on 443 from the Kafka clients and the ESM pollers only (not the whole VPC CIDR).
       const endpointSecurityGroup = new ec2.SecurityGroup(this, "Endpoints", {
         vpc: this.vpc,

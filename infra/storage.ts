@@ -1,8 +1,10 @@
 import { Duration, RemovalPolicy } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import type * as iam from "aws-cdk-lib/aws-iam";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
-import type { DataDistillerConfig } from "./config.ts";
+import { JOBS_TABLE } from "../shared/adapters/jobs-table.ts";
+import { grantStatement } from "./lambda-defaults.ts";
 
 /** Object key layout, scoped per tenant (the functions build keys with the same prefixes). */
 export const KEYS = {
@@ -11,6 +13,39 @@ export const KEYS = {
   /** `index/<tenant>/<collection>/…` (segments; the manifest lives in the jobs table). */
   index: "index/",
 } as const;
+
+/**
+ * Key layout of the dead-letter bucket (shared/stages/dead-letters.ts): Lambda writes failed batches
+ * under aws/lambda/<mapping id>/…; a replayed one moves under redriven/ so it is replayed once.
+ */
+export const DEAD_LETTER_KEYS = { failed: "aws/lambda/", redriven: "redriven/" } as const;
+
+/** What the functions do with the jobs table (DynamoDB actions; TransactWriteItems is checked per inner action). */
+export type JobsTableAction = "GetItem" | "PutItem" | "UpdateItem" | "DeleteItem";
+
+export interface StorageProps {
+  /**
+   * Browser origins that may PUT/POST to the upload bucket with a presigned URL or form.
+   * @default ["*"]
+   */
+  readonly corsAllowedOrigins?: string[];
+  /**
+   * Days after which raw uploads are deleted (the index keeps the extracted chunks).
+   * @default 30
+   */
+  readonly uploadRetentionDays?: number;
+  /**
+   * Days after which dead-lettered batches are deleted.
+   * @default 30
+   */
+  readonly deadLetterRetentionDays?: number;
+  /**
+   * RETAIN keeps the buckets and the table (with deletion protection) when the stack is deleted;
+   * DESTROY empties and deletes them.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
 
 /** Name of the S3 request-metrics filter on the dead-letter bucket (the alarm reads its PutRequests). */
 export const DEAD_LETTER_METRICS_ID = "EntireBucket";
@@ -30,9 +65,9 @@ export class Storage extends Construct {
   readonly accessLogBucket: s3.Bucket;
   readonly jobsTable: dynamodb.Table;
 
-  constructor(scope: Construct, id: string, props: { config: DataDistillerConfig; removalPolicy: RemovalPolicy }) {
+  constructor(scope: Construct, id: string, props: StorageProps = {}) {
     super(scope, id);
-    const { config, removalPolicy } = props;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const destroy = removalPolicy === RemovalPolicy.DESTROY;
     const common: s3.BucketProps = {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
@@ -65,7 +100,7 @@ export class Storage extends Construct {
       cors: [
         {
           allowedMethods: [s3.HttpMethods.PUT, s3.HttpMethods.POST],
-          allowedOrigins: config.corsAllowedOrigins,
+          allowedOrigins: props.corsAllowedOrigins ?? ["*"],
           allowedHeaders: ["*"],
           exposedHeaders: ["ETag"],
           maxAge: 3000,
@@ -77,7 +112,7 @@ export class Storage extends Construct {
           // Raw documents are only needed until they are split; the index keeps the chunks.
           id: "expire-raw-uploads",
           prefix: KEYS.uploads,
-          expiration: Duration.days(config.uploadRetentionDays),
+          expiration: Duration.days(props.uploadRetentionDays ?? 30),
         },
       ],
     });
@@ -92,32 +127,107 @@ export class Storage extends Construct {
       ...logged("dead-letters"),
       lifecycleRules: [
         abortIncompleteUploads,
-        { id: "expire-dead-letters", expiration: Duration.days(config.deadLetterRetentionDays) },
+        { id: "expire-dead-letters", expiration: Duration.days(props.deadLetterRetentionDays ?? 30) },
       ],
       // Request metrics give a PutRequests metric: any put here is a batch that failed for good.
       metrics: [{ id: DEAD_LETTER_METRICS_ID }],
     });
 
-    // Single-table design: jobs (pk JOB#<id>), per-batch markers, per-tenant listings (gsi1) and the
-    // collection manifests (pk COLLECTION#<tenant>#<collection>, sk MANIFEST, guarded by a version
-    // attribute with conditional writes). One table lets the index stage commit "batch marker +
-    // job counters + manifest version" in one DynamoDB transaction, and it is one thing to back up
-    // (PITR) and to run locally.
+    // Single-table design (shared/adapters/jobs-table.ts): jobs, per-batch markers, per-tenant
+    // listings and the collection manifests (guarded by a version attribute with conditional
+    // writes). One table lets the index stage commit "batch marker + job counters + manifest
+    // version" in one DynamoDB transaction, and it is one thing to back up (PITR) and to run locally.
+    const { partitionKey, sortKey, tenantJobsIndex, timeToLiveAttribute } = JOBS_TABLE;
+    const string = dynamodb.AttributeType.STRING;
     this.jobsTable = new dynamodb.Table(this, "Jobs", {
-      partitionKey: { name: "pk", type: dynamodb.AttributeType.STRING },
-      sortKey: { name: "sk", type: dynamodb.AttributeType.STRING },
+      partitionKey: { name: partitionKey, type: string },
+      sortKey: { name: sortKey, type: string },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      timeToLiveAttribute: "expiresAt",
+      timeToLiveAttribute,
       // Encrypted at rest with the AWS-owned key (DynamoDB's default): no KMS charges or key policy.
       deletionProtection: !destroy,
       removalPolicy,
     });
     this.jobsTable.addGlobalSecondaryIndex({
-      indexName: "gsi1",
-      partitionKey: { name: "gsi1pk", type: dynamodb.AttributeType.STRING },
-      sortKey: { name: "gsi1sk", type: dynamodb.AttributeType.STRING },
+      indexName: tenantJobsIndex.indexName,
+      partitionKey: { name: tenantJobsIndex.partitionKey, type: string },
+      sortKey: { name: tenantJobsIndex.sortKey, type: string },
       projectionType: dynamodb.ProjectionType.ALL,
+    });
+  }
+
+  /** Lets a function use the jobs table items (one statement, JobsTable). */
+  grantJobs(grantee: iam.IGrantable, ...actions: JobsTableAction[]): iam.Grant {
+    return grantStatement({
+      grantee,
+      sid: "JobsTable",
+      actions: actions.map((action) => `dynamodb:${action}`),
+      resourceArns: [this.jobsTable.tableArn],
+    });
+  }
+
+  /** Lets a function list a tenant's jobs from the tenant index (Query on that index only). */
+  grantListTenantJobs(grantee: iam.IGrantable): iam.Grant {
+    return grantStatement({
+      grantee,
+      sid: "ListTenantJobs",
+      actions: ["dynamodb:Query"],
+      resourceArns: [`${this.jobsTable.tableArn}/index/${JOBS_TABLE.tenantJobsIndex.indexName}`],
+    });
+  }
+
+  /** Object actions on the upload bucket's uploads/ prefix. */
+  grantUploads(grantee: iam.IGrantable, sid: string, ...actions: string[]): iam.Grant {
+    return grantStatement({
+      grantee,
+      sid,
+      actions,
+      resourceArns: [this.uploadBucket.arnForObjects(`${KEYS.uploads}*`)],
+    });
+  }
+
+  /**
+   * ListBucket on the upload bucket, limited to the uploads/ prefix: a read of a key that is gone
+   * then answers 404 (ignored), not 403 (retried).
+   */
+  grantListUploads(grantee: iam.IGrantable): iam.Grant {
+    return grantStatement({
+      grantee,
+      sid: "ListUploads",
+      actions: ["s3:ListBucket"],
+      resourceArns: [this.uploadBucket.bucketArn],
+      conditions: { StringLike: { "s3:prefix": [`${KEYS.uploads}*`] } },
+    });
+  }
+
+  /** Object actions on the index bucket's index/ prefix (segments). */
+  grantSegments(grantee: iam.IGrantable, sid: string, ...actions: string[]): iam.Grant {
+    return grantStatement({ grantee, sid, actions, resourceArns: [this.indexBucket.arnForObjects(`${KEYS.index}*`)] });
+  }
+
+  /** Object actions on the dead-letter bucket, under the failed batches' or the replayed ones' prefix. */
+  grantDeadLetters(
+    grantee: iam.IGrantable,
+    sid: string,
+    keys: keyof typeof DEAD_LETTER_KEYS,
+    ...actions: string[]
+  ): iam.Grant {
+    return grantStatement({
+      grantee,
+      sid,
+      actions,
+      resourceArns: [this.deadLetterBucket.arnForObjects(`${DEAD_LETTER_KEYS[keys]}*`)],
+    });
+  }
+
+  /** ListBucket on the whole dead-letter bucket (dead letters are found by listing from the root). */
+  grantListDeadLetters(grantee: iam.IGrantable): iam.Grant {
+    return grantStatement({
+      grantee,
+      sid: "ListDeadLetters",
+      actions: ["s3:ListBucket"],
+      resourceArns: [this.deadLetterBucket.bucketArn],
     });
   }
 }

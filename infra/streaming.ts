@@ -1,12 +1,11 @@
-import { ArnFormat, CustomResource, Duration, Fn, type RemovalPolicy, Stack } from "aws-cdk-lib";
+import { ArnFormat, CustomResource, Duration, Fn, RemovalPolicy, Stack } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as msk from "aws-cdk-lib/aws-msk";
 import * as cr from "aws-cdk-lib/custom-resources";
 import { Construct } from "constructs";
-import type { DataDistillerConfig } from "./config.ts";
-import { nodeFunction } from "./lambda-defaults.ts";
+import { grantStatement, nodeFunction } from "./lambda-defaults.ts";
 import type { Network } from "./network.ts";
 
 /** The pipeline's topics (names are fixed; partition counts are configuration). */
@@ -16,6 +15,49 @@ export const TOPICS = {
   chunksEmbedded: "chunks.embedded",
 } as const;
 export type TopicName = (typeof TOPICS)[keyof typeof TOPICS];
+
+export interface StreamingProps {
+  /** The deployment stage: part of the cluster's name. */
+  readonly stage: string;
+  readonly network: Network;
+  /**
+   * MSK Serverless (pay per cluster-hour and partition-hour) or provisioned brokers.
+   * @default "serverless"
+   */
+  readonly mskMode?: "serverless" | "provisioned";
+  /**
+   * Provisioned mode only: broker instance type.
+   * @default "kafka.m7g.large"
+   */
+  readonly brokerInstanceType?: string;
+  /**
+   * Provisioned mode only: number of brokers (a multiple of the availability zones).
+   * @default 2
+   */
+  readonly brokerCount?: number;
+  /**
+   * Provisioned mode only: EBS storage per broker, GiB.
+   * @default 100
+   */
+  readonly brokerVolumeGiB?: number;
+  /**
+   * Provisioned mode only: Apache Kafka version.
+   * @default "3.8.x"
+   */
+  readonly kafkaVersion?: string;
+  /**
+   * Partitions of each topic: the parallelism of the stage that consumes it.
+   * @default { "documents.uploaded": 6, "chunks.to-embed": 12, "chunks.embedded": 6 }
+   */
+  readonly partitions?: Partial<Record<TopicName, number>>;
+  /**
+   * Days the broker and topic-handler logs are kept.
+   * @default 30
+   */
+  readonly logRetentionDays?: number;
+  /** @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+}
 
 /**
  * The Kafka cluster (Amazon MSK, IAM authentication, in the private subnets), its bootstrap
@@ -33,23 +75,21 @@ export class Streaming extends Construct {
   readonly topicsHandler: lambda.IFunction;
   readonly topicsProvider: cr.Provider;
 
-  constructor(
-    scope: Construct,
-    id: string,
-    props: { config: DataDistillerConfig; network: Network; removalPolicy: RemovalPolicy },
-  ) {
+  constructor(scope: Construct, id: string, props: StreamingProps) {
     super(scope, id);
-    const { config, network } = props;
-    this.clusterName = `datadistiller-${config.stage}`;
+    const { network } = props;
+    const logRetentionDays = props.logRetentionDays ?? 30;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    this.clusterName = `datadistiller-${props.stage}`;
     this.partitions = {
-      [TOPICS.documentsUploaded]: config.partitionsDocumentsUploaded,
-      [TOPICS.chunksToEmbed]: config.partitionsChunksToEmbed,
-      [TOPICS.chunksEmbedded]: config.partitionsChunksEmbedded,
+      [TOPICS.documentsUploaded]: props.partitions?.[TOPICS.documentsUploaded] ?? 6,
+      [TOPICS.chunksToEmbed]: props.partitions?.[TOPICS.chunksToEmbed] ?? 12,
+      [TOPICS.chunksEmbedded]: props.partitions?.[TOPICS.chunksEmbedded] ?? 6,
     };
     const subnetIds = network.vpc.selectSubnets(network.privateSubnets).subnetIds;
     const securityGroups = [network.kafkaSecurityGroup.securityGroupId];
 
-    if (config.mskMode === "serverless") {
+    if ((props.mskMode ?? "serverless") === "serverless") {
       // Serverless: IAM auth is the only auth MSK Serverless offers; TLS always on; no brokers to size.
       const cluster = new msk.CfnServerlessCluster(this, "Cluster", {
         clusterName: this.clusterName,
@@ -59,18 +99,18 @@ export class Streaming extends Construct {
       this.clusterArn = cluster.attrArn;
     } else {
       const brokerLogs = new logs.LogGroup(this, "BrokerLogs", {
-        retention: config.logRetentionDays as logs.RetentionDays,
-        removalPolicy: props.removalPolicy,
+        retention: logRetentionDays as logs.RetentionDays,
+        removalPolicy,
       });
       const cluster = new msk.CfnCluster(this, "Cluster", {
         clusterName: this.clusterName,
-        kafkaVersion: config.mskKafkaVersion,
-        numberOfBrokerNodes: config.mskBrokersPerAz * config.azCount,
+        kafkaVersion: props.kafkaVersion ?? "3.8.x",
+        numberOfBrokerNodes: props.brokerCount ?? 2,
         brokerNodeGroupInfo: {
           clientSubnets: subnetIds,
-          instanceType: config.mskBrokerInstanceType,
+          instanceType: props.brokerInstanceType ?? "kafka.m7g.large",
           securityGroups,
-          storageInfo: { ebsStorageInfo: { volumeSize: config.mskBrokerVolumeGiB } },
+          storageInfo: { ebsStorageInfo: { volumeSize: props.brokerVolumeGiB ?? 100 } },
         },
         clientAuthentication: { sasl: { iam: { enabled: true } }, unauthenticated: { enabled: false } },
         encryptionInfo: { encryptionInTransit: { clientBroker: "TLS", inCluster: true } },
@@ -107,8 +147,8 @@ export class Streaming extends Construct {
       vpc: network.vpc,
       vpcSubnets: network.privateSubnets,
       securityGroups: [network.clientSecurityGroup],
-      logRetentionDays: config.logRetentionDays,
-      removalPolicy: props.removalPolicy,
+      logRetentionDays,
+      removalPolicy,
       serviceName: "topics",
       environment: { KAFKA_SASL_MECHANISM: "aws-iam" },
     });
@@ -128,8 +168,8 @@ export class Streaming extends Construct {
     const provider = new cr.Provider(this, "TopicsProvider", {
       onEventHandler: topicsHandler,
       logGroup: new logs.LogGroup(this, "TopicsProviderLogs", {
-        retention: config.logRetentionDays as logs.RetentionDays,
-        removalPolicy: props.removalPolicy,
+        retention: logRetentionDays as logs.RetentionDays,
+        removalPolicy,
       }),
     });
     this.topicsProvider = provider;
@@ -168,19 +208,18 @@ export class Streaming extends Construct {
   }
 
   /** Lets a function produce to the given topics (IAM access control of MSK). */
-  grantProduce(fn: lambda.IFunction, topics: TopicName[]): void {
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: "KafkaConnect",
-        actions: ["kafka-cluster:Connect"],
-        resources: [this.clusterArn],
-      }),
-    );
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
+  grantProduce(grantee: iam.IGrantable, topics: TopicName[]): iam.Grant {
+    return grantStatement({
+      grantee,
+      sid: "KafkaConnect",
+      actions: ["kafka-cluster:Connect"],
+      resourceArns: [this.clusterArn],
+    }).combine(
+      grantStatement({
+        grantee,
         sid: "KafkaProduce",
         actions: ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"],
-        resources: topics.map((topic) => this.topicArn(topic)),
+        resourceArns: topics.map((topic) => this.topicArn(topic)),
       }),
     );
   }
@@ -190,32 +229,33 @@ export class Streaming extends Construct {
    * that role): read the cluster's brokers and network, join the consumer group, read the topic.
    * The network-interface actions come with the VPC execution policy or are granted by the caller.
    */
-  grantConsume(fn: lambda.IFunction, topic: TopicName, consumerGroupId: string): void {
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: "KafkaEsmCluster",
-        actions: [
-          "kafka:DescribeClusterV2",
-          "kafka:GetBootstrapBrokers",
-          "kafka-cluster:Connect",
-          "kafka-cluster:DescribeClusterDynamicConfiguration",
-        ],
-        resources: [this.clusterArn],
-      }),
-    );
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: "KafkaEsmTopic",
-        actions: ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"],
-        resources: [this.topicArn(topic)],
-      }),
-    );
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: "KafkaEsmGroup",
-        actions: ["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"],
-        resources: [this.groupArn(consumerGroupId)],
-      }),
-    );
+  grantConsume(grantee: iam.IGrantable, topic: TopicName, consumerGroupId: string): iam.Grant {
+    return grantStatement({
+      grantee,
+      sid: "KafkaEsmCluster",
+      actions: [
+        "kafka:DescribeClusterV2",
+        "kafka:GetBootstrapBrokers",
+        "kafka-cluster:Connect",
+        "kafka-cluster:DescribeClusterDynamicConfiguration",
+      ],
+      resourceArns: [this.clusterArn],
+    })
+      .combine(
+        grantStatement({
+          grantee,
+          sid: "KafkaEsmTopic",
+          actions: ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"],
+          resourceArns: [this.topicArn(topic)],
+        }),
+      )
+      .combine(
+        grantStatement({
+          grantee,
+          sid: "KafkaEsmGroup",
+          actions: ["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"],
+          resourceArns: [this.groupArn(consumerGroupId)],
+        }),
+      );
   }
 }

@@ -25,8 +25,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { EMBEDDER_NAME, hasModelFiles, modelFiles, RERANKER_NAME } from "../shared/ml/model-files.ts";
+import { EMBEDDER_NAME, hasModelFiles, modelFiles } from "../shared/ml/model-files.ts";
 import { cacheDir } from "./cache.ts";
 
 interface ModelSource {
@@ -59,17 +58,8 @@ export const modelSources: ModelSource[] = [
       tokenizer: "da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0",
     },
   },
-  {
-    // Named in the project's design, but not resolvable from the Maven repository this project
-    // can reach (no metadata for cn.hexinfo:*), so it is unverified and has no pinned sums.
-    // A cross-encoder from elsewhere (e.g. cross-encoder/ms-marco-MiniLM-L6-v2 from HuggingFace)
-    // can be dropped into <models>/ms-marco-minilm-l6-v2-q/{model.onnx,tokenizer.json}.
-    name: RERANKER_NAME,
-    artifact: "cn.hexinfo:dat-reranker-ms-marco-minilm-l6-v2-q:0.7.2",
-    onnxEntry: "ms-marco-MiniLM-L6-v2-q.onnx",
-    tokenizerEntry: "ms-marco-MiniLM-L6-v2-q-tokenizer.json",
-    optional: true,
-  },
+  // No registry this project can reach ships a cross-encoder: users install theirs with
+  // `npm run models -- --reranker DIR` (layers/install-reranker.ts).
 ];
 
 const log = (message: string) => process.stderr.write(`[models] ${message}\n`);
@@ -211,14 +201,4 @@ async function fetchModel(source: ModelSource, root: string): Promise<void> {
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
-}
-
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  ensureModels().then(
-    (root) => console.log(root),
-    (error: Error) => {
-      log(`ERROR: ${error.message}`);
-      process.exit(1);
-    },
-  );
 }

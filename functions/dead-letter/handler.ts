@@ -1,7 +1,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { S3Event } from "aws-lambda";
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { describeDeadLetter, failJobsOfDeadLetter, parseFailedBatch } from "../../shared/stages/dead-letters.ts";
@@ -10,7 +10,7 @@ import { describeDeadLetter, failJobsOfDeadLetter, parseFailedBatch } from "../.
  * S3 ObjectCreated under aws/lambda/ on the dead-letter bucket (a Kafka batch whose retries ran
  * out): fails every job the batch carried, with the last error its stage recorded.
  */
-const config = loadConfig(["JOBS_TABLE", "DEAD_LETTER_BUCKET", "JOB_RETENTION_DAYS"]);
+const config = loadFunctionConfig("dead-letter");
 const logger = new Logger({ serviceName: "dead-letter" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const objects = new ObjectStore(s3Client());

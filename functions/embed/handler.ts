@@ -1,7 +1,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { MSKEvent } from "aws-lambda";
 import { dynamoDocumentClient } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
 import { kafkaRecords } from "../../shared/adapters/kafka-records.ts";
@@ -11,15 +11,7 @@ import { modelPaths } from "../../shared/ml/model-files.ts";
 import { embedGroups } from "../../shared/stages/embed.ts";
 
 /** chunks.to-embed → one batched ONNX pass over every chunk of the batch → chunks.embedded. */
-const config = loadConfig([
-  "JOBS_TABLE",
-  "KAFKA_BROKERS",
-  "KAFKA_SASL_MECHANISM",
-  "AWS_REGION",
-  "TOPIC_CHUNKS_EMBEDDED",
-  "MODEL_DIR",
-  "JOB_RETENTION_DAYS",
-]);
+const config = loadFunctionConfig("embed");
 const logger = new Logger({ serviceName: "embed" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 // One ONNX session per execution environment, created during init.

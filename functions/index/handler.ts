@@ -2,7 +2,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { InvokeCommand } from "@aws-sdk/client-lambda";
 import type { MSKEvent } from "aws-lambda";
 import { dynamoDocumentClient, lambdaClient, s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { kafkaRecords } from "../../shared/adapters/kafka-records.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
@@ -12,14 +12,7 @@ import { type EmbeddedGroup, embeddedGroup, parseMessage } from "../../shared/do
 import { indexGroups } from "../../shared/stages/indexing.ts";
 
 /** chunks.embedded → immutable segments in the index bucket + manifest; job progress and completion. */
-const config = loadConfig([
-  "JOBS_TABLE",
-  "INDEX_BUCKET",
-  "JOB_RETENTION_DAYS",
-  "MERGE_FACTOR",
-  "MAX_SEGMENT_CHUNKS",
-  "COMPACT_FUNCTION",
-]);
+const config = loadFunctionConfig("index");
 const logger = new Logger({ serviceName: "index" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const manifests = new ManifestStore(dynamoDocumentClient(), config.JOBS_TABLE);

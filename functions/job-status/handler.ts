@@ -1,47 +1,42 @@
 import { Logger } from "@aws-lambda-powertools/logger";
-import { z } from "zod";
 import { dynamoDocumentClient } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
-import { HttpError, httpHandler, json, parseQuery, tenantOf } from "../../shared/adapters/http.ts";
+import { authenticatorFor } from "../../shared/adapters/bearer-auth.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
+import { HttpError, httpHandler, json, parsePath, parseQuery } from "../../shared/adapters/http.ts";
 import { InvalidJobCursorError, JobStore } from "../../shared/adapters/job-store.ts";
+import { jobListQuery, jobPath } from "../../shared/api/schemas.ts";
 import { jobView } from "../../shared/domain/jobs.ts";
 
 /**
  * GET /jobs/{id}: the job's state, counts, stage times and failure reason, for its own tenant only.
  * GET /jobs: the caller's jobs, newest first, a page at a time (`?limit=&cursor=`).
  */
-const config = loadConfig(["JOBS_TABLE", "TENANT_CLAIM", "STALL_AFTER_MINUTES"]);
+const config = loadFunctionConfig("job-status");
 const logger = new Logger({ serviceName: "job-status" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE);
-
-const listQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(1024).optional(),
-});
+const authenticate = authenticatorFor(config);
+const noStore = { "cache-control": "no-store" };
 
 export const handler = httpHandler(
-  async (event) => {
-    const tenant = tenantOf(event, config.TENANT_CLAIM);
+  { authenticate, onUnexpected: (error) => logger.error("job-status failed", error as Error) },
+  async (event, { tenant }) => {
     const now = new Date();
-    const jobId = event.pathParameters?.id;
-    if (jobId === undefined) {
-      const { limit, cursor } = parseQuery(event, listQuery);
+    if (event.routeKey === "GET /jobs") {
+      const { limit, cursor } = parseQuery(event, jobListQuery);
       try {
         const page = await jobs.listForTenant(tenant, { limit, ...(cursor ? { cursor } : {}) });
-        return json(
-          200,
-          { jobs: page.jobs.map((job) => jobView(job, now, config.STALL_AFTER_MINUTES)), cursor: page.cursor },
-          { "cache-control": "no-store" },
-        );
+        const views = page.jobs.map((job) => jobView(job, now, config.STALL_AFTER_MINUTES));
+        return json(200, { jobs: views, ...(page.cursor ? { cursor: page.cursor } : {}) }, noStore);
       } catch (error) {
-        if (error instanceof InvalidJobCursorError) throw new HttpError(400, "INVALID_CURSOR", error.message);
+        if (error instanceof InvalidJobCursorError) throw new HttpError("INVALID_CURSOR", error.message);
         throw error;
       }
     }
-    const job = await jobs.get(jobId);
+    const notFound = () => new HttpError("JOB_NOT_FOUND", `no job ${event.pathParameters?.id ?? ""}`);
+    const { id } = parsePath(event, jobPath, notFound);
+    const job = await jobs.get(id);
     // Another tenant's job is answered exactly like a missing one: ids reveal nothing.
-    if (!job || job.tenant !== tenant) throw new HttpError(404, "JOB_NOT_FOUND", `no job ${jobId}`);
-    return json(200, jobView(job, now, config.STALL_AFTER_MINUTES), { "cache-control": "no-store" });
+    if (!job || job.tenant !== tenant) throw notFound();
+    return json(200, jobView(job, now, config.STALL_AFTER_MINUTES), noStore);
   },
-  (error) => logger.error("job-status failed", error as Error),
 );

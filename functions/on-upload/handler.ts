@@ -1,7 +1,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { S3Event } from "aws-lambda";
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
@@ -9,15 +9,7 @@ import { matchesDeclaredType } from "../../shared/domain/extract.ts";
 import { checkUpload } from "../../shared/stages/on-upload.ts";
 
 /** S3 ObjectCreated on the upload bucket: check the file, mark the job UPLOADED, publish documents.uploaded. */
-const config = loadConfig([
-  "JOBS_TABLE",
-  "MAX_UPLOAD_BYTES",
-  "KAFKA_BROKERS",
-  "KAFKA_SASL_MECHANISM",
-  "AWS_REGION",
-  "TOPIC_DOCUMENTS_UPLOADED",
-  "JOB_RETENTION_DAYS",
-]);
+const config = loadFunctionConfig("on-upload");
 const logger = new Logger({ serviceName: "on-upload" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const objects = new ObjectStore(s3Client());

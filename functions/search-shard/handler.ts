@@ -1,5 +1,5 @@
 import { s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { SegmentFiles } from "../../shared/adapters/segment-files.ts";
 import { SegmentCache, type ShardRequest, type ShardResponse, searchShard } from "../../shared/stages/search.ts";
@@ -10,7 +10,7 @@ import { SegmentCache, type ShardRequest, type ShardResponse, searchShard } from
  * stay open, and cached whole under /tmp, across warm invocations; each shard index has a function of its
  * own, so its warm environments keep holding the same segments.
  */
-const config = loadConfig(["INDEX_BUCKET", "SEGMENT_CACHE_DIR"]);
+const config = loadFunctionConfig("search-shard");
 const objects = new ObjectStore(s3Client());
 const files = new SegmentFiles(objects, config.INDEX_BUCKET, { cacheDir: config.SEGMENT_CACHE_DIR });
 const cache = new SegmentCache({

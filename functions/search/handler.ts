@@ -1,36 +1,38 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { InvokeCommand } from "@aws-sdk/client-lambda";
 import { dynamoDocumentClient, lambdaClient, s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
-import { HttpError, httpHandler, json, parseBody, tenantOf } from "../../shared/adapters/http.ts";
+import { authenticatorFor } from "../../shared/adapters/bearer-auth.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
+import { HttpError, httpHandler, json, parseBody } from "../../shared/adapters/http.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
+import { syncS3Prefix } from "../../shared/adapters/model-sync.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { SegmentFiles } from "../../shared/adapters/segment-files.ts";
 import { InvalidCursorError } from "../../shared/domain/hybrid-search.ts";
 import { Embedder } from "../../shared/ml/embedder.ts";
-import { hasModelFiles, modelPaths } from "../../shared/ml/model-files.ts";
-import { Reranker } from "../../shared/ml/reranker.ts";
+import { modelPaths } from "../../shared/ml/model-files.ts";
+import { loadReranker } from "../../shared/ml/reranker-source.ts";
 import { SearchService, type ShardRequest, type ShardResponse, searchRequest } from "../../shared/stages/search.ts";
 
 /** POST /search: BM25 + dense retrieval, fused, reranked by the cross-encoder. */
-const config = loadConfig([
-  "JOBS_TABLE",
-  "INDEX_BUCKET",
-  "TENANT_CLAIM",
-  "MODEL_DIR",
-  "SEGMENT_CACHE_DIR",
-  "SEARCH_SHARD_FUNCTIONS",
-  "SHARD_MAX_CHUNKS",
-  "ANN_NPROBE",
-  "ANN_RESCORE",
-]);
+const config = loadFunctionConfig("search");
 const logger = new Logger({ serviceName: "search" });
+const authenticate = authenticatorFor(config);
+const s3 = s3Client();
+// Models on S3 (modelLocation=s3://…) are copied to /tmp once per execution environment.
+if (config.MODEL_S3_URI) await syncS3Prefix(s3, config.MODEL_S3_URI, config.MODEL_DIR);
 const models = modelPaths(config.MODEL_DIR);
-// Both models load once per execution environment, during init.
+// Both models load once per execution environment, during init; an unusable cross-encoder fails init.
 const embedder = await Embedder.load(models.embedder);
-const reranker = hasModelFiles(models.reranker) ? await Reranker.load(models.reranker) : undefined;
-if (!reranker) logger.warn("no cross-encoder model found: results are not reranked", { dir: config.MODEL_DIR });
-const objects = new ObjectStore(s3Client());
+const { reranker, unavailable, dir } = await loadReranker({
+  modelDir: config.MODEL_DIR,
+  rerankerS3Uri: config.RERANKER_S3_URI,
+  s3,
+});
+if (reranker) logger.info("cross-encoder loaded", { dir, ...reranker.info });
+else logger.warn("no cross-encoder: results are not reranked", { dir });
+const objects = new ObjectStore(s3);
+// Segments are opened by byte ranges and cached whole under /tmp across warm invocations.
 const files = new SegmentFiles(objects, config.INDEX_BUCKET, { cacheDir: config.SEGMENT_CACHE_DIR });
 const shardFunctions = config.SEARCH_SHARD_FUNCTIONS ?? [];
 
@@ -65,20 +67,27 @@ const service = new SearchService({
       }
     : {}),
   embed: async (text) => (await embedder.embed([text]))[0] as Float32Array,
-  ...(reranker ? { rerank: (query: string, passages: string[]) => reranker.score(query, passages) } : {}),
+  ...(reranker ? { reranker } : {}),
+  ...(unavailable ? { rerankUnavailable: unavailable } : {}),
+  rerankDefaults: {
+    ...(config.RERANK_METHOD ? { method: config.RERANK_METHOD } : {}),
+    ...(config.RERANK_WEIGHT !== undefined ? { weight: config.RERANK_WEIGHT } : {}),
+    ...(config.RERANK_DEADLINE_MS ? { deadlineMs: config.RERANK_DEADLINE_MS } : {}),
+  },
 });
 
 export const handler = httpHandler(
-  async (event) => {
-    const tenant = tenantOf(event, config.TENANT_CLAIM);
+  { authenticate, onUnexpected: (error) => logger.error("search failed", error as Error) },
+  async (event, { tenant }) => {
     const request = parseBody(event, searchRequest);
     try {
       // The collection is looked up under the caller's tenant only: no other tenant's data is reachable.
-      return json(200, await service.search(tenant, request));
+      const response = await service.search(tenant, request);
+      if (response.rerank?.reason === "error") logger.error("rerank failed", { message: response.rerank.message });
+      return json(200, response);
     } catch (error) {
-      if (error instanceof InvalidCursorError) throw new HttpError(400, "INVALID_CURSOR", error.message);
+      if (error instanceof InvalidCursorError) throw new HttpError("INVALID_CURSOR", error.message);
       throw error;
     }
   },
-  (error) => logger.error("search failed", error as Error),
 );

@@ -1,7 +1,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { MSKEvent } from "aws-lambda";
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
 import { kafkaRecords } from "../../shared/adapters/kafka-records.ts";
@@ -13,16 +13,7 @@ import { EMBEDDER_MAX_TOKENS, embedderTokenCounter, TextTokenizer } from "../../
 import { splitDocument } from "../../shared/stages/split.ts";
 
 /** documents.uploaded → extract, chunk, publish groups of chunks to chunks.to-embed (the fan-out). */
-const config = loadConfig([
-  "JOBS_TABLE",
-  "KAFKA_BROKERS",
-  "KAFKA_SASL_MECHANISM",
-  "AWS_REGION",
-  "TOPIC_CHUNKS_TO_EMBED",
-  "CHUNKS_PER_GROUP",
-  "MODEL_DIR",
-  "JOB_RETENTION_DAYS",
-]);
+const config = loadFunctionConfig("split");
 const logger = new Logger({ serviceName: "split" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const objects = new ObjectStore(s3Client());

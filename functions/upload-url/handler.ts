@@ -1,29 +1,22 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
-import { loadConfig } from "../../shared/adapters/config.ts";
-import { errorBody, httpHandler, json, parseBody, tenantOf } from "../../shared/adapters/http.ts";
+import { authenticatorFor } from "../../shared/adapters/bearer-auth.ts";
+import { loadFunctionConfig } from "../../shared/adapters/config.ts";
+import { HttpError, httpHandler, json, parseBody } from "../../shared/adapters/http.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { requestUpload, UploadRejected, uploadRequest } from "../../shared/stages/upload.ts";
 
 /** POST /uploads: validate, create the job (PENDING_UPLOAD), answer 202 with a presigned upload. */
-const config = loadConfig([
-  "JOBS_TABLE",
-  "UPLOAD_BUCKET",
-  "ALLOWED_CONTENT_TYPES",
-  "MAX_UPLOAD_BYTES",
-  "UPLOAD_METHOD",
-  "UPLOAD_URL_TTL_SECONDS",
-  "TENANT_CLAIM",
-  "JOB_RETENTION_DAYS",
-]);
+const config = loadFunctionConfig("upload-url");
 const logger = new Logger({ serviceName: "upload-url" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const objects = new ObjectStore(s3Client());
+const authenticate = authenticatorFor(config);
 
 export const handler = httpHandler(
-  async (event) => {
-    const tenant = tenantOf(event, config.TENANT_CLAIM);
+  { authenticate, onUnexpected: (error) => logger.error("upload-url failed", error as Error) },
+  async (event, { tenant }) => {
     const request = parseBody(event, uploadRequest);
     try {
       const response = await requestUpload(
@@ -41,11 +34,8 @@ export const handler = httpHandler(
       logger.info("upload requested", { tenant, jobId: response.jobId, documentId: response.documentId });
       return json(202, response, { location: `/jobs/${response.jobId}` });
     } catch (error) {
-      if (error instanceof UploadRejected) {
-        return json(error.code === "TOO_LARGE" ? 413 : 415, errorBody(error.code, error.message));
-      }
+      if (error instanceof UploadRejected) throw new HttpError(error.code, error.message);
       throw error;
     }
   },
-  (error) => logger.error("upload-url failed", error as Error),
 );

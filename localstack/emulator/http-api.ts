@@ -2,12 +2,11 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { FunctionHost } from "./function-host.ts";
-import { verifyToken } from "./local-jwt.ts";
 
 /** One route of an HTTP API (AWS::ApiGatewayV2::Route with its Lambda proxy integration). */
 export interface RouteDefinition {
   method: string;
-  /** Path template, e.g. `/jobs/{id}` or `/files/{proxy+}`. */
+  /** Path template, e.g. `/jobs/{id}` or `/files/{proxy+}`; `$default` (method ANY) catches what no other route matches. */
   path: string;
   target: FunctionHost;
   /** Audiences the route's JWT authorizer accepts; undefined = no authorizer. */
@@ -25,6 +24,13 @@ export interface CorsDefinition {
 export type LocalHandler = (request: IncomingMessage, response: ServerResponse) => boolean | Promise<boolean>;
 
 /**
+ * Checks a bearer token as a route's JWT authorizer would (signature, issuer, audience, expiry)
+ * and resolves to its claims, or to undefined when API Gateway would answer 401. The emulator
+ * holds no keys: whoever runs it brings the issuer it trusts locally.
+ */
+export type JwtVerifier = (token: string, audience: string[]) => Promise<Record<string, unknown> | undefined>;
+
+/**
  * Serves an HTTP API as API Gateway v2 does: matches the route, runs the JWT authorizer, sends
  * the payload-format-2.0 event to the function, and turns its result into the HTTP response.
  */
@@ -33,7 +39,7 @@ export class HttpApi {
 
   constructor(
     private readonly routes: RouteDefinition[],
-    private readonly options: { cors?: CorsDefinition; localHandlers?: LocalHandler[] } = {},
+    private readonly options: { cors?: CorsDefinition; localHandlers?: LocalHandler[]; verifyJwt?: JwtVerifier } = {},
   ) {}
 
   async listen(port: number, host = "127.0.0.1"): Promise<string> {
@@ -81,7 +87,9 @@ export class HttpApi {
     let claims: Record<string, string> | undefined;
     if (route.jwtAudience) {
       const token = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? "")?.[1];
-      const payload = token ? await verifyToken(token, route.jwtAudience) : undefined;
+      // Without a verifier every token is refused, as an authorizer with an unreachable issuer would.
+      const payload =
+        token && this.options.verifyJwt ? await this.options.verifyJwt(token, route.jwtAudience) : undefined;
       if (!payload) return sendJson(response, 401, { message: "Unauthorized" });
       claims = Object.fromEntries(
         Object.entries(payload).map(([name, value]) => [
@@ -101,6 +109,7 @@ export class HttpApi {
 
 function matchRoute(routes: RouteDefinition[], method: string, path: string) {
   for (const route of routes) {
+    if (route.path === DEFAULT_ROUTE) continue;
     if (route.method !== method && route.method !== "ANY") continue;
     const names: string[] = [];
     const pattern = route.path
@@ -111,11 +120,23 @@ function matchRoute(routes: RouteDefinition[], method: string, path: string) {
       });
     const found = new RegExp(`^${pattern}$`).exec(path);
     if (found) {
-      const pathParameters = Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(found[i + 1] ?? "")]));
+      const pathParameters = Object.fromEntries(names.map((name, i) => [name, decodePathSegment(found[i + 1] ?? "")]));
       return { route, pathParameters };
     }
   }
-  return undefined;
+  const fallback = routes.find((route) => route.path === DEFAULT_ROUTE);
+  return fallback ? { route: fallback, pathParameters: {} } : undefined;
+}
+
+const DEFAULT_ROUTE = "$default";
+
+/** Percent-decoded, or as it came when it is not valid percent-encoded UTF-8. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 const readBody = async (request: IncomingMessage): Promise<Buffer> => {
@@ -146,7 +167,7 @@ function apiGatewayEvent(
   for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
   const isText = body.length === 0 || TEXT_TYPES.test(headers["content-type"] ?? "");
   const now = new Date();
-  const routeKey = `${route.method} ${route.path}`;
+  const routeKey = route.path === DEFAULT_ROUTE ? DEFAULT_ROUTE : `${route.method} ${route.path}`;
   return {
     version: "2.0",
     routeKey,

@@ -1,24 +1,48 @@
 import { existsSync, readdirSync, symlinkSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { join, relative } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { type Admin, Kafka, logLevel } from "kafkajs";
-import { repoRoot } from "../servers/paths.ts";
 import { type FunctionDefinition, FunctionHost } from "./function-host.ts";
-import { type CorsDefinition, HttpApi, type LocalHandler, type RouteDefinition } from "./http-api.ts";
+import { type CorsDefinition, HttpApi, type JwtVerifier, type LocalHandler, type RouteDefinition } from "./http-api.ts";
 import { type FailureDestination, KafkaEventSource } from "./kafka-event-source.ts";
-import { LambdaInvokeApi } from "./lambda-invoke.ts";
+import { LambdaApi } from "./lambda-api.ts";
 import { type LocalTargets, physicalResource, provisionBucket, provisionTable, provisionTopics } from "./provision.ts";
 import { type S3NotificationSubscription, type S3Notifications, startS3Notifications } from "./s3-notifications.ts";
 import { loadCloudAssembly, type PhysicalResource, Resolver, type Resource, type StackTemplate } from "./template.ts";
 
+/** A template function as the local runtime is about to run it (for per-function settings). */
+export interface LocalFunction {
+  logicalId: string;
+  /** The resource's template metadata (e.g. what the app that synthesized it recorded there). */
+  metadata: Record<string, unknown>;
+  /** Execution environments that may run at once on this machine. */
+  concurrency: number;
+  /**
+   * The runtime's Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`), for a
+   * function that invokes others through the AWS SDK (AWS_ENDPOINT_URL_LAMBDA points it there).
+   */
+  lambdaEndpoint: string;
+}
+
 export interface RuntimeOptions {
   cdkOut: string;
-  /** The stack's endpoints and credentials (what `stack:up` exports). */
+  /** The servers' endpoints and credentials (S3_ENDPOINT, DYNAMODB_ENDPOINT, KAFKA_BROKERS, AWS_*). */
   stackEnv: Record<string, string>;
-  /** Variables every function gets on top of its template environment (e.g. MODEL_DIR). */
-  functionEnv?: Record<string, string>;
+  /**
+   * Variables a function gets on top of its template environment and the endpoints (the app's
+   * local settings: where its models are, how its clients authenticate, threads per environment).
+   */
+  functionEnv?: (fn: LocalFunction) => Record<string, string>;
+  /**
+   * The node_modules folder the bundles resolve their external packages from (in AWS those come
+   * from layers); linked into the cloud assembly folder.
+   */
+  nodeModules?: string;
+  /** Where the S3 server POSTs its events (required when the template has bucket notifications). */
+  s3EventsWebhook?: string;
+  /** Verifies bearer tokens for routes with a JWT authorizer (without one, those routes answer 401). */
+  verifyJwt?: JwtVerifier;
   apiPort: number;
   /** At most this many execution environments per function (the template's reserved concurrency caps it too). */
   maxConcurrency?: number;
@@ -44,12 +68,11 @@ export class LocalRuntime {
   readonly hosts = new Map<string, FunctionHost>();
   readonly eventSources: KafkaEventSource[] = [];
   private api: HttpApi | undefined;
+  private lambdaApi: LambdaApi | undefined;
+  private lambdaEndpoint = "";
   private functionsByLogicalId = new Map<string, Located>();
   private hostFor: ((nameOrArn: string) => FunctionHost) | undefined;
   private notifications: S3Notifications | undefined;
-  /** The Lambda Invoke API functions call each other through (AWS_ENDPOINT_URL_LAMBDA). */
-  private lambdaApi: LambdaInvokeApi | undefined;
-  private lambdaEndpoint = "";
   apiUrl = "";
   /** Physical names by logical id, for tools and tests (buckets, tables, functions). */
   readonly names = new Map<string, string>();
@@ -91,9 +114,9 @@ export class LocalRuntime {
 
   async stop(): Promise<void> {
     await this.api?.close();
+    await this.lambdaApi?.close();
     await this.notifications?.stop();
     await Promise.all(this.eventSources.map((source) => source.stop().catch(() => {})));
-    await this.lambdaApi?.close();
     await Promise.all([...this.hosts.values()].map((host) => host.close()));
     await this.targets.kafkaAdmin.disconnect();
   }
@@ -155,7 +178,14 @@ export class LocalRuntime {
       return created;
     };
     this.hostFor = host;
-    this.lambdaApi = new LambdaInvokeApi(host, (line) => this.log(line));
+    // Lambda's Invoke API, for functions that invoke others (their environments point at it).
+    this.lambdaApi = new LambdaApi((nameOrArn) => {
+      try {
+        return host(nameOrArn);
+      } catch {
+        return undefined;
+      }
+    });
     this.lambdaEndpoint = await this.lambdaApi.listen();
     if (this.options.functionsOnly) return;
 
@@ -221,7 +251,11 @@ export class LocalRuntime {
       }
     }
     if (subscriptions.length > 0) {
-      this.notifications = await startS3Notifications(subscriptions, (line) => this.log(line));
+      this.notifications = await startS3Notifications(
+        subscriptions,
+        (line) => this.log(line),
+        this.options.s3EventsWebhook ?? "",
+      );
       for (const subscription of subscriptions) {
         this.log(
           `s3 notification: ${subscription.bucket}/${subscription.prefix}* → ${subscription.target.definition.name}`,
@@ -247,7 +281,8 @@ export class LocalRuntime {
       live.find((located) => located.resource.Type === type && physical.get(located.logicalId)?.ref === ref);
     for (const located of ofType("AWS::ApiGatewayV2::Route")) {
       const route = props(located);
-      const [method, path] = String(route.RouteKey).split(" ");
+      // "$default" catches every request no other route matches.
+      const [method, path] = route.RouteKey === "$default" ? ["ANY", "$default"] : String(route.RouteKey).split(" ");
       const integration = byRef(
         String(route.Target ?? "").replace(/^integrations\//, ""),
         "AWS::ApiGatewayV2::Integration",
@@ -264,7 +299,11 @@ export class LocalRuntime {
       }
       routes.push({ method, path, target, ...(jwtAudience ? { jwtAudience } : {}) });
     }
-    this.api = new HttpApi(routes, { ...(cors ? { cors } : {}), localHandlers: this.options.localHandlers ?? [] });
+    this.api = new HttpApi(routes, {
+      ...(cors ? { cors } : {}),
+      localHandlers: this.options.localHandlers ?? [],
+      ...(this.options.verifyJwt ? { verifyJwt: this.options.verifyJwt } : {}),
+    });
     this.apiUrl = await this.api.listen(this.options.apiPort);
     for (const route of routes) {
       this.log(
@@ -273,9 +312,16 @@ export class LocalRuntime {
     }
   }
 
+  /** Logical ids of the template's functions whose resource matches (e.g. by its metadata). */
+  functionIds(matches: (resource: Resource) => boolean = () => true): string[] {
+    return [...this.functionsByLogicalId.values()]
+      .filter(({ resource }) => matches(resource))
+      .map(({ logicalId }) => logicalId);
+  }
+
   /**
    * Invokes a template function once (looked up by the start of its logical id, e.g.
-   * "PipelineRedrive") and returns its result, as `aws lambda invoke` would.
+   * "OperationsRedrive") and returns its result, as `aws lambda invoke` would.
    */
   async invoke(logicalIdPrefix: string, event: unknown) {
     const matches = [...this.functionsByLogicalId.keys()].filter((id) => id.startsWith(logicalIdPrefix));
@@ -299,24 +345,21 @@ export class LocalRuntime {
     const moduleFile = readdirSync(assetDir).find((name) => name.replace(/\.(mjs|cjs|js)$/, "") === file);
     if (!moduleFile) throw new Error(`${located.logicalId}: no ${file}.mjs/.js in ${assetDir}`);
     this.linkNodeModules();
+    const reserved = properties.ReservedConcurrentExecutions;
+    const maxLocal = this.options.maxConcurrency ?? 2;
+    const concurrency = Math.max(1, Math.min(maxLocal, reserved === undefined ? maxLocal : Number(reserved)));
     const environment: Record<string, string> = {
       ...((properties.Environment as { Variables?: Record<string, string> } | undefined)?.Variables ?? {}),
       // References to AWS endpoints become the local servers'.
       ...this.options.stackEnv,
-      KAFKA_SASL_MECHANISM: "none",
-      AWS_ENDPOINT_URL_LAMBDA: this.lambdaEndpoint,
-      // The functions target Lambda's Node 24; the SDK's notice about this machine's Node is noise here.
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       NODE_OPTIONS: "--enable-source-maps",
-      ...this.options.functionEnv,
+      ...this.options.functionEnv?.({
+        logicalId: located.logicalId,
+        metadata: (located.resource.Metadata ?? {}) as Record<string, unknown>,
+        concurrency,
+        lambdaEndpoint: this.lambdaEndpoint,
+      }),
     };
-    const reserved = properties.ReservedConcurrentExecutions;
-    const maxLocal = this.options.maxConcurrency ?? 2;
-    const concurrency = Math.max(1, Math.min(maxLocal, reserved === undefined ? maxLocal : Number(reserved)));
-    // In Lambda each environment has vCPUs of its own; here a function's environments share this
-    // machine's cores, so each one's ONNX sessions get its share (more threads than cores only
-    // makes them wait on each other).
-    environment.ONNX_THREADS ??= String(Math.max(1, Math.floor(availableParallelism() / concurrency)));
     const name = this.names.get(located.logicalId) ?? located.logicalId;
     return {
       name,
@@ -330,13 +373,13 @@ export class LocalRuntime {
   }
 
   /**
-   * Bundles leave the native packages (onnxruntime-node, faiss-node) external: in AWS they come
-   * from the layer, locally from the repository's node_modules, which Node finds from the asset
-   * folders through this link.
+   * Bundles may leave packages external (native ones above all): in AWS they come from a layer,
+   * locally from `nodeModules`, which Node finds from the asset folders through this link.
    */
   private linkNodeModules(): void {
-    const link = join(this.options.cdkOut, "node_modules");
-    if (!existsSync(link)) symlinkSync(relative(this.options.cdkOut, join(repoRoot, "node_modules")), link, "dir");
+    const { nodeModules, cdkOut } = this.options;
+    const link = join(cdkOut, "node_modules");
+    if (nodeModules && !existsSync(link)) symlinkSync(relative(cdkOut, nodeModules), link, "dir");
   }
 
   /** The S3 on-failure destination: the failed batch record as one object, keyed as Lambda keys it. */

@@ -1,6 +1,5 @@
 import { createServer, type Server } from "node:http";
 import type { S3EventRecord } from "aws-lambda";
-import { s3EventsWebhook } from "../servers/s3.ts";
 import type { FunctionHost } from "./function-host.ts";
 
 /** A bucket notification configuration to a function (from Custom::S3BucketNotifications). */
@@ -56,16 +55,16 @@ export async function invokeAsync(
 }
 
 /**
- * Receives the S3 server's event webhook (see services/s3.ts: versitygw POSTs every event of every
- * bucket to one URL), turns each record into the exact shape AWS delivers, and invokes the
+ * Receives the S3 server's event webhook (the server POSTs every event of every bucket to one URL,
+ * e.g. localstack/servers/s3.ts), turns each record into the exact shape AWS delivers, and invokes the
  * functions whose bucket notification configuration matches, asynchronously as S3 does.
  */
 export async function startS3Notifications(
   subscriptions: S3NotificationSubscription[],
   log: (line: string) => void,
-  webhook: string = s3EventsWebhook,
+  webhook: string,
 ): Promise<S3Notifications> {
-  if (!webhook) throw new Error("S3_EVENTS_WEBHOOK is empty: the S3 server sends no notifications to the runtime");
+  if (!webhook) throw new Error("no S3 event webhook: the S3 server sends no notifications to the runtime");
   const url = new URL(webhook);
   const inFlight = new Set<Promise<void>>();
   const server: Server = createServer((request, response) => {

@@ -1,9 +1,9 @@
 import { Command } from "commander";
-import { mintToken } from "../emulator/local-jwt.ts";
 import { StackError } from "../servers/process.ts";
 import { shellExports, stackDown, stackStatus, stackUp } from "../servers/stack.ts";
 import { CONSOLE_PATH, consoleHandler } from "./console.ts";
 import { invokeFunction, startPlatform } from "./platform.ts";
+import { mintToken } from "./tokens.ts";
 
 // Progress goes to stderr so that stdout carries only what a shell may `eval`.
 const report = (line: string) => process.stderr.write(`${line}\n`);
@@ -57,7 +57,7 @@ program
     process.stdout.write(
       [
         "",
-        `API     ${url}`,
+        `API     ${url}  (OpenAPI: ${url}/openapi.json)`,
         `Console ${url}${CONSOLE_PATH}`,
         "CLI     npx datadistiller ingest FILES --wait",
         '        npx datadistiller search "your question"',
@@ -100,7 +100,7 @@ program
   .option("--dry-run", "list the dead letters without replaying them")
   .action(async (options: { tenant?: string; dryRun?: boolean }) => {
     const result = await invokeFunction(
-      "PipelineRedrive",
+      "redrive",
       { ...(options.tenant ? { tenant: options.tenant } : {}), dryRun: options.dryRun === true },
       report,
     );

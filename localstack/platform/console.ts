@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { extname, resolve, sep } from "node:path";
 import { ensureConsoleBuilt } from "../../console/build.ts";
 import type { LocalHandler } from "../emulator/http-api.ts";
-import { mintToken } from "../emulator/local-jwt.ts";
+import { mintToken } from "./tokens.ts";
 
 export const CONSOLE_PATH = "/console/";
 export const LOCAL_CONSOLE_TENANT = "local";

@@ -2,32 +2,35 @@ import {
   CreateTableCommand,
   DeleteTableCommand,
   type DynamoDBClient,
+  UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
+import { JOBS_TABLE } from "../../shared/adapters/jobs-table.ts";
 
 /**
- * Creates a table shaped like the template's jobs table (pk/sk plus the gsi1 index), for tests
- * and the evaluation, which run the stores without the whole template.
+ * Creates a table shaped like the template's jobs table (the one definition in
+ * shared/adapters/jobs-table.ts: keys, the tenant index, TTL), for tests and the evaluation,
+ * which run the stores without the whole template.
  */
 export async function createJobsTable(client: DynamoDBClient, name: string): Promise<() => Promise<void>> {
+  const { partitionKey, sortKey, tenantJobsIndex, timeToLiveAttribute } = JOBS_TABLE;
   await client.send(
     new CreateTableCommand({
       TableName: name,
       BillingMode: "PAY_PER_REQUEST",
-      AttributeDefinitions: ["pk", "sk", "gsi1pk", "gsi1sk"].map((AttributeName) => ({
-        AttributeName,
-        AttributeType: "S",
-      })),
+      AttributeDefinitions: [partitionKey, sortKey, tenantJobsIndex.partitionKey, tenantJobsIndex.sortKey].map(
+        (AttributeName) => ({ AttributeName, AttributeType: "S" }),
+      ),
       KeySchema: [
-        { AttributeName: "pk", KeyType: "HASH" },
-        { AttributeName: "sk", KeyType: "RANGE" },
+        { AttributeName: partitionKey, KeyType: "HASH" },
+        { AttributeName: sortKey, KeyType: "RANGE" },
       ],
       GlobalSecondaryIndexes: [
         {
-          IndexName: "gsi1",
+          IndexName: tenantJobsIndex.indexName,
           KeySchema: [
-            { AttributeName: "gsi1pk", KeyType: "HASH" },
-            { AttributeName: "gsi1sk", KeyType: "RANGE" },
+            { AttributeName: tenantJobsIndex.partitionKey, KeyType: "HASH" },
+            { AttributeName: tenantJobsIndex.sortKey, KeyType: "RANGE" },
           ],
           Projection: { ProjectionType: "ALL" },
         },
@@ -35,6 +38,12 @@ export async function createJobsTable(client: DynamoDBClient, name: string): Pro
     }),
   );
   await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: name });
+  await client.send(
+    new UpdateTimeToLiveCommand({
+      TableName: name,
+      TimeToLiveSpecification: { AttributeName: timeToLiveAttribute, Enabled: true },
+    }),
+  );
   return async () => {
     await client.send(new DeleteTableCommand({ TableName: name }));
   };

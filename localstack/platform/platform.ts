@@ -6,6 +6,8 @@ import { LocalRuntime } from "../emulator/runtime.ts";
 import { repoRoot } from "../servers/paths.ts";
 import { StackError, stopProcess } from "../servers/process.ts";
 import { services, stackUp } from "../servers/stack.ts";
+import { localFunctionEnv, localRuntimeWiring } from "./settings.ts";
+import { localJwks, localTokenHandler } from "./tokens.ts";
 
 export const cdkOut = join(repoRoot, "cdk.out");
 
@@ -45,10 +47,13 @@ export async function startPlatform(options: {
   const runtime = await LocalRuntime.start({
     cdkOut,
     stackEnv: env,
-    functionEnv: { MODEL_DIR: modelDir },
+    // Tokens of the local issuer are verified with its key (a deployed API discovers its issuer's).
+    functionEnv: localFunctionEnv({ modelDir, jwks: await localJwks() }),
+    ...localRuntimeWiring,
     apiPort: options.apiPort ?? Number(process.env.API_PORT ?? 3000),
     log,
-    ...(options.localHandlers ? { localHandlers: options.localHandlers } : {}),
+    // The local identity provider first (the CLI's tokens), then the caller's (e.g. the console).
+    localHandlers: [localTokenHandler(), ...(options.localHandlers ?? [])],
   });
   return {
     runtime,
@@ -63,21 +68,32 @@ export async function startPlatform(options: {
   };
 }
 
+/** The logical id of the function that runs a DataDistiller service ("redrive", …), from its template metadata. */
+export function serviceFunction(runtime: LocalRuntime, service: string): string {
+  const ids = runtime.functionIds(
+    (resource) => (resource.Metadata?.DataDistiller as { service?: string } | undefined)?.service === service,
+  );
+  if (ids.length !== 1) throw new StackError(`the template has ${ids.length} functions for the service ${service}`);
+  return ids[0] as string;
+}
+
 /**
  * Invokes one template function once, the way `aws lambda invoke` does in AWS (e.g. the redrive
  * function): on the local servers (started if needed, and then stopped again), from cdk.out.
  */
-export async function invokeFunction(logicalIdPrefix: string, event: unknown, log: (line: string) => void) {
+export async function invokeFunction(service: string, event: unknown, log: (line: string) => void) {
   const { env, states } = await stackUp(log);
   const runtime = await LocalRuntime.start({
     cdkOut,
     stackEnv: env,
     apiPort: 0,
     functionsOnly: true,
+    functionEnv: localFunctionEnv(),
+    ...localRuntimeWiring,
     log,
   });
   try {
-    return await runtime.invoke(logicalIdPrefix, event);
+    return await runtime.invoke(serviceFunction(runtime, service), event);
   } finally {
     await runtime.stop();
     for (const service of services) {

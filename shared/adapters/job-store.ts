@@ -68,6 +68,10 @@ export class JobStore {
           // Abandoned uploads expire too; the TTL is pushed back as the job moves.
           expiresAt: this.expiry(),
           ...item,
+          // Stored as the JSON text: any key the API accepts stays an ordinary key (the marshaller
+          // mistakes a map with a "constructor" key for a class instance) and any number stays
+          // exact (DynamoDB numbers stop at 1e126 and 38 digits).
+          metadata: JSON.stringify(item.metadata),
         },
         ConditionExpression: "attribute_not_exists(pk)",
       }),
@@ -475,8 +479,9 @@ function chunksByJob(batches: BatchCount[]): Map<string, number> {
 
 /** A job item without its table keys and TTL. */
 function toJob(item: Record<string, unknown>): Job {
-  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, expiresAt: _e, ...job } = item;
-  return job as unknown as Job;
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, expiresAt: _e, metadata, ...job } = item;
+  // JSON text (items written before this kept a map).
+  return { ...job, metadata: typeof metadata === "string" ? JSON.parse(metadata) : (metadata ?? {}) } as unknown as Job;
 }
 
 export class InvalidJobCursorError extends Error {

@@ -77,7 +77,9 @@ export interface CandidateScores {
   bm25?: number;
   dense?: number;
   fused: number;
+  /** Set by reranking (domain/rerank.ts): the cross-encoder's probability and the combined score. */
   rerank?: number;
+  combined?: number;
 }
 
 export interface Candidate {

@@ -10,8 +10,11 @@ import { join, resolve } from "node:path";
 
 /** Sentence embedder: all-MiniLM-L6-v2, int8-quantized (mean pooling, 384 dimensions). */
 export const EMBEDDER_NAME = "all-minilm-l6-v2-q";
-/** Cross-encoder: ms-marco-MiniLM-L6-v2, int8-quantized (score = first logit). */
-export const RERANKER_NAME = "ms-marco-minilm-l6-v2-q";
+/**
+ * The cross-encoder's directory under the models root. No registry this project can reach ships one: users
+ * install theirs (`npm run models -- --reranker DIR`, see shared/ml/reranker-files.ts for the layout).
+ */
+export const RERANKER_DIR = "reranker";
 
 export interface ModelFiles {
   onnx: string;
@@ -20,7 +23,8 @@ export interface ModelFiles {
 
 export interface ModelPaths {
   embedder: ModelFiles;
-  reranker: ModelFiles;
+  /** The cross-encoder's directory (it may not exist: reranking is optional). */
+  reranker: string;
 }
 
 export function modelFiles(modelDir: string, name: string): ModelFiles {
@@ -44,7 +48,7 @@ export function modelDir(): string {
 
 /** Paths of the embedder and reranker files under `dir` (default: MODEL_DIR). */
 export function modelPaths(dir: string = modelDir()): ModelPaths {
-  return { embedder: modelFiles(dir, EMBEDDER_NAME), reranker: modelFiles(dir, RERANKER_NAME) };
+  return { embedder: modelFiles(dir, EMBEDDER_NAME), reranker: join(dir, RERANKER_DIR) };
 }
 
 /** Throws a clear error naming the missing file when a model is not in place. */
@@ -59,7 +63,7 @@ export function requireModelFiles(files: ModelFiles, role: string): ModelFiles {
   return files;
 }
 
-/** True when both files of a model are present (the reranker may be unavailable). */
+/** True when both files of a model are present. */
 export function hasModelFiles(files: ModelFiles): boolean {
   return existsSync(files.onnx) && existsSync(files.tokenizer);
 }

@@ -53,9 +53,29 @@ export class TextTokenizer {
     return new TextTokenizer(JSON.parse(readFileSync(path, "utf8")), maxLength);
   }
 
-  /** Id used to pad batches (attention mask 0, so its value does not matter to the model). */
+  /**
+   * Id used to pad batches: the tokenizer's padding id, else its [PAD] or <pad> token (XLM-R's is 1, and
+   * RoBERTa-style models derive position ids from it, so it must be the real one), else 0.
+   */
   get padId(): number {
-    return this.json.padding?.pad_id ?? this.tokenizer.token_to_id("[PAD]") ?? 0;
+    return this.json.padding?.pad_id ?? this.tokenizer.token_to_id("[PAD]") ?? this.tokenizer.token_to_id("<pad>") ?? 0;
+  }
+
+  /** The largest token id the tokenizer can produce (its vocabulary and added tokens). */
+  get maxTokenId(): number {
+    let max = (this.tokenizer.model?.vocab.length ?? 1) - 1;
+    for (const id of this.tokenizer.get_added_tokens_decoder().keys()) max = Math.max(max, id);
+    return max;
+  }
+
+  /** Special tokens the template adds around a pair (BERT: [CLS] a [SEP] b [SEP] = 3; XLM-R: 4). */
+  get pairSpecialTokens(): number {
+    return this.pairSpecials;
+  }
+
+  /** True when tokenizer.json has a post-processor, i.e. it knows how to frame a sequence pair. */
+  get hasPairTemplate(): boolean {
+    return this.tokenizer.post_processor !== null;
   }
 
   /** The token string of an id (for inspection and tests). */
@@ -162,7 +182,9 @@ export class TextTokenizer {
   }
 
   private toIds({ tokens, typeIds }: { tokens: string[]; typeIds: number[] }): Encoded {
-    const unknownId = this.tokenizer.token_to_id(this.json.model?.unk_token ?? "[UNK]") ?? 0;
+    // As the library maps tokens itself: a WordPiece model has an unk_token, a Unigram model an unk_id.
+    const unknownId =
+      this.tokenizer.model?.unk_token_id ?? this.tokenizer.token_to_id(this.json.model?.unk_token ?? "[UNK]") ?? 0;
     return {
       ids: tokens.map((token) => this.tokenizer.token_to_id(token) ?? unknownId),
       attentionMask: tokens.map(() => 1),

@@ -9,7 +9,7 @@ import { documentKey } from "../domain/types.ts";
 export async function deleteDocument(
   tenant: string,
   documentId: string,
-  manifests: ManifestStore,
+  manifests: Pick<ManifestStore, "liveRevision" | "addTombstone" | "forgetDocument">,
 ): Promise<{ documentId: string; collection: string; revision: string } | undefined> {
   const live = await manifests.liveRevision(tenant, documentId);
   if (!live) return undefined;

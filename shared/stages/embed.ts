@@ -3,7 +3,7 @@ import { type ChunkGroup, type EmbeddedGroup, encodeVector } from "../domain/mes
 import { batchCount, liveGroups } from "./progress.ts";
 
 export interface EmbedDeps {
-  jobs: JobStore;
+  jobs: Pick<JobStore, "getMany" | "countBatches">;
   embed: (texts: string[]) => Promise<Float32Array[]>;
   publish: (groups: EmbeddedGroup[]) => Promise<void>;
 }

@@ -10,8 +10,8 @@ import type { SegmentBlobs } from "./ports.ts";
 import { batchCount, liveGroups } from "./progress.ts";
 
 export interface IndexDeps {
-  jobs: JobStore;
-  manifests: ManifestStore;
+  jobs: Pick<JobStore, "getMany" | "uncounted" | "countIndexed">;
+  manifests: Pick<ManifestStore, "get" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision">;
   blobs: SegmentBlobs;
   /**
    * Compaction runs apart from ingestion: after a batch, a collection the policy finds worth compacting is

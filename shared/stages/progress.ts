@@ -7,7 +7,7 @@ import type { ChunkGroup } from "../domain/messages.ts";
 /** The groups whose job is still running, with those jobs as read (one round trip for the batch). */
 export async function liveGroups<G extends { jobId: string }>(
   groups: G[],
-  jobs: JobStore,
+  jobs: Pick<JobStore, "getMany">,
 ): Promise<{ live: G[]; running: Map<string, Job> }> {
   const found = await jobs.getMany(groups.map((group) => group.jobId));
   const running = new Map([...found].filter(([, job]) => !isTerminal(job.state)));

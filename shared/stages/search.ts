@@ -1,11 +1,10 @@
 import { createHash } from "node:crypto";
-import { z } from "zod";
 import type { ManifestStore } from "../adapters/manifest-store.ts";
+import type { SearchRequest, SearchResponse, SearchResult } from "../api/schemas.ts";
 import { highlight } from "../domain/highlight.ts";
 import {
   type AgedSegment,
   type AnnSettings,
-  applyRerank,
   type Candidate,
   candidatesOf,
   collectionIdf,
@@ -22,59 +21,25 @@ import {
   type SearchFilters,
 } from "../domain/hybrid-search.ts";
 import type { Manifest, SegmentRef } from "../domain/manifest.ts";
+import {
+  type CrossEncoderPort,
+  RERANK_DEFAULTS,
+  RERANK_LIMITS,
+  type RerankMethod,
+  type RerankReport,
+  type RerankSettings,
+  rerankFused,
+} from "../domain/rerank.ts";
 import { memorySource, type OpenOptions, Segment, type StoredChunk } from "../domain/segment.ts";
 import { maskedEntries } from "../domain/visibility.ts";
 import type { SegmentBlobs } from "./ports.ts";
-import { DEFAULT_COLLECTION } from "./upload.ts";
 
-/** POST /search: the request, validated. */
-export const searchRequest = z.object({
-  query: z.string().trim().min(1, "query must not be empty").max(1000, "query is over 1,000 characters"),
-  collection: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)
-    .default(DEFAULT_COLLECTION),
-  k: z.number().int().min(1).max(100).default(10),
-  mode: z.enum(["hybrid", "dense", "bm25"]).default("hybrid"),
-  rerank: z.boolean().default(true),
-  rerankTopN: z.number().int().min(1).max(200).default(20),
-  fusion: z.enum(["rrf", "weighted"]).default("rrf"),
-  weights: z.object({ bm25: z.number().min(0).optional(), dense: z.number().min(0).optional() }).optional(),
-  filters: z
-    .object({
-      documentIds: z.array(z.string().min(1)).max(1000).optional(),
-      contentTypes: z.array(z.string().min(1)).max(20).optional(),
-      metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
-    })
-    .strict()
-    .optional(),
-  cursor: z.string().max(512).optional(),
-});
-export type SearchRequest = z.infer<typeof searchRequest>;
-
-export interface SearchResult {
-  documentId: string;
-  chunkId: string;
-  collection: string;
-  filename?: string;
-  page: number;
-  start: number;
-  end: number;
-  text: string;
-  /** The chunk text, HTML-escaped, with the query's terms in <mark>…</mark>. */
-  highlights: string;
-  score: number;
-  scores: { bm25?: number; dense?: number; fused: number; rerank?: number };
-}
-
-export interface SearchResponse {
-  results: SearchResult[];
-  nextCursor?: string;
-  timings: Record<string, number>;
-  segments: number;
-  /** Shards searched in parallel, when the collection has more than one. */
-  shards?: number;
-}
+export {
+  type SearchRequest,
+  type SearchResponse,
+  type SearchResult,
+  searchRequest,
+} from "../api/schemas.ts";
 
 /** What search needs from the index bucket. */
 export type SearchBlobs = Pick<SegmentBlobs, "read"> & Partial<Pick<SegmentBlobs, "source" | "prefetch" | "retain">>;
@@ -110,8 +75,12 @@ export interface SearchDeps {
   manifests: Pick<ManifestStore, "get">;
   blobs: SearchBlobs;
   embed: (text: string) => Promise<Float32Array>;
-  /** Cross-encoder scores; undefined when no reranker model is configured. */
-  rerank?: (query: string, passages: string[]) => Promise<number[]>;
+  /** The cross-encoder; undefined when none is installed. */
+  reranker?: CrossEncoderPort;
+  /** Why there is no cross-encoder, for the response (default: "no cross-encoder on the server"). */
+  rerankUnavailable?: string;
+  /** Server defaults for what a request may leave out (env RERANK_METHOD, RERANK_WEIGHT, RERANK_DEADLINE_MS). */
+  rerankDefaults?: Partial<{ method: RerankMethod; weight: number; deadlineMs: number }>;
   /**
    * Collections with more chunks than `maxChunks` are split into shards of at most that many (whole
    * segments, oldest first), each searched by `invoke` (a search-shard Lambda function) in parallel.
@@ -278,7 +247,6 @@ export class SearchService {
     embedding?.catch(() => undefined);
     const manifest = await manifestRead;
     const vector = await embedding;
-    const rerank = request.rerank && this.deps.rerank ? this.deps.rerank : undefined;
     // One more than the page needs: whether there is a next page.
     const wanted = Math.max(request.rerankTopN, request.k + offset) + 1;
     const query = {
@@ -299,17 +267,7 @@ export class SearchService {
         ? await this.fanOut(manifest, shards, retrieval, timings)
         : await this.local(manifest, retrieval, timings);
     const fused = await time("hydrate", () => candidatesOf(fuse(lists, query)));
-    let ranked: Candidate[] = fused;
-    if (rerank && fused.length > 0) {
-      const top = fused.slice(0, request.rerankTopN);
-      const scores = await time("rerank", () =>
-        rerank(
-          request.query,
-          top.map((candidate) => candidate.chunk.text),
-        ),
-      );
-      ranked = [...applyRerank(top, scores), ...fused.slice(request.rerankTopN)];
-    }
+    const { ranked, report: rerank } = await this.rerank(request, fused, time);
     const page = paginate(ranked, request.k, request.cursor, queryPrint);
     const results = await time("highlight", () => page.items.map((candidate) => toResult(candidate, request.query)));
     timings.total = Math.round((performance.now() - began) * 100) / 100;
@@ -320,7 +278,35 @@ export class SearchService {
       timings,
       segments: manifest.segments.length,
       ...(shards.length > 1 ? { shards: shards.length } : {}),
+      rerank,
     };
+  }
+
+  /** The rerank hook: the cross-encoder reorders the fused top-N within the request's deadline (domain/rerank.ts). */
+  private async rerank(
+    request: SearchRequest,
+    fused: Candidate[],
+    time: <T>(stage: string, work: () => Promise<T>) => Promise<T>,
+  ): Promise<{ ranked: Candidate[]; report: RerankReport }> {
+    const defaults = this.deps.rerankDefaults ?? {};
+    const settings: RerankSettings = {
+      enabled: request.rerank,
+      topN: request.rerankTopN,
+      method: request.rerankMethod ?? defaults.method ?? RERANK_DEFAULTS.method,
+      weight: request.rerankWeight ?? defaults.weight ?? RERANK_DEFAULTS.weight,
+      deadlineMs: request.rerankDeadlineMs ?? defaults.deadlineMs ?? RERANK_LIMITS.deadlineMs.default,
+    };
+    const run = () =>
+      rerankFused(
+        request.query,
+        fused,
+        (candidate) => candidate.chunk.text,
+        settings,
+        this.deps.reranker,
+        this.deps.rerankUnavailable,
+      );
+    // Timed only when the cross-encoder is asked.
+    return settings.enabled && this.deps.reranker && fused.length > 0 ? time("rerank", run) : run();
   }
 
   /** Every segment searched in this process. */
@@ -423,6 +409,9 @@ const fingerprint = (tenant: string, request: SearchRequest) =>
         request.collection,
         request.mode,
         request.rerank,
+        request.rerankTopN,
+        request.rerankMethod ?? null,
+        request.rerankWeight ?? null,
         request.filters ?? null,
       ]),
     )
@@ -441,7 +430,7 @@ function toResult(candidate: Candidate, query: string): SearchResult {
     end: chunk.end,
     text: chunk.text,
     highlights: highlight(chunk.text, query).text,
-    score: scores.rerank ?? scores.fused,
+    score: scores.combined ?? scores.fused,
     scores,
   };
 }

@@ -6,8 +6,8 @@ import type { ChunkGroup, DocumentUploaded } from "../domain/messages.ts";
 import type { Chunk } from "../domain/types.ts";
 
 export interface SplitDeps {
-  jobs: JobStore;
-  objects: ObjectStore;
+  jobs: Pick<JobStore, "advance" | "get" | "fail">;
+  objects: Pick<ObjectStore, "read">;
   /** Extracted text → chunks (extraction + token-aware chunking). */
   split: (documentId: string, bytes: Uint8Array, contentType: string) => Promise<Chunk[]>;
   chunksPerGroup: number;

@@ -1,38 +1,14 @@
 import { createHash, randomUUID } from "node:crypto";
-import { z } from "zod";
+import type { z } from "zod";
 import type { JobStore } from "../adapters/job-store.ts";
-import type { ObjectStore, PresignedUpload } from "../adapters/object-store.ts";
+import type { ObjectStore } from "../adapters/object-store.ts";
+import { NAME_PATTERN, type UploadRequest, type uploadResponse } from "../api/schemas.ts";
 
 /** Upload requests: what a client may ask for, and where its file goes. */
 
-export const DEFAULT_COLLECTION = "default";
+export { DEFAULT_COLLECTION, type UploadRequest, uploadRequest } from "../api/schemas.ts";
 
-const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "1-64 letters, digits, '_', '.' or '-'");
-
-export const uploadRequest = z.object({
-  filename: z.string().trim().min(1).max(255),
-  contentType: z
-    .string()
-    .trim()
-    .toLowerCase()
-    .transform((value) => value.split(";")[0]?.trim() ?? value),
-  size: z.number().int().positive(),
-  collection: name.default(DEFAULT_COLLECTION),
-  /** Optional: name the document yourself; by default it is the filename within the collection. */
-  documentId: name.optional(),
-  metadata: z
-    .record(z.string().max(64), z.union([z.string().max(1024), z.number(), z.boolean()]))
-    .refine((value) => Object.keys(value).length <= 32, "at most 32 metadata keys")
-    .default({}),
-});
-export type UploadRequest = z.infer<typeof uploadRequest>;
-
-export interface UploadResponse {
-  jobId: string;
-  documentId: string;
-  upload: PresignedUpload;
-  expiresAt: string;
-}
+export type UploadResponse = z.output<typeof uploadResponse>;
 
 export interface UploadPolicy {
   bucket: string;
@@ -57,9 +33,16 @@ export class UploadRejected extends Error {
 export const documentIdFor = (tenant: string, collection: string, filename: string) =>
   `doc-${createHash("sha256").update(`${tenant}\n${collection}\n${filename}`).digest("hex").slice(0, 20)}`;
 
-/** uploads/<tenant>/<jobId>/<filename>: every key sits under its tenant's prefix. */
-export const uploadKey = (tenant: string, jobId: string, filename: string) =>
-  `uploads/${tenant}/${jobId}/${filename.replace(/[^A-Za-z0-9_.-]+/g, "_").slice(-128)}`;
+/**
+ * uploads/<tenant>/<jobId>/file: every key sits under its tenant's prefix. The filename is only
+ * metadata (kept on the job): whatever it is (`..`, slashes, spaces, any script), the key and so
+ * the presigned URL stay the same plain path S3 signs and serves as it is.
+ */
+export const uploadKey = (tenant: string, jobId: string) => {
+  // Tenants are validated when the token is read; this keeps a bad one from ever naming a key.
+  if (!NAME_PATTERN.test(tenant) || !NAME_PATTERN.test(jobId)) throw new Error(`not a key segment: ${tenant}/${jobId}`);
+  return `uploads/${tenant}/${jobId}/file`;
+};
 
 /** Reads tenant and job id back from an upload key; undefined for keys outside the layout. */
 export function parseUploadKey(key: string): { tenant: string; jobId: string } | undefined {
@@ -88,7 +71,7 @@ export async function requestUpload(
   }
   const jobId = randomUUID();
   const documentId = request.documentId ?? documentIdFor(tenant, request.collection, request.filename);
-  const key = uploadKey(tenant, jobId, request.filename);
+  const key = uploadKey(tenant, jobId);
   await deps.jobs.create({
     jobId,
     tenant,

@@ -11,9 +11,9 @@ import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { DataDistillerClient } from "../../cli/api-client.ts";
-import { mintToken } from "../../localstack/emulator/local-jwt.ts";
 import { LOCAL_CONSOLE_TENANT } from "../../localstack/platform/console.ts";
 import type { Platform } from "../../localstack/platform/platform.ts";
+import { mintToken } from "../../localstack/platform/tokens.ts";
 import { repoRoot } from "../../localstack/servers/paths.ts";
 import { startTestPlatform } from "../support/platform.ts";
 
@@ -95,7 +95,9 @@ it("uploads through the drop zone, watches the jobs complete, and finds the docu
       .getByTestId("job")
       .filter({ has: page.getByTestId("job-filename").getByText(name, { exact: true }) })
       .filter({ hasText: collection });
-    await job.first().waitFor({ timeout: 15_000 });
+    // The row names its collection after the first poll: two cold starts (upload-url, job-status)
+    // that take tens of seconds on a loaded 2-core machine.
+    await job.first().waitFor({ timeout: 60_000 });
     await expect
       .poll(() => job.first().getAttribute("data-state"), { timeout: 60_000, interval: 250 })
       .toBe("COMPLETED");

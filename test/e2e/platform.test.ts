@@ -9,8 +9,8 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { Kafka, logLevel } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError, DataDistillerClient, type JobStatus, uploadFile } from "../../cli/api-client.ts";
-import { mintToken } from "../../localstack/emulator/local-jwt.ts";
-import type { Platform } from "../../localstack/platform/platform.ts";
+import { type Platform, serviceFunction } from "../../localstack/platform/platform.ts";
+import { mintToken } from "../../localstack/platform/tokens.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { decodeSegment } from "../../shared/domain/segment.ts";
@@ -218,7 +218,10 @@ describe("dead letters", () => {
     expect(letter).toMatchObject({ topic: "documents.uploaded", tenants: [tenant] });
     expect(letter?.functionName).toMatch(/split/i);
     expect((await otherTenant.deadLetters()).deadLetters).toEqual([]);
-    const listed = await platform.runtime.invoke("PipelineRedrive", { tenant, dryRun: true });
+    const listed = await platform.runtime.invoke(serviceFunction(platform.runtime, "redrive"), {
+      tenant,
+      dryRun: true,
+    });
     expect(listed.ok && (listed.value as { deadLetters: { key: string }[] }).deadLetters.map((l) => l.key)).toContain(
       letter?.key,
     );

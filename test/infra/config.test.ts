@@ -15,6 +15,7 @@ describe("infra config", () => {
       natGateways: 0,
       vpcInterfaceEndpoints: true,
       modelLocation: "layer",
+      rerankerLocation: "models",
       allowedContentTypes: ["application/pdf", "text/plain", "text/markdown", "text/html"],
       maxUploadBytes: 50 * 1024 * 1024,
       tenantClaim: "tenant",
@@ -54,6 +55,7 @@ describe("infra config", () => {
         stage: "Prod!",
         embedMemoryMb: "64",
         modelLocation: "ftp://x",
+        rerankerLocation: "/opt/rerankers",
         natGateways: "0",
         vpcInterfaceEndpoints: "false",
       });
@@ -62,7 +64,7 @@ describe("infra config", () => {
       attempt();
     } catch (error) {
       const message = (error as Error).message;
-      for (const key of ["stage", "embedMemoryMb", "modelLocation", "vpcInterfaceEndpoints"])
+      for (const key of ["stage", "embedMemoryMb", "modelLocation", "rerankerLocation", "vpcInterfaceEndpoints"])
         expect(message).toContain(key);
     }
   });

@@ -4,7 +4,9 @@ import { Match, Template } from "aws-cdk-lib/assertions";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { beforeAll, describe, expect, it } from "vitest";
 import { buildApp, cdkJsonContext } from "../../infra/app.ts";
-import { FUNCTION_NAMES, KAFKA_CONSUMERS } from "../../infra/pipeline.ts";
+import { KAFKA_CONSUMERS } from "../../infra/kafka-consumer.ts";
+import { SINGLE_FUNCTION_NAMES } from "../../shared/adapters/config.ts";
+import { paths } from "../../shared/api/openapi.ts";
 
 // ---- Synthesis (once per variant: NodejsFunction bundling runs esbuild for every function) ------
 
@@ -364,6 +366,16 @@ describe("compaction and search shards", () => {
     for (const shard of shards) {
       const statements = statementsOf(json, shard);
       expect(allActions(statements).filter((a) => !a.startsWith("logs:"))).toEqual(["s3:GetObject"]);
+      expect(Object.keys(variables(shard)).sort()).toEqual(
+        [
+          "STAGE",
+          "POWERTOOLS_SERVICE_NAME",
+          "POWERTOOLS_METRICS_NAMESPACE",
+          "NODE_OPTIONS",
+          "INDEX_BUCKET",
+          "SEGMENT_CACHE_DIR",
+        ].sort(),
+      );
       expect(variables(shard).INDEX_BUCKET).toEqual({ Ref: ids.index });
       expect(json.Resources[shard]?.Properties?.EphemeralStorage).toEqual({ Size: 10240 });
     }
@@ -389,6 +401,8 @@ describe("compaction and search shards", () => {
 
 describe("functions", () => {
   // The exact variables each handler reads with loadConfig (AWS_REGION comes from the runtime).
+  // The API's functions verify bearer tokens themselves.
+  const AUTH = ["TENANT_CLAIM", "JWT_ISSUER", "JWT_AUDIENCE"];
   const ENV: Record<string, string[]> = {
     "upload-url": [
       "JOBS_TABLE",
@@ -397,7 +411,7 @@ describe("functions", () => {
       "MAX_UPLOAD_BYTES",
       "UPLOAD_METHOD",
       "UPLOAD_URL_TTL_SECONDS",
-      "TENANT_CLAIM",
+      ...AUTH,
       "JOB_RETENTION_DAYS",
     ],
     "on-upload": [
@@ -433,13 +447,21 @@ describe("functions", () => {
       "MERGE_FACTOR",
       "MAX_SEGMENT_CHUNKS",
     ],
-    search: ["JOBS_TABLE", "INDEX_BUCKET", "TENANT_CLAIM", "MODEL_DIR", "SEARCH_SHARD_FUNCTIONS", "SHARD_MAX_CHUNKS"],
-    "job-status": ["JOBS_TABLE", "TENANT_CLAIM", "STALL_AFTER_MINUTES"],
-    "delete-document": ["JOBS_TABLE", "TENANT_CLAIM"],
+    compact: ["JOBS_TABLE", "INDEX_BUCKET", "MERGE_FACTOR", "MAX_SEGMENT_CHUNKS", "ANN_MIN_CHUNKS"],
+    search: [
+      "JOBS_TABLE",
+      "INDEX_BUCKET",
+      ...AUTH,
+      "MODEL_DIR",
+      "SEGMENT_CACHE_DIR",
+      "SEARCH_SHARD_FUNCTIONS",
+      "SHARD_MAX_CHUNKS",
+    ],
+    "job-status": ["JOBS_TABLE", ...AUTH, "STALL_AFTER_MINUTES"],
+    "delete-document": ["JOBS_TABLE", ...AUTH],
     "dead-letter": ["JOBS_TABLE", "DEAD_LETTER_BUCKET", "JOB_RETENTION_DAYS"],
     redrive: [
       "JOBS_TABLE",
-      "TENANT_CLAIM",
       "DEAD_LETTER_BUCKET",
       "KAFKA_BROKERS",
       "KAFKA_SASL_MECHANISM",
@@ -448,11 +470,12 @@ describe("functions", () => {
       "TOPIC_CHUNKS_EMBEDDED",
       "JOB_RETENTION_DAYS",
     ],
+    "dead-letter-api": ["DEAD_LETTER_BUCKET", "REDRIVE_FUNCTION", ...AUTH],
   };
   const COMMON = ["STAGE", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "NODE_OPTIONS"];
 
   it("each function gets exactly its environment, with Refs to the resources it names", () => {
-    for (const name of FUNCTION_NAMES) {
+    for (const name of SINGLE_FUNCTION_NAMES) {
       const variables = json.Resources[functionId(json, name)]?.Properties?.Environment.Variables as Record<
         string,
         unknown
@@ -472,6 +495,10 @@ describe("functions", () => {
     expect(uploadUrl.ALLOWED_CONTENT_TYPES).toBe("application/pdf,text/plain,text/markdown,text/html");
     expect(uploadUrl.MAX_UPLOAD_BYTES).toBe(String(50 * 1024 * 1024));
     expect(uploadUrl.TENANT_CLAIM).toBe("tenant");
+    expect(uploadUrl.JWT_ISSUER).toBe("https://datadistiller.local/issuer");
+    expect(uploadUrl.JWT_AUDIENCE).toBe("datadistiller");
+    const deadLetterApi = json.Resources[functionId(json, "dead-letter-api")]?.Properties?.Environment.Variables;
+    expect(deadLetterApi.REDRIVE_FUNCTION).toEqual({ Ref: functionId(json, "redrive") });
     const redrive = json.Resources[functionId(json, "redrive")]?.Properties?.Environment.Variables;
     expect([redrive.TOPIC_DOCUMENTS_UPLOADED, redrive.TOPIC_CHUNKS_TO_EMBED, redrive.TOPIC_CHUNKS_EMBEDDED]).toEqual([
       "documents.uploaded",
@@ -481,7 +508,7 @@ describe("functions", () => {
   });
 
   it("node 22+/x86_64, ES module bundles, JSON logs, explicit memory and timeout", () => {
-    for (const name of FUNCTION_NAMES) {
+    for (const name of SINGLE_FUNCTION_NAMES) {
       const properties = json.Resources[functionId(json, name)]?.Properties ?? {};
       expect(properties.Runtime, name).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
       expect(properties.Architectures, name).toEqual(["x86_64"]);
@@ -514,10 +541,20 @@ describe("functions", () => {
       expect(vpcConfig(name)?.SecurityGroupIds, name).toEqual(vpcConfig("on-upload")?.SecurityGroupIds);
     }
     expect(vpcConfig("dead-letter")).toBeUndefined();
+    // The dead-letter API must reach the token issuer's keys: outside the VPC, it has redrive replay.
+    expect(vpcConfig("dead-letter-api")).toBeUndefined();
+  });
+
+  it("the dead-letter API lists and reads failed batches and invokes redrive, nothing more", () => {
+    const statements = statementsOf(json, functionId(json, "dead-letter-api"));
+    const granted = allActions(statements).filter((action) => !action.startsWith("logs:"));
+    expect(granted).toEqual(["lambda:InvokeFunction", "s3:GetObject", "s3:ListBucket"]);
+    const invoke = statements.find((statement) => [statement.Action].flat().includes("lambda:InvokeFunction"));
+    expect(invoke?.Resource).toEqual({ "Fn::GetAtt": [functionId(json, "redrive"), "Arn"] });
   });
 
   it("no function has wildcard actions or managed policies", () => {
-    for (const name of FUNCTION_NAMES) {
+    for (const name of SINGLE_FUNCTION_NAMES) {
       for (const action of allActions(statementsOf(json, functionId(json, name)))) {
         expect(action, name).not.toMatch(/\*$/);
       }
@@ -681,7 +718,7 @@ describe("functions", () => {
   });
 
   it("each function writes only to its own log group", () => {
-    for (const name of FUNCTION_NAMES) {
+    for (const name of SINGLE_FUNCTION_NAMES) {
       const fnId = functionId(json, name);
       const logGroup = json.Resources[fnId]?.Properties?.LoggingConfig?.LogGroup;
       const logs = statementsOf(json, fnId).filter((s) => actionsOf(s).some((a) => a.startsWith("logs:")));
@@ -694,20 +731,14 @@ describe("functions", () => {
 // ---- HTTP API ------------------------------------------------------------------------------------------
 
 describe("HTTP API", () => {
-  it("has the routes, each with a Lambda integration", () => {
+  it("has the routes of the OpenAPI document and a $default route, each with a Lambda integration", () => {
     const routes = logicalIds(json, "AWS::ApiGatewayV2::Route")
       .map((id) => json.Resources[id]?.Properties?.RouteKey)
       .sort();
-    expect(routes).toEqual([
-      "DELETE /documents/{id}",
-      "GET /dead-letters",
-      "GET /health",
-      "GET /jobs",
-      "GET /jobs/{id}",
-      "POST /dead-letters/redrive",
-      "POST /search",
-      "POST /uploads",
-    ]);
+    const operations = Object.entries(paths).flatMap(([path, methods]) =>
+      Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(routes).toEqual(["$default", ...operations].sort());
     for (const id of logicalIds(json, "AWS::ApiGatewayV2::Route")) {
       const target = json.Resources[id]?.Properties?.Target as { "Fn::Join": [string, [string, { Ref: string }]] };
       const integration = json.Resources[target["Fn::Join"][1][1].Ref];
@@ -715,22 +746,11 @@ describe("HTTP API", () => {
     }
   });
 
-  it("every route except GET /health has the JWT authorizer", () => {
-    const authorizer = logicalId(json, "AWS::ApiGatewayV2::Authorizer", "Api");
-    synth.template.hasResourceProperties("AWS::ApiGatewayV2::Authorizer", {
-      AuthorizerType: "JWT",
-      IdentitySource: ["$request.header.Authorization"],
-      JwtConfiguration: { Issuer: "https://datadistiller.local/issuer", Audience: ["datadistiller"] },
-    });
+  it("no route has an API Gateway authorizer: the functions verify tokens (so a 401 is the API's problem)", () => {
+    expect(logicalIds(json, "AWS::ApiGatewayV2::Authorizer")).toEqual([]);
     for (const id of logicalIds(json, "AWS::ApiGatewayV2::Route")) {
       const route = json.Resources[id]?.Properties ?? {};
-      if (route.RouteKey === "GET /health") {
-        expect(route.AuthorizationType ?? "NONE").toBe("NONE");
-        expect(route.AuthorizerId).toBeUndefined();
-      } else {
-        expect(route.AuthorizationType, route.RouteKey).toBe("JWT");
-        expect(route.AuthorizerId, route.RouteKey).toEqual({ Ref: authorizer });
-      }
+      expect(route.AuthorizationType ?? "NONE", route.RouteKey).toBe("NONE");
     }
   });
 
@@ -771,7 +791,8 @@ describe("alarms and dashboard", () => {
   });
 
   it("alarm on errors and throttles of every function, API 5xx and p99 latency", () => {
-    for (const fn of FUNCTION_NAMES) {
+    const shards = Array.from({ length: 10 }, (_, shard) => `search-shard-${shard}`);
+    for (const fn of [...SINGLE_FUNCTION_NAMES, ...shards]) {
       expect(named(`${fn}-errors`), fn).toMatchObject({ MetricName: "Errors" });
       expect(named(`${fn}-throttles`), fn).toMatchObject({ MetricName: "Throttles" });
     }
@@ -830,6 +851,25 @@ describe("configuration variants", () => {
     expect(new AwsSolutionsChecks().validateScope(variant.app).violations).toEqual([]);
   });
 
+  it("cross-encoder from its own S3 prefix: RERANKER_S3_URI on search only, read and list that prefix only; nag-clean", () => {
+    const variant = synthesize({ rerankerLocation: "s3://acme-models/rerankers/bge-base" }, { bundle: false });
+    const searchId = functionId(variant.json, "search");
+    const env = variant.json.Resources[searchId]?.Properties?.Environment.Variables;
+    expect(env).toMatchObject({ RERANKER_S3_URI: "s3://acme-models/rerankers/bge-base", MODEL_DIR: "/opt/models" });
+    const statements = statementsOf(variant.json, searchId);
+    const read = statements.find((s) => s.Sid === "ReadReranker");
+    expect(actionsOf(read as Statement)).toEqual(["s3:GetObject"]);
+    expect(JSON.stringify(read?.Resource)).toContain(":s3:::acme-models/rerankers/bge-base/*");
+    const list = statements.find((s) => s.Sid === "ListReranker") as Statement & { Condition?: unknown };
+    expect(actionsOf(list)).toEqual(["s3:ListBucket"]);
+    expect(list.Condition).toEqual({ StringLike: { "s3:prefix": ["rerankers/bge-base/*"] } });
+    for (const name of ["embed", "split"]) {
+      const other = variant.json.Resources[functionId(variant.json, name)]?.Properties?.Environment.Variables;
+      expect(other.RERANKER_S3_URI, name).toBeUndefined();
+    }
+    expect(new AwsSolutionsChecks().validateScope(variant.app).violations).toEqual([]);
+  });
+
   it("small accounts: no reserved concurrency; destroy policy; a NAT gateway; nag-clean", () => {
     const variant = synthesize(
       {
@@ -842,7 +882,8 @@ describe("configuration variants", () => {
       { bundle: false },
     );
     expect(variant.stack.stackName).toBe("DataDistiller-test");
-    for (const id of logicalIds(variant.json, "AWS::Lambda::Function", "Pipeline")) {
+    for (const name of SINGLE_FUNCTION_NAMES) {
+      const id = functionId(variant.json, name);
       expect(variant.json.Resources[id]?.Properties?.ReservedConcurrentExecutions, id).toBeUndefined();
     }
     variant.template.resourceCountIs("AWS::EC2::NatGateway", 1);

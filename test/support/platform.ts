@@ -1,9 +1,9 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { DataDistillerClient } from "../../cli/api-client.ts";
-import { mintToken } from "../../localstack/emulator/local-jwt.ts";
 import { consoleHandler } from "../../localstack/platform/console.ts";
 import { cdkOut, type Platform, startPlatform } from "../../localstack/platform/platform.ts";
+import { mintToken } from "../../localstack/platform/tokens.ts";
 import { uniqueName } from "./clients.ts";
 
 /**

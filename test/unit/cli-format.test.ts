@@ -114,6 +114,16 @@ describe("formatting", () => {
   });
 
   it("search results: rank, document, page, snippet, per-stage scores, timings", () => {
+    const notReranked: SearchResponse["rerank"] = {
+      reranked: false,
+      reason: "no-model",
+      message: "no cross-encoder on the server",
+      method: "interpolate",
+      weight: 0.5,
+      topN: 20,
+      deadlineMs: 2000,
+      candidates: 0,
+    };
     const response: SearchResponse = {
       results: [
         {
@@ -131,6 +141,8 @@ describe("formatting", () => {
         },
       ],
       timings: { embed: 4.2, retrieve: 1.5, total: 7.25 },
+      segments: 1,
+      rerank: notReranked,
     };
     expect(formatSearch(response, true).split("\n")).toEqual([
       "1. notes.txt (doc-1)  page 2  score 0.0325",
@@ -139,7 +151,9 @@ describe("formatting", () => {
       "",
       "1 result in 7.3 ms (embed 4.2, retrieve 1.5); not reranked (no cross-encoder on the server)",
     ]);
-    expect(formatSearch({ results: [], timings: { total: 1 } }, false)).toBe("no results\n\n0 results in 1.0 ms ()");
+    expect(formatSearch({ results: [], timings: { total: 1 }, segments: 0, rerank: notReranked }, false)).toBe(
+      "no results\n\n0 results in 1.0 ms ()",
+    );
   });
 
   it("jobs: a table, and one job in detail with its failure reason", () => {
