@@ -1,4 +1,5 @@
 import { Duration } from "aws-cdk-lib";
+import * as iam from "aws-cdk-lib/aws-iam";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import { Construct } from "constructs";
@@ -75,13 +76,13 @@ export class CompactionStage extends Construct {
     storage.grantJobs(fn, "GetItem", "PutItem", "UpdateItem", "DeleteItem");
     // Reads the segments it merges, writes the merged one, deletes the replaced ones once retired.
     storage.grantSegments(fn, "Segments", "s3:GetObject", "s3:PutObject", "s3:DeleteObject");
-    // The rest of a long compaction: it invokes itself (a statement naming its own ARN).
-    grantStatement({
-      grantee: fn,
-      sid: "InvokeSelf",
-      actions: ["lambda:InvokeFunction"],
-      resourceArns: [fn.functionArn],
-    });
+    // The rest of a long compaction: it invokes itself. A policy of its own, so the function (which
+    // depends on its role's default policy) does not depend on a statement naming its own ARN.
+    fn.role?.attachInlinePolicy(
+      new iam.Policy(this, "InvokeSelf", {
+        statements: [new iam.PolicyStatement({ actions: ["lambda:InvokeFunction"], resources: [fn.functionArn] })],
+      }),
+    );
   }
 
   /** Lets the index function hand collections to compaction (asynchronous Invoke). */

@@ -76,7 +76,7 @@ export const settings = {
   /** Search-shard functions (names or ARNs); shard i of a collection goes to function i mod their count. */
   SEARCH_SHARD_FUNCTIONS: csv.optional(),
   /** Collections with more chunks are searched as shards of at most this many, in parallel. */
-  SHARD_MAX_CHUNKS: z.coerce.number().int().min(1024).default(1_000_000),
+  SHARD_MAX_CHUNKS: z.coerce.number().int().min(1).default(1_000_000),
   /** Where search functions keep whole segments across warm invocations. */
   SEGMENT_CACHE_DIR: z.string().min(1).default("/tmp/segments"),
   /** Inverted lists scanned per ANN segment, and the shortlist re-scored exactly (× retrieval depth). */
