@@ -12,7 +12,7 @@ import { ObjectStore } from "../shared/adapters/object-store.ts";
 import { SegmentFiles } from "../shared/adapters/segment-files.ts";
 import { type CompactionPolicy, DEFAULT_COMPACTION_POLICY } from "../shared/domain/compaction-policy.ts";
 import type { Manifest } from "../shared/domain/manifest.ts";
-import { encodeBatchSegment, SEGMENT_FORMAT_VERSION, Segment } from "../shared/domain/segment.ts";
+import { type ByteSource, encodeBatchSegment, SEGMENT_FORMAT_VERSION, Segment } from "../shared/domain/segment.ts";
 import type { DocumentInfo, EmbeddedChunk } from "../shared/domain/types.ts";
 import { FlatIndex, normalizeInto } from "../shared/domain/vector-index.ts";
 import { compactCollection } from "../shared/stages/compaction.ts";
@@ -71,7 +71,8 @@ async function search(job: SearchJob) {
     manifests: { get: async () => manifest },
     blobs: {
       read: (key) => objects.read(job.bucket, key),
-      source: (key, size) => files.source(key, size),
+      // Counted: the bytes a cold first answer reads (from S3) are what its time and memory grow with.
+      source: (key, size) => counted(files.source(key, size)),
       prefetch: (key, size) => files.prefetch(key, size),
       retain: (keys) => files.retain(keys),
     },
@@ -79,12 +80,28 @@ async function search(job: SearchJob) {
   });
   const request = (query: string, mode: "bm25" | "dense" | "hybrid", k = 10) =>
     searchRequest.parse({ query, collection: manifest.collection, k, mode, rerank: false });
+  let bytesRead = 0;
+  function counted(source: ByteSource): ByteSource {
+    return {
+      size: source.size,
+      read: async (ranges) => {
+        const parts = await source.read(ranges);
+        for (const part of parts) bytesRead += part.byteLength;
+        return parts;
+      },
+    };
+  }
   const first = job.queries[0] as SearchJob["queries"][number];
   let started = performance.now();
   await service.search(manifest.tenant, request(first.text, "hybrid"));
   const coldFirstAnswerMs = performance.now() - started;
   const afterLoad = process.memoryUsage();
-  const cold = { coldFirstAnswerMs, rssMb: mb(afterLoad.rss), heapMb: mb(afterLoad.heapUsed) };
+  const cold = {
+    coldFirstAnswerMs,
+    coldBytesRead: bytesRead,
+    rssMb: mb(afterLoad.rss),
+    heapMb: mb(afterLoad.heapUsed),
+  };
   if (job.mode === "cold") return cold;
 
   // The background downloads to the cache directory, as a warm container has them.

@@ -266,6 +266,7 @@ async function measure(data: BenchData, snapshot: Snapshot) {
     s3Bytes,
     coldFirstAnswerMs: round(fastest.coldFirstAnswerMs as number),
     coldRunsMs: colds.map((cold) => round(cold.coldFirstAnswerMs as number)),
+    coldBytesRead: fastest.coldBytesRead as number,
     rssMb: fastest.rssMb as number,
     heapMb: fastest.heapMb as number,
     latencyMs: full.latencyMs as Record<string, { p50: number; p95: number; p99: number }>,
@@ -323,6 +324,7 @@ async function main() {
     "segments",
     "S3 MB",
     "cold s",
+    "cold MB read",
     "RSS MB",
     "bm25 p50/p95/p99",
     "dense p50/p95/p99",
@@ -335,6 +337,7 @@ async function main() {
     String(r.segments),
     (r.s3Bytes / 1e6).toFixed(0),
     (r.coldFirstAnswerMs / 1000).toFixed(2),
+    (r.coldBytesRead / 1e6).toFixed(1),
     String(r.rssMb),
     ...(["bm25", "dense", "hybrid"] as const).map((mode) => {
       const l = r.latencyMs[mode] as { p50: number; p95: number; p99: number };
