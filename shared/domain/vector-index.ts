@@ -33,6 +33,11 @@ let faissModule: FaissModule | undefined;
 /** Loads faiss-node (once); throws a clear error when the native addon is missing or not built. */
 export function loadFaiss(): FaissModule {
   if (faissModule === undefined) {
+    // faiss parallelises training with OpenMP, whose threads spin-wait at every barrier: with more threads
+    // than free cores (a 2 GB Lambda has about one vCPU; a busy machine) a k-means step waits on a
+    // descheduled thread, and training an IVF-PQ index ran over 3× slower in wall time than on one
+    // thread here. One thread unless the environment says otherwise (read when the library loads).
+    process.env.OMP_NUM_THREADS ??= "1";
     try {
       faissModule = createRequire(import.meta.url)("faiss-node") as FaissModule;
     } catch (error) {
