@@ -206,7 +206,8 @@ export class DataDistillerStack extends Stack {
       api: this.api,
       functions: stageFunctions,
       shardFunctions: this.searchShards.functions,
-      reserveRedriveConcurrency: config.reserveConcurrency,
+      reserveSingleRunConcurrency: config.reserveConcurrency,
+      maxUploadBytes: config.maxUploadBytes,
       tenantClaim: config.tenantClaim,
       alarmEmail: config.alarmEmail,
     });
@@ -214,6 +215,7 @@ export class DataDistillerStack extends Stack {
       ...stageFunctions,
       "dead-letter": this.operations.deadLetter,
       redrive: this.operations.redrive,
+      sweeper: this.operations.sweeper,
       "dead-letter-api": this.operations.deadLetterApi,
     };
 

@@ -28,23 +28,44 @@ const options = new Command("bench:ingest")
   .option("--token <token>", "bearer token (default: minted by the local issuer)")
   .option("--limit <n>", "only the first N documents", (value) => Number(value))
   .option("--concurrency <n>", "uploads in flight", (value) => Number(value), 16)
+  .option(
+    "--timeout <seconds>",
+    "give up (and say why) when the jobs are not done by then",
+    (value) => Number(value),
+    3600,
+  )
   .parse()
-  .opts<{ dataset: string; endpoint: string; token?: string; limit?: number; concurrency: number }>();
+  .opts<{ dataset: string; endpoint: string; token?: string; limit?: number; concurrency: number; timeout: number }>();
+
+/** What the run is doing, for the reason printed if it stops before its figures. */
+let phase = "reading the dataset";
 
 async function main() {
   const docs: { id: string; text: string }[] = [];
+  let empty = 0;
   for await (const line of createInterface({ input: createReadStream(join(options.dataset, "corpus.jsonl")) })) {
     if (!line.trim()) continue;
     const doc = JSON.parse(line) as { _id: string; title?: string; text?: string };
-    docs.push({ id: doc._id, text: [doc.title, doc.text].filter(Boolean).join("\n\n") });
+    const text = [doc.title, doc.text].filter(Boolean).join("\n\n");
+    // An empty file is refused at upload (and would fail its job): skipped and counted.
+    if (!text.trim()) {
+      empty++;
+      continue;
+    }
+    docs.push({ id: doc._id, text });
     if (options.limit && docs.length >= options.limit) break;
   }
+  if (docs.length === 0) throw new Error(`no document with text in ${options.dataset}/corpus.jsonl`);
   const token = options.token ?? (await mintToken({ tenant: "bench", audience: "datadistiller" }));
   const api = new DataDistillerClient(options.endpoint, token);
   const collection = `bench-${Date.now().toString(36)}`;
 
-  console.log(`ingesting ${docs.length} documents into ${collection} at ${options.endpoint}`);
+  console.log(
+    `ingesting ${docs.length} documents into ${collection} at ${options.endpoint}${empty ? ` (${empty} empty documents skipped)` : ""}`,
+  );
+  phase = `uploading ${docs.length} documents`;
   const began = Date.now();
+  const giveUpAt = began + options.timeout * 1000;
   const jobIds = await pMap(
     docs,
     async (doc) => {
@@ -57,15 +78,32 @@ async function main() {
     { concurrency: options.concurrency },
   );
   const uploaded = Date.now();
+  console.log(`uploaded in ${((uploaded - began) / 1000).toFixed(1)} s; waiting for the jobs`);
   // Wait on one unfinished job at a time (the last uploaded that is still running), then collect
   // every finished job from the tenant's listing: the benchmark's own polling stays a negligible
   // part of what it measures, and the end time comes from the jobs' own stage timestamps.
   const ours = new Set(jobIds);
   const pending = new Set(jobIds);
   const jobs: JobStatus[] = [];
+  let reported = Date.now();
   while (pending.size > 0) {
+    phase = `waiting for ${pending.size} of ${jobIds.length} jobs`;
+    if (Date.now() > giveUpAt) {
+      const stuck = await Promise.all([...pending].slice(0, 5).map((jobId) => api.job(jobId)));
+      throw new Error(
+        `${pending.size} of ${jobIds.length} jobs not finished after ${options.timeout} s, e.g. ${stuck
+          .map((job) => `${job.filename} ${job.state}${job.error ? ` (${job.error})` : ""}`)
+          .join("; ")}`,
+      );
+    }
+    if (Date.now() - reported > 30_000) {
+      console.log(`  ${jobIds.length - pending.size} of ${jobIds.length} jobs finished`);
+      reported = Date.now();
+    }
     const watched = [...pending].at(-1) as string;
-    await api.waitForJob(watched, { timeoutMs: 3_600_000, intervalMs: 2000 });
+    await api
+      .waitForJob(watched, { timeoutMs: Math.min(60_000, Math.max(1_000, giveUpAt - Date.now())), intervalMs: 2000 })
+      .catch(() => undefined);
     let cursor: string | undefined;
     let seen = 0;
     do {
@@ -114,6 +152,7 @@ async function main() {
   for (const job of failed.slice(0, 5)) console.log(`  FAILED ${job.filename}: ${job.error}`);
 
   // The embedder alone, on the same machine, same chunker and batch size as the embed function.
+  phase = "measuring the embedder alone";
   const modelDir = await ensureModels();
   const models = modelPaths(modelDir);
   const split = documentSplitter(
@@ -145,7 +184,21 @@ async function main() {
   );
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
+// Node exits (with status 0) when nothing is left to wait on, even with main() unfinished: a
+// promise that can never settle. A benchmark prints its figures or fails with a reason.
+let finished = false;
+process.on("beforeExit", () => {
+  if (finished) return;
+  console.error(`bench:ingest stopped before its figures while ${phase}: nothing was left to wait on`);
   process.exit(1);
 });
+
+main()
+  .then(() => {
+    finished = true;
+  })
+  .catch((error: unknown) => {
+    finished = true;
+    console.error(`bench:ingest failed while ${phase}: ${error instanceof Error ? error.message : error}`);
+    process.exit(1);
+  });

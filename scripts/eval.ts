@@ -28,6 +28,7 @@ import { ObjectStore } from "../shared/adapters/object-store.ts";
 import { SegmentFiles } from "../shared/adapters/segment-files.ts";
 import { DEFAULT_COMPACTION_POLICY } from "../shared/domain/compaction-policy.ts";
 import { documentSplitter } from "../shared/domain/document-splitter.ts";
+import { ExtractionError } from "../shared/domain/errors.ts";
 import { type EmbeddedGroup, encodeVector } from "../shared/domain/messages.ts";
 import { Embedder } from "../shared/ml/embedder.ts";
 import { modelPaths } from "../shared/ml/model-files.ts";
@@ -146,6 +147,8 @@ async function main() {
   const collection = "corpus";
   let docs = 0;
   let chunks = 0;
+  /** Documents that hold no text (real collections have some): skipped and counted, as the pipeline fails their jobs. */
+  const skipped: { documentId: string; reason: string }[] = [];
   const began = Date.now();
   let pending: EmbeddedGroup[] = [];
   const flush = async () => {
@@ -155,7 +158,15 @@ async function main() {
   for await (const doc of jsonLines(join(dir, "corpus.jsonl"))) {
     const documentId = String(doc._id);
     const text = [doc.title, doc.text].filter(Boolean).join("\n\n");
-    const docChunks = await split(documentId, new TextEncoder().encode(text), "text/plain");
+    let docChunks: Awaited<ReturnType<typeof split>>;
+    try {
+      docChunks = await split(documentId, new TextEncoder().encode(text), "text/plain");
+      if (docChunks.length === 0) throw new ExtractionError("NO_TEXT", "The document contains no text.");
+    } catch (error) {
+      if (!(error instanceof ExtractionError)) throw error;
+      skipped.push({ documentId, reason: error.message });
+      continue;
+    }
     const jobId = `job-${documentId}`;
     await jobs.create({
       jobId,
@@ -187,6 +198,14 @@ async function main() {
   await flush();
   cache?.save();
   log(`indexed ${docs} documents, ${chunks} chunks in ${((Date.now() - began) / 1000).toFixed(0)} s`);
+  if (skipped.length > 0) {
+    log(
+      `skipped ${skipped.length} documents without text: ${skipped
+        .slice(0, 5)
+        .map((doc) => doc.documentId)
+        .join(", ")}${skipped.length > 5 ? ", …" : ""}`,
+    );
+  }
 
   const service = new SearchService({
     manifests,
@@ -261,7 +280,14 @@ async function main() {
         : {}),
     };
   }
-  const report = { dataset: dir, docs, chunks, queries: evaluated.length, modes: results };
+  const report = {
+    dataset: dir,
+    docs,
+    chunks,
+    skippedDocuments: skipped.length,
+    queries: evaluated.length,
+    modes: results,
+  };
   const columns = ["nDCG@10", "R@100", "MRR@10", "p50 ms", "p95 ms", "p99 ms", `k${QUALITY_DEPTH} p50`];
   console.log(
     `\n${"mode".padEnd(15)} ${columns.map((column) => column.padStart(9)).join(" ")}   mean ms per stage (k=10)`,

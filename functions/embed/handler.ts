@@ -1,32 +1,25 @@
-import { Logger } from "@aws-lambda-powertools/logger";
-import type { MSKEvent } from "aws-lambda";
 import { dynamoDocumentClient } from "../../shared/adapters/aws-clients.ts";
 import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
-import { kafkaRecords } from "../../shared/adapters/kafka-records.ts";
-import { type ChunkGroup, chunkGroup, collectionKey, parseMessage } from "../../shared/domain/messages.ts";
+import { chunkGroup, collectionKey } from "../../shared/domain/messages.ts";
 import { Embedder } from "../../shared/ml/embedder.ts";
 import { modelPaths } from "../../shared/ml/model-files.ts";
 import { embedGroups } from "../../shared/stages/embed.ts";
+import { kafkaStage } from "../middleware.ts";
 
 /** chunks.to-embed → one batched ONNX pass over every chunk of the batch → chunks.embedded. */
 const config = loadFunctionConfig("embed");
-const logger = new Logger({ serviceName: "embed" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 // One ONNX session per execution environment, created during init.
 const embedder = await Embedder.load(modelPaths(config.MODEL_DIR).embedder);
 const publisher = publisherFor("embed", config);
 
-export async function handler(event: MSKEvent): Promise<void> {
-  const groups: ChunkGroup[] = [];
-  for (const record of kafkaRecords(event)) {
-    const parsed = parseMessage(chunkGroup, record.value);
-    if (parsed.success) groups.push(parsed.data);
-    else logger.error("malformed chunks.to-embed message", { offset: record.offset, issues: parsed.error.issues });
-  }
-  const started = Date.now();
-  try {
+export const handler = kafkaStage({
+  serviceName: "embed",
+  message: chunkGroup,
+  jobs,
+  async run(groups, logger) {
     const result = await embedGroups(groups, {
       jobs,
       embed: (texts) => embedder.embed(texts),
@@ -40,12 +33,6 @@ export async function handler(event: MSKEvent): Promise<void> {
           })),
         ),
     });
-    logger.info("embedded", { ...result, groups: groups.length, ms: Date.now() - started });
-  } catch (error) {
-    await jobs.noteErrors(
-      groups.map((group) => group.jobId),
-      `embed: ${(error as Error).message}`,
-    );
-    throw error;
-  }
-}
+    logger.info("embedded", { ...result, groups: groups.length });
+  },
+});

@@ -1,19 +1,17 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { InvokeCommand } from "@aws-sdk/client-lambda";
-import type { MSKEvent } from "aws-lambda";
 import { dynamoDocumentClient, lambdaClient, s3Client } from "../../shared/adapters/aws-clients.ts";
 import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
-import { kafkaRecords } from "../../shared/adapters/kafka-records.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { DEFAULT_COMPACTION_POLICY } from "../../shared/domain/compaction-policy.ts";
-import { type EmbeddedGroup, embeddedGroup, parseMessage } from "../../shared/domain/messages.ts";
+import { embeddedGroup } from "../../shared/domain/messages.ts";
 import { indexGroups } from "../../shared/stages/indexing.ts";
+import { kafkaStage } from "../middleware.ts";
 
 /** chunks.embedded → immutable segments in the index bucket + manifest; job progress and completion. */
 const config = loadFunctionConfig("index");
-const logger = new Logger({ serviceName: "index" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
 const manifests = new ManifestStore(dynamoDocumentClient(), config.JOBS_TABLE);
 const objects = new ObjectStore(s3Client());
@@ -21,6 +19,7 @@ const blobs = {
   write: (key: string, body: Uint8Array | readonly Uint8Array[]) => objects.write(config.INDEX_BUCKET, key, body),
   read: (key: string) => objects.read(config.INDEX_BUCKET, key),
 };
+const compactionLog = new Logger({ serviceName: "index" });
 /** Compaction runs in its own function, invoked asynchronously: it never holds up or fails a batch. */
 const compaction = config.COMPACT_FUNCTION
   ? {
@@ -34,26 +33,17 @@ const compaction = config.COMPACT_FUNCTION
           }),
         );
       },
-      onError: (error: unknown) => logger.warn("could not request compaction", { error: error as Error }),
+      onError: (error: unknown) => compactionLog.warn("could not request compaction", { error: error as Error }),
     }
   : undefined;
 
-export async function handler(event: MSKEvent): Promise<void> {
-  const groups: EmbeddedGroup[] = [];
-  for (const record of kafkaRecords(event)) {
-    const parsed = parseMessage(embeddedGroup, record.value);
-    if (parsed.success) groups.push(parsed.data);
-    else logger.error("malformed chunks.embedded message", { offset: record.offset, issues: parsed.error.issues });
-  }
-  const started = Date.now();
-  try {
+export const handler = kafkaStage({
+  serviceName: "index",
+  message: embeddedGroup,
+  jobs,
+  async run(groups, logger) {
+    const started = Date.now();
     const result = await indexGroups(groups, { jobs, manifests, blobs, ...(compaction ? { compaction } : {}) });
     logger.info("indexed", { ...result, groups: groups.length, ms: Date.now() - started });
-  } catch (error) {
-    await jobs.noteErrors(
-      groups.map((group) => group.jobId),
-      `index: ${(error as Error).message}`,
-    );
-    throw error;
-  }
-}
+  },
+});

@@ -68,8 +68,9 @@ export class EmbedStage extends Construct {
         JOB_RETENTION_DAYS: String(props.jobRetentionDays ?? 30),
       }),
     });
-    // Counts embedded chunks exactly once (marker Put + counter Update in one transaction).
-    storage.grantJobs(this.function, "GetItem", "PutItem", "UpdateItem");
+    // Reads the batch's jobs in one BatchGetItem; counts embedded chunks exactly once (marker Put +
+    // counter Update in one transaction); fails the job of a poison record.
+    storage.grantJobs(this.function, "GetItem", "BatchGetItem", "PutItem", "UpdateItem");
     streaming.grantProduce(this.function, [TOPICS.chunksEmbedded]);
     grantReadModels(this, this.function, props.modelLocation);
 

@@ -75,8 +75,9 @@ export class IndexStage extends Construct {
         MAX_SEGMENT_CHUNKS: props.compaction?.maxSegmentChunks ?? "262144",
       }),
     });
-    // Writes segments; commits markers, counters and manifests (merging is the compaction function's).
-    storage.grantJobs(this.function, "GetItem", "PutItem", "UpdateItem");
+    // Writes segments; reads the batch's jobs and markers (BatchGetItem); commits markers, counters and
+    // manifests (merging is the compaction function's).
+    storage.grantJobs(this.function, "GetItem", "BatchGetItem", "PutItem", "UpdateItem");
     storage.grantSegments(this.function, "IndexSegments", "s3:GetObject", "s3:PutObject");
     props.compaction?.grantRequest(this.function);
 

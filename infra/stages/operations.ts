@@ -1,6 +1,8 @@
 import { CfnOutput, Duration, RemovalPolicy } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as actions from "aws-cdk-lib/aws-cloudwatch-actions";
+import * as events from "aws-cdk-lib/aws-events";
+import * as targets from "aws-cdk-lib/aws-events-targets";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as kms from "aws-cdk-lib/aws-kms";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
@@ -36,20 +38,23 @@ export interface OperationsProps extends FunctionDefaults {
   readonly storage: Storage;
   readonly streaming: Streaming;
   /** The other stages' functions: the alarms and the dashboard watch them with this stage's own. */
-  readonly functions: Record<
-    Exclude<SingleFunctionName, "dead-letter" | "redrive" | "dead-letter-api">,
-    lambda.IFunction
-  >;
+  readonly functions: Record<Exclude<SingleFunctionName, OperationsFunction>, lambda.IFunction>;
   /**
    * The search-shard functions (one per shard index): errors and throttles alarmed like the others'.
    * @default - none
    */
   readonly shardFunctions?: readonly lambda.IFunction[];
   /**
-   * Reserve one execution for redrive (two concurrent runs would replay the same dead letters).
+   * Reserve one execution for redrive and one for the sweeper (two concurrent runs of either
+   * would replay the same dead letters).
    * @default true
    */
-  readonly reserveRedriveConcurrency?: boolean;
+  readonly reserveSingleRunConcurrency?: boolean;
+  /**
+   * Largest upload, bytes: the sweeper checks an upload whose event was lost as on-upload does.
+   * @default 52428800 (50 MiB)
+   */
+  readonly maxUploadBytes?: number;
   /**
    * Days a finished job stays readable before its TTL removes it.
    * @default 30
@@ -67,17 +72,22 @@ export interface OperationsProps extends FunctionDefaults {
   readonly alarmEmail?: string;
 }
 
+/** The functions of this construct. */
+export type OperationsFunction = "dead-letter" | "redrive" | "sweeper" | "dead-letter-api";
+
 /**
  * Running the pipeline: dead letters (the dead-letter function fails the jobs of a batch Lambda
  * gave up on; redrive lists and replays them for operators, and for a tenant behind
- * GET /dead-letters and POST /dead-letters/redrive, which the dead-letter API serves), alarms →
- * an SNS topic (optionally e-mailed), and one dashboard: dead letters, Kafka offset lag per
- * consumer, function errors and throttles, API 5xx and p99 latency, and the pipeline's own
- * Powertools metrics.
+ * GET /dead-letters and POST /dead-letters/redrive, which the dead-letter API serves), the sweeper
+ * (every minute: fails jobs whose upload never arrived, takes up uploads whose event was lost,
+ * redrives batches dead-lettered by transient faults), alarms → an SNS topic (optionally e-mailed),
+ * and one dashboard: dead letters, Kafka offset lag per consumer, function errors and throttles,
+ * API 5xx and p99 latency, and the pipeline's own Powertools metrics.
  */
 export class Operations extends Construct {
   readonly deadLetter: nodejs.NodejsFunction;
   readonly redrive: nodejs.NodejsFunction;
+  readonly sweeper: nodejs.NodejsFunction;
   readonly deadLetterApi: nodejs.NodejsFunction;
   readonly alarmTopic: sns.Topic;
   readonly alarms: cloudwatch.Alarm[] = [];
@@ -91,6 +101,7 @@ export class Operations extends Construct {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const defaults = { stage, logRetentionDays: props.logRetentionDays, removalPolicy: props.removalPolicy };
     const jobRetentionDays = String(props.jobRetentionDays ?? 30);
+    const singleRun = (props.reserveSingleRunConcurrency ?? true) ? 1 : undefined;
 
     this.deadLetter = nodeFunction(this, "DeadLetter", {
       ...defaults,
@@ -134,7 +145,7 @@ export class Operations extends Construct {
       // --cli-read-timeout above this (the CLI re-sends the request after 60 s otherwise).
       timeout: Duration.minutes(5),
       // One redrive at a time: two concurrent runs would both replay the same dead letters.
-      reservedConcurrentExecutions: (props.reserveRedriveConcurrency ?? true) ? 1 : undefined,
+      reservedConcurrentExecutions: singleRun,
       // In the VPC like the other Kafka producers: MSK is reachable only from the private subnets.
       ...props.network.kafkaClientPlacement,
       environment: environmentOf("redrive", {
@@ -165,6 +176,46 @@ export class Operations extends Construct {
     // A stable output name at the stack level (the construct path would add a hash).
     redriveName.overrideLogicalId("RedriveFunctionName");
 
+    this.sweeper = nodeFunction(this, "Sweeper", {
+      ...defaults,
+      entry: "functions/sweeper/handler.ts",
+      serviceName: "sweeper",
+      description:
+        "Every minute: fails jobs whose upload never arrived, takes up uploads whose event was lost, redrives batches dead-lettered by transient faults",
+      // A few queries, HEADs and small writes per due job, and a produce per dead letter.
+      memorySize: 512,
+      timeout: Duration.minutes(2),
+      // One run at a time: two concurrent runs would both redrive the same dead letters.
+      reservedConcurrentExecutions: singleRun,
+      // In the VPC like the other Kafka producers.
+      ...props.network.kafkaClientPlacement,
+      environment: environmentOf("sweeper", {
+        JOBS_TABLE: storage.jobsTable.tableName,
+        UPLOAD_BUCKET: storage.uploadBucket.bucketName,
+        DEAD_LETTER_BUCKET: storage.deadLetterBucket.bucketName,
+        MAX_UPLOAD_BYTES: String(props.maxUploadBytes ?? 50 * 1024 * 1024),
+        KAFKA_BROKERS: streaming.bootstrapBrokers,
+        KAFKA_SASL_MECHANISM: "aws-iam",
+        TOPIC_DOCUMENTS_UPLOADED: TOPICS.documentsUploaded,
+        JOB_RETENTION_DAYS: jobRetentionDays,
+      }),
+    });
+    // Queries the upload due dates (table partitions UPLOADCHECK#n), moves or deletes them (a
+    // transaction of Delete + Put), reads and moves jobs on; HEADs and reads uploads (the
+    // listing makes a missing key a 404); lists, reads, archives and deletes dead letters;
+    // republishes them and documents.uploaded.
+    storage.grantJobs(this.sweeper, "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query");
+    storage.grantUploads(this.sweeper, "ReadUploads", "s3:GetObject");
+    storage.grantListUploads(this.sweeper);
+    storage.grantListDeadLetters(this.sweeper);
+    storage.grantDeadLetters(this.sweeper, "ReplayDeadLetters", "failed", "s3:GetObject", "s3:DeleteObject");
+    storage.grantDeadLetters(this.sweeper, "ArchiveDeadLetters", "redriven", "s3:PutObject");
+    streaming.grantProduce(this.sweeper, [TOPICS.documentsUploaded, TOPICS.chunksToEmbed, TOPICS.chunksEmbedded]);
+    new events.Rule(this, "SweeperSchedule", {
+      description: "Runs the operations sweeper every minute",
+      schedule: events.Schedule.rate(Duration.minutes(1)),
+      targets: [new targets.LambdaFunction(this.sweeper, { retryAttempts: 0 })],
+    });
     // The tenant's side of the same, behind the HTTP API. Outside the VPC: it verifies bearer
     // tokens against the issuer's keys (on the internet), which a function in the private subnets
     // cannot reach; replaying needs Kafka, so it invokes redrive for the caller's tenant.
@@ -200,6 +251,7 @@ export class Operations extends Construct {
       ...props.functions,
       "dead-letter": this.deadLetter,
       redrive: this.redrive,
+      sweeper: this.sweeper,
       "dead-letter-api": this.deadLetterApi,
     };
     const period = Duration.minutes(5);

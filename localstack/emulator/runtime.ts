@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, symlinkSync } from "node:fs";
 import { join, relative } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -73,6 +74,7 @@ export class LocalRuntime {
   private functionsByLogicalId = new Map<string, Located>();
   private hostFor: ((nameOrArn: string) => FunctionHost) | undefined;
   private notifications: S3Notifications | undefined;
+  private readonly schedules: Schedule[] = [];
   apiUrl = "";
   /** Physical names by logical id, for tools and tests (buckets, tables, functions). */
   readonly names = new Map<string, string>();
@@ -87,10 +89,19 @@ export class LocalRuntime {
     const env = options.stackEnv;
     const credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID ?? "", secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "" };
     const region = env.AWS_REGION ?? "us-east-1";
+    const log = options.log ?? ((text: string) => process.stderr.write(`${text}\n`));
     const kafka = new Kafka({
       clientId: "local-runtime",
       brokers: (env.KAFKA_BROKERS ?? "").split(","),
       logLevel: logLevel.WARN,
+      // The event sources' client logs into the runtime's log, not straight to stderr: while the
+      // broker is away it reports every reconnection attempt.
+      logCreator:
+        () =>
+        ({ level, log: entry }) =>
+          log(
+            `[kafka ${level === logLevel.ERROR ? "error" : "warn"}] ${entry.message}${entry.broker ? ` (${entry.broker})` : ""}`,
+          ),
     });
     const kafkaAdmin: Admin = kafka.admin();
     await kafkaAdmin.connect();
@@ -113,6 +124,8 @@ export class LocalRuntime {
   }
 
   async stop(): Promise<void> {
+    for (const schedule of this.schedules) schedule.stop();
+    await Promise.allSettled(this.schedules.map((schedule) => schedule.running));
     await this.api?.close();
     await this.lambdaApi?.close();
     await this.notifications?.stop();
@@ -212,6 +225,9 @@ export class LocalRuntime {
           startingPosition: mapping.StartingPosition === "LATEST" ? "LATEST" : "TRIM_HORIZON",
           maximumRetryAttempts: Number(mapping.MaximumRetryAttempts ?? -1),
           bisectBatchOnFunctionError: mapping.BisectBatchOnFunctionError === true,
+          reportBatchItemFailures: ((mapping.FunctionResponseTypes as string[] | undefined) ?? []).includes(
+            "ReportBatchItemFailures",
+          ),
           eventSourceArn: String(
             mapping.EventSourceArn ?? `arn:aws:kafka:${this.targets.region}:000000000000:cluster/local/local`,
           ),
@@ -263,7 +279,26 @@ export class LocalRuntime {
       }
     }
 
-    // 5. HTTP API routes.
+    // 5. Scheduled rules (EventBridge) to functions.
+    for (const located of ofType("AWS::Events::Rule")) {
+      const rule = props(located);
+      const expression = typeof rule.ScheduleExpression === "string" ? rule.ScheduleExpression : undefined;
+      if (!expression || rule.State === "DISABLED") continue;
+      const periodMs = ratePeriodMs(expression);
+      if (periodMs === undefined) {
+        this.log(`schedule ${located.logicalId}: ${expression} is not emulated (only rate(...) is)`);
+        continue;
+      }
+      for (const target of (rule.Targets as { Arn?: string }[] | undefined) ?? []) {
+        if (!target.Arn?.includes(":function:") && !functionsByArn.has(String(target.Arn))) continue;
+        const fnHost = host(String(target.Arn));
+        const ruleArn = `arn:aws:events:${this.targets.region}:${this.targets.accountId}:rule/${located.logicalId}`;
+        this.schedules.push(startSchedule(fnHost, periodMs, ruleArn, this.targets, (line) => this.log(line)));
+        this.log(`schedule ${located.logicalId}: ${expression} → ${fnHost.definition.name}`);
+      }
+    }
+
+    // 6. HTTP API routes.
     const routes: RouteDefinition[] = [];
     let cors: CorsDefinition | undefined;
     for (const located of ofType("AWS::ApiGatewayV2::Api")) {
@@ -406,4 +441,59 @@ export class LocalRuntime {
     const metadata = await this.targets.kafkaAdmin.fetchTopicMetadata({ topics });
     return metadata.topics.reduce((sum, topic) => sum + topic.partitions.length, 0);
   }
+}
+
+interface Schedule {
+  stop(): void;
+  /** The run in progress, if any. */
+  running: Promise<void>;
+}
+
+/** rate(N unit) of an EventBridge schedule expression, in milliseconds; undefined for anything else. */
+export function ratePeriodMs(expression: string): number | undefined {
+  const match = /^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$/.exec(expression.trim());
+  if (!match) return undefined;
+  const unit = match[2]?.startsWith("minute") ? 60_000 : match[2]?.startsWith("hour") ? 3_600_000 : 86_400_000;
+  return Number(match[1]) * unit;
+}
+
+/**
+ * Invokes a function every `periodMs` with EventBridge's scheduled event, as a rule does (first
+ * run one period after start). A run still going when the next is due is not overlapped.
+ */
+function startSchedule(
+  target: FunctionHost,
+  periodMs: number,
+  ruleArn: string,
+  where: { region: string; accountId: string },
+  log: (line: string) => void,
+): Schedule {
+  const schedule: Schedule = { stop: () => {}, running: Promise.resolve() };
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    const event = {
+      version: "0",
+      id: randomUUID(),
+      "detail-type": "Scheduled Event",
+      source: "aws.events",
+      account: where.accountId,
+      time: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+      region: where.region,
+      resources: [ruleArn],
+      detail: {},
+    };
+    schedule.running = target
+      .invoke(event)
+      .then((result) => {
+        if (!result.ok) log(`[schedule] ${target.definition.name} failed: ${result.error.errorMessage}`);
+      })
+      .finally(() => {
+        busy = false;
+      });
+  }, periodMs);
+  timer.unref();
+  schedule.stop = () => clearInterval(timer);
+  return schedule;
 }

@@ -183,6 +183,16 @@ export const FUNCTION_ENVIRONMENT = {
     "TOPIC_CHUNKS_EMBEDDED",
     "JOB_RETENTION_DAYS",
   ],
+  sweeper: [
+    "JOBS_TABLE",
+    "UPLOAD_BUCKET",
+    "DEAD_LETTER_BUCKET",
+    "MAX_UPLOAD_BYTES",
+    "KAFKA_BROKERS",
+    "KAFKA_SASL_MECHANISM",
+    "TOPIC_DOCUMENTS_UPLOADED",
+    "JOB_RETENTION_DAYS",
+  ],
   // GET /dead-letters, POST /dead-letters/redrive: outside the VPC (it reaches the issuer's keys), it
   // invokes redrive (in the VPC, the one that reaches Kafka) to replay.
   "dead-letter-api": ["DEAD_LETTER_BUCKET", "REDRIVE_FUNCTION", ...BEARER_AUTH_SETTINGS],

@@ -35,21 +35,35 @@ export class ManifestStore {
       segments,
       tombstones: [...((Item?.tombstones as Set<string> | undefined) ?? [])].sort(),
       ...(Item?.retired ? { retired: { ...(Item.retired as Record<string, string>) } } : {}),
+      pending: [...((Item?.pending as Set<string> | undefined) ?? [])].sort(),
     };
   }
 
-  /** Adds a segment once: a segment id already listed (a redelivered batch) changes nothing. */
-  async addSegment(tenant: string, collection: string, segment: SegmentRef): Promise<boolean> {
+  /**
+   * Adds a segment once: a segment id already listed (a redelivered batch) changes nothing. The
+   * revisions whose chunks it holds are listed as pending in the same write (hidden from search
+   * until `revealRevision`).
+   */
+  async addSegment(
+    tenant: string,
+    collection: string,
+    segment: SegmentRef,
+    pendingRevisions: string[] = [],
+  ): Promise<boolean> {
     await this.ensure(tenant, collection);
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: this.key(tenant, collection),
-          UpdateExpression: "SET #segments.#id = :segment ADD #version :one",
+          UpdateExpression: `SET #segments.#id = :segment ADD #version :one${pendingRevisions.length > 0 ? ", pending :pending" : ""}`,
           ConditionExpression: "attribute_not_exists(#segments.#id)",
           ExpressionAttributeNames: { "#segments": "segments", "#version": "version", "#id": segment.id },
-          ExpressionAttributeValues: { ":segment": segment, ":one": 1 },
+          ExpressionAttributeValues: {
+            ":segment": segment,
+            ":one": 1,
+            ...(pendingRevisions.length > 0 ? { ":pending": new Set(pendingRevisions) } : {}),
+          },
         }),
       );
       return true;
@@ -57,6 +71,27 @@ export class ManifestStore {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
+  }
+
+  /**
+   * Makes a completed revision searchable (no longer pending) and, in the same write, tombstones
+   * the revision it replaces in this collection, so search never shows both or neither.
+   */
+  async revealRevision(tenant: string, collection: string, revision: string, replaced?: string): Promise<void> {
+    await this.ensure(tenant, collection);
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: this.key(tenant, collection),
+        UpdateExpression: `DELETE pending :revision ADD #version :one${replaced ? ", tombstones :replaced" : ""}`,
+        ExpressionAttributeNames: { "#version": "version" },
+        ExpressionAttributeValues: {
+          ":revision": new Set([revision]),
+          ":one": 1,
+          ...(replaced ? { ":replaced": new Set([replaced]) } : {}),
+        },
+      }),
+    );
   }
 
   /** Hides a revision from search from now on (compaction later drops its chunks). */
@@ -213,7 +248,8 @@ export class ManifestStore {
           TableName: this.table,
           Key: this.documentKey(tenant, documentId),
           UpdateExpression: "SET revision = :id, #collection = :collection, revisionCreatedAt = :created",
-          ConditionExpression: "attribute_not_exists(revision) OR revisionCreatedAt < :created",
+          // A replay of the same promotion changes nothing and replaces nothing.
+          ConditionExpression: "attribute_not_exists(revision) OR revisionCreatedAt < :created OR revision = :id",
           ExpressionAttributeNames: { "#collection": "collection" },
           ExpressionAttributeValues: {
             ":id": revision.id,

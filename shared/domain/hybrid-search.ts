@@ -66,7 +66,7 @@ export interface SearchQuery {
   rrfK?: number;
   filters?: SearchFilters;
   /**
-   * Masked documents (deleted, replaced): `documentKey`s (`<documentId>@<revision>`, hiding that revision)
+   * Masked documents (deleted, replaced, or pending: a job not completed): `documentKey`s (`<documentId>@<revision>`, hiding that revision)
    * and/or bare document ids (hiding every revision of the document).
    */
   tombstones?: ReadonlySet<string>;
@@ -260,18 +260,32 @@ function compareHits(a: Hit, b: Hit): number {
 /**
  * Merges hit lists: one hit per chunk id (the newest segment's), best first, top `depth`. With
  * `segments`, a hit is also dropped when a newer one of them holds its chunk id (that newer version
- * supersedes it, whether or not it matched).
+ * supersedes it, whether or not it matched), unless that newer version is masked: a revision still
+ * being indexed, or one that failed (`pending`), must not take the place of the revision search shows.
  */
-export function mergeLists(lists: readonly Hit[][], depth: number, segments?: readonly AgedSegment[]): Hit[] {
+export function mergeLists(
+  lists: readonly Hit[][],
+  depth: number,
+  segments?: readonly AgedSegment[],
+  masked?: ReadonlySet<string>,
+): Hit[] {
   const byChunk = new Map<string, Hit>();
   const newer = segments === undefined ? [] : [...segments].sort((a, b) => a.age - b.age);
+  const supersedes = (segment: Segment, key: Uint8Array) => {
+    const ordinal = segment.chunkIds.find(key);
+    if (ordinal < 0) return false;
+    if (masked === undefined || masked.size === 0) return true;
+    const docs = segment.documents;
+    const doc = docs.documentOf(ordinal);
+    return !isMasked(masked, docs.documentId(doc), docs.revision(doc));
+  };
   for (const list of lists) {
     for (const hit of list) {
       const held = byChunk.get(hit.chunkId);
       if (held !== undefined && held.age >= hit.age) continue;
       if (newer.length > 0) {
         const key = utf8Bytes(hit.chunkId);
-        if (newer.some(({ segment, age }) => age > hit.age && segment.chunkIds.find(key) >= 0)) continue;
+        if (newer.some(({ segment, age }) => age > hit.age && supersedes(segment, key))) continue;
       }
       byChunk.set(hit.chunkId, hit);
     }
@@ -296,7 +310,10 @@ export async function retrieve(segments: readonly AgedSegment[], query: Retrieva
     query.vector === undefined ? [] : denseHits(searched, masks, query.vector, depth, { ...DEFAULT_ANN, ...query.ann }),
     query.terms.length === 0 ? [] : bm25Hits(searched, masks, query, depth),
   ]);
-  return { dense: mergeLists([dense], depth, segments), bm25: mergeLists([bm25], depth, segments) };
+  return {
+    dense: mergeLists([dense], depth, segments, query.masked),
+    bm25: mergeLists([bm25], depth, segments, query.masked),
+  };
 }
 
 async function bm25Hits(

@@ -23,6 +23,17 @@ export interface Manifest {
   tombstones: string[];
   /** Objects of segments compaction replaced, by key, with when (deleted a while later). */
   retired?: Record<string, string>;
+  /**
+   * Revisions with chunks in a segment whose job has not completed (still running, or FAILED):
+   * hidden from search like tombstones until their job completes, so a document is searchable
+   * whole or not at all.
+   */
+  pending?: string[];
+}
+
+/** The revisions search must not show: tombstoned ones and those whose job has not completed. */
+export function hiddenRevisions(manifest: Pick<Manifest, "tombstones" | "pending">): Set<string> {
+  return new Set([...manifest.tombstones, ...(manifest.pending ?? [])]);
 }
 
 /** Thrown when a conditional manifest write lost a race; the caller re-reads and retries. */

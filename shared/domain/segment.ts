@@ -1043,10 +1043,16 @@ interface Survivor {
   chunkId: string;
 }
 
+export type MergeOptions = Omit<BuildSegmentOptions, "sourceBatchId" | "createdAt"> & {
+  /** Revisions (`documentKey`s) whose job has not completed: kept, but never in place of a shown one. */
+  pending?: ReadonlySet<string>;
+};
+
 /**
  * Compaction: one segment with the live chunks of `segments`. Chunks of masked documents are dropped (see
  * visibility.ts). Among the chunks left, a chunk id present in several segments keeps the version from the
- * newest segment (by `createdAt`, then by position in `segments`). Each chunk keeps its own revision, with
+ * newest segment (by `createdAt`, then by position in `segments`), except that a revision search does not
+ * show yet (`pending`: its job still running, or failed) never displaces the chunk of one it shows. Each chunk keeps its own revision, with
  * the newest info of that revision. Nothing is analysed or embedded again: texts and vectors are copied,
  * BM25 postings merged with their weights recomputed for the merged segment, and the dense index built
  * again by faiss. The merged segment is as new as its newest source.
@@ -1057,7 +1063,7 @@ export async function mergeSegmentParts(
   segments: readonly Segment[],
   masked: ReadonlySet<string>,
   newId: string,
-  options: Omit<BuildSegmentOptions, "sourceBatchId" | "createdAt"> = {},
+  { pending, ...options }: MergeOptions = {},
 ): Promise<EncodedSegment> {
   const ordered = segments
     .map((segment, position) => ({ segment, position }))
@@ -1075,6 +1081,7 @@ export async function mergeSegmentParts(
   const records = await Promise.all(ordered.map(async (segment) => (await segment.readGroup("chunks")).u32("records")));
   const byId = new Map<string, Survivor>();
   const infos = new Map<string, DocumentInfo>();
+  const pendingHas = (key: string) => pending !== undefined && pending.size > 0 && pending.has(key);
   ordered.forEach((segment, s) => {
     const docs = segment.documents;
     for (let doc = 0; doc < docs.count; doc += 1) {
@@ -1085,6 +1092,9 @@ export async function mergeSegmentParts(
       infos.set(key, docs.info(doc));
       for (let ordinal = docs.chunkStart[doc] as number; ordinal < (docs.chunkStart[doc + 1] as number); ordinal += 1) {
         const chunkId = segment.chunkIds.id(ordinal);
+        // A revision search does not show yet never displaces the chunk of one it shows.
+        const held = byId.get(chunkId);
+        if (held !== undefined && pendingHas(key) && !pendingHas(held.key)) continue;
         byId.delete(chunkId);
         const position = (records[s] as Uint32Array)[ordinal * CHUNK_RECORD] as number;
         byId.set(chunkId, { source: s, ordinal, key, documentId, revision, position, chunkId });
@@ -1202,7 +1212,7 @@ export async function mergeSegments(
   segments: readonly Segment[],
   masked: ReadonlySet<string>,
   newId: string,
-  options: Omit<BuildSegmentOptions, "sourceBatchId" | "createdAt"> = {},
+  options: MergeOptions = {},
 ): Promise<Segment> {
   return openEncoded(await mergeSegmentParts(segments, masked, newId, options));
 }

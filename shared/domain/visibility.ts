@@ -1,15 +1,17 @@
 /**
  * What search must not show, in one place. A collection's manifest lists masked revisions: tombstones
- * (documents deleted or replaced by a newer upload). An entry is either a `documentKey`
+ * (documents deleted or replaced by a newer upload) and pending revisions (uploads whose job is not
+ * COMPLETED: still running, or FAILED; see `hiddenRevisions` in manifest.ts). An entry is either a `documentKey`
  * (`<documentId>@<revision>`: that revision only) or a bare document id (every revision of it). Search
- * hides the chunks of masked documents before ranking; compaction drops them for good.
+ * hides the chunks of masked documents before ranking; compaction drops tombstoned ones for good and
+ * leaves segments holding pending ones unmerged.
  */
-import type { Manifest } from "./manifest.ts";
+import { hiddenRevisions, type Manifest } from "./manifest.ts";
 import { documentKey } from "./types.ts";
 
-/** Every masked entry of a manifest. */
-export function maskedEntries(manifest: Pick<Manifest, "tombstones">): Set<string> {
-  return new Set(manifest.tombstones);
+/** Every masked entry of a manifest: tombstones and pending revisions. */
+export function maskedEntries(manifest: Pick<Manifest, "tombstones" | "pending">): Set<string> {
+  return hiddenRevisions(manifest);
 }
 
 /** Whether a document revision is masked. */

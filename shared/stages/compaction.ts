@@ -10,7 +10,7 @@ import {
   SEGMENT_FORMAT_VERSION,
   Segment,
 } from "../domain/segment.ts";
-import { maskedEntries, maskTargets } from "../domain/visibility.ts";
+import { maskTargets } from "../domain/visibility.ts";
 import { segmentKey } from "./indexing.ts";
 import type { SegmentBlobs } from "./ports.ts";
 
@@ -71,7 +71,8 @@ export async function compactCollection(
     for (let conflicts = 0; conflicts < 5; ) {
       const manifest = await deps.manifests.get(tenant, collection);
       await deleteRetired(manifest, deps);
-      const masked = maskedEntries(manifest);
+      // Dropped for good: tombstoned revisions only. Pending ones (job not completed) are kept.
+      const masked = droppedEntries(manifest);
       let maskedChunks: Map<string, number> | undefined;
       if (masked.size > 0) {
         maskedChunks = new Map();
@@ -81,7 +82,10 @@ export async function compactCollection(
           maskedChunks.set(ref.id, mask === undefined ? 0 : mask === null ? ref.chunks : ref.chunks - mask.allowed);
         }
       }
-      const ids = nextMerge(manifest.segments, deps.policy, maskedChunks);
+      const pending = new Set(manifest.pending ?? []);
+      const ids = await nextMergeAround(manifest.segments, pending, open, (run) =>
+        nextMerge(run, deps.policy, maskedChunks),
+      );
       if (ids === undefined) break;
       if (deps.remainingMs !== undefined && deps.remainingMs() < (deps.reserveMs ?? 5 * 60_000)) {
         moreWork = true;
@@ -94,12 +98,10 @@ export async function compactCollection(
         .update([...ids].sort().join("\n"))
         .digest("hex")
         .slice(0, 24);
-      const encoded = await mergeSegmentParts(
-        segments,
-        masked,
-        mergedId,
-        deps.annMinChunks === undefined ? {} : { annMinChunks: deps.annMinChunks },
-      );
+      const encoded = await mergeSegmentParts(segments, masked, mergedId, {
+        pending,
+        ...(deps.annMinChunks === undefined ? {} : { annMinChunks: deps.annMinChunks }),
+      });
       const key = segmentKey(tenant, collection, mergedId);
       await deps.blobs.write(key, encoded.parts);
       const remaining = manifest.segments.filter((ref) => !ids.includes(ref.id));
@@ -139,6 +141,50 @@ export async function compactCollection(
   }
   return { merges, busy: false, moreWork };
 }
+
+/**
+ * The policy's next merge, never including a segment that holds a pending revision (its job still
+ * running, or FAILED): merged now, its chunks and a shown revision's chunks of the same ids could not
+ * both be kept, and the merged segment would take the age of its newest source. Such a segment is a
+ * barrier: the policy sees each run of consecutive segments between barriers on its own, so a merge
+ * stays a run of neighbours in age order. It waits until its revisions are revealed (or, if FAILED,
+ * stays unmerged: a known cost).
+ */
+async function nextMergeAround(
+  segments: readonly SegmentRef[],
+  pending: ReadonlySet<string>,
+  open: (ref: SegmentRef) => Promise<Segment>,
+  policy: (run: SegmentRef[]) => string[] | undefined,
+): Promise<string[] | undefined> {
+  if (pending.size === 0) return policy([...segments]);
+  const runs: SegmentRef[][] = [[]];
+  for (const ref of segments) {
+    if (await holdsPending(ref, pending, open)) runs.push([]);
+    else (runs.at(-1) as SegmentRef[]).push(ref);
+  }
+  for (const run of runs) {
+    const ids = run.length === 0 ? undefined : policy(run);
+    if (ids !== undefined) return ids;
+  }
+  return undefined;
+}
+
+async function holdsPending(
+  ref: SegmentRef,
+  pending: ReadonlySet<string>,
+  open: (ref: SegmentRef) => Promise<Segment>,
+): Promise<boolean> {
+  const segment = await open(ref);
+  for (const entry of pending) {
+    for (const { documentId, revision } of maskTargets(entry)) {
+      if (revision !== undefined && segment.documents.find(documentId, revision) >= 0) return true;
+    }
+  }
+  return false;
+}
+
+/** The entries whose chunks compaction drops for good: tombstones (never pending revisions). */
+const droppedEntries = (manifest: Manifest) => new Set(manifest.tombstones);
 
 async function sourceOf(blobs: CompactionDeps["blobs"], ref: SegmentRef): Promise<ByteSource> {
   return blobs.source ? blobs.source(ref.key, ref.bytes) : memorySource(await blobs.read(ref.key));

@@ -1,6 +1,6 @@
 import type { JobStore } from "../adapters/job-store.ts";
 import { type ChunkGroup, type EmbeddedGroup, encodeVector } from "../domain/messages.ts";
-import { batchCount, liveGroups } from "./progress.ts";
+import { batchCount, distinctGroups, liveGroups } from "./progress.ts";
 
 export interface EmbedDeps {
   jobs: Pick<JobStore, "getMany" | "countBatches">;
@@ -18,7 +18,7 @@ export async function embedGroups(
   groups: ChunkGroup[],
   deps: EmbedDeps,
 ): Promise<{ embedded: number; skipped: number }> {
-  const { live } = await liveGroups(groups, deps.jobs);
+  const { live } = await liveGroups(distinctGroups(groups), deps.jobs);
   const texts = live.flatMap((group) => group.chunks.map((chunk) => chunk.text));
   const vectors = texts.length > 0 ? await deps.embed(texts) : [];
   let next = 0;

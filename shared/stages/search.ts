@@ -257,6 +257,7 @@ export class SearchService {
       fusion: request.fusion,
       ...(request.weights ? { weights: request.weights } : {}),
       ...(request.filters ? { filters: request.filters } : {}),
+      // Tombstoned revisions and pending ones (their job not COMPLETED) are masked alike, in every shard.
       tombstones: maskedEntries(manifest),
       ...(this.deps.ann ? { ann: this.deps.ann } : {}),
     };

@@ -404,6 +404,16 @@ describe("functions", () => {
   // The API's functions verify bearer tokens themselves.
   const AUTH = ["TENANT_CLAIM", "JWT_ISSUER", "JWT_AUDIENCE"];
   const ENV: Record<string, string[]> = {
+    sweeper: [
+      "JOBS_TABLE",
+      "UPLOAD_BUCKET",
+      "DEAD_LETTER_BUCKET",
+      "MAX_UPLOAD_BYTES",
+      "KAFKA_BROKERS",
+      "KAFKA_SASL_MECHANISM",
+      "TOPIC_DOCUMENTS_UPLOADED",
+      "JOB_RETENTION_DAYS",
+    ],
     "upload-url": [
       "JOBS_TABLE",
       "UPLOAD_BUCKET",
@@ -529,12 +539,13 @@ describe("functions", () => {
     expect(reserved("search")).toBeUndefined();
     // One redrive at a time (two would replay the same dead letters); S3-notified functions reserve nothing.
     expect(reserved("redrive")).toBe(1);
+    expect(reserved("sweeper")).toBe(1);
     expect(reserved("dead-letter")).toBeUndefined();
   });
 
-  it("Kafka producers (and redrive) run in the private subnets; dead-letter stays out of the VPC", () => {
+  it("Kafka producers (redrive and the sweeper too) run in the private subnets; dead-letter stays out of the VPC", () => {
     const vpcConfig = (name: string) => json.Resources[functionId(json, name)]?.Properties?.VpcConfig;
-    for (const name of ["on-upload", "split", "embed", "redrive"]) {
+    for (const name of ["on-upload", "split", "embed", "redrive", "sweeper"]) {
       expect(vpcConfig(name)?.SubnetIds, name).toEqual(
         expect.arrayContaining([{ Ref: expect.stringMatching(/privateSubnet/) }]),
       );
@@ -689,6 +700,57 @@ describe("functions", () => {
     expect(
       allActions(statements).filter((a) => !a.startsWith("logs:") && !a.startsWith("kafka") && !a.startsWith("ec2:")),
     ).toEqual(["dynamodb:UpdateItem", "s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:PutObject"]);
+  });
+
+  it("the sweeper queries upload due dates, reads uploads, replays and archives dead letters, and republishes", () => {
+    const statements = statementsOf(json, functionId(json, "sweeper"));
+    expect(actionsOn(statements, ids.table)).toEqual([
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+      "dynamodb:UpdateItem",
+    ]);
+    expect(actionsOn(statements, ids.uploads)).toEqual(["s3:GetObject", "s3:ListBucket"]);
+    expect(actionsOn(statements, ids.deadLetters)).toEqual([
+      "s3:DeleteObject",
+      "s3:GetObject",
+      "s3:ListBucket",
+      "s3:PutObject",
+    ]);
+    expect(statements.find((s) => s.Sid === "ArchiveDeadLetters")?.Resource).toEqual({
+      "Fn::Join": ["", [{ "Fn::GetAtt": [ids.deadLetters, "Arn"] }, "/redriven/*"]],
+    });
+    expect(actionsOn(statements, ids.index)).toEqual([]);
+    for (const topic of ["documents.uploaded", "chunks.to-embed", "chunks.embedded"]) {
+      expect(
+        actionsOn(statements, `/${topic}`).filter((a) => a.startsWith("kafka-cluster:")),
+        topic,
+      ).toEqual(["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]);
+    }
+  });
+
+  it("embed and index read a batch's jobs with BatchGetItem (an action of its own in IAM)", () => {
+    for (const name of ["embed", "index"]) {
+      expect(actionsOn(statementsOf(json, functionId(json, name)), ids.table), name).toEqual([
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+      ]);
+    }
+  });
+
+  it("every Kafka mapping reports batch item failures; the sweeper runs every minute on a schedule", () => {
+    const ofType = (type: string) => Object.values(json.Resources).filter((resource) => resource.Type === type);
+    const mappings = ofType("AWS::Lambda::EventSourceMapping");
+    expect(mappings).toHaveLength(3);
+    for (const mapping of mappings)
+      expect(mapping.Properties?.FunctionResponseTypes).toEqual(["ReportBatchItemFailures"]);
+    const rules = ofType("AWS::Events::Rule");
+    expect(rules).toHaveLength(1);
+    expect(rules[0]?.Properties?.ScheduleExpression).toBe("rate(1 minute)");
+    expect(rules[0]?.Properties?.Targets[0]?.Arn).toEqual({ "Fn::GetAtt": [functionId(json, "sweeper"), "Arn"] });
   });
 
   it("the stack outputs the redrive function's name for operators", () => {

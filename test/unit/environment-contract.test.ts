@@ -17,6 +17,7 @@ describe("the environment contract", () => {
       "delete-document",
       "dead-letter",
       "redrive",
+      "sweeper",
       "dead-letter-api",
     ]);
   });
@@ -55,7 +56,7 @@ describe("the environment contract", () => {
     const producers = FUNCTION_NAMES.filter((name) =>
       (FUNCTION_ENVIRONMENT[name] as readonly string[]).includes("KAFKA_BROKERS"),
     );
-    expect(producers).toEqual(["on-upload", "split", "embed", "redrive"]);
+    expect(producers).toEqual(["on-upload", "split", "embed", "redrive", "sweeper"]);
     for (const name of FUNCTION_NAMES) {
       if (name === "api-meta" || name === "dead-letter-api" || name === "search-shard") continue;
       expect(FUNCTION_ENVIRONMENT[name] as readonly string[], name).toContain("JOBS_TABLE");

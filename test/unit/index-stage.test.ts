@@ -23,7 +23,7 @@ describe("index stage", () => {
     const { deps, manifests, segmentsOf } = harness(jobs);
     const groups = [embedded(chunkGroup("j1", 0, 3)), embedded(chunkGroup("j1", 1, 2))];
 
-    expect(await indexGroups(groups, deps)).toEqual({ indexed: 5, skipped: 0 });
+    expect(await indexGroups(groups, deps)).toMatchObject({ indexed: 5, skipped: 0 });
     const manifest = await manifests.get("acme", "default");
     expect(manifest.segments).toHaveLength(1);
     const [ref] = manifest.segments;
@@ -54,7 +54,7 @@ describe("index stage", () => {
     const groups = [embedded(chunkGroup("j1", 0, 2))];
     await indexGroups(groups, deps);
     const writes = blobs.writes;
-    expect(await indexGroups(groups, deps)).toEqual({ indexed: 0, skipped: 1 });
+    expect(await indexGroups(groups, deps)).toMatchObject({ indexed: 0, skipped: 1 });
     expect(blobs.writes).toBe(writes);
     expect((await manifests.get("acme", "default")).segments).toHaveLength(1);
     expect(jobs.jobs.get("j1")?.chunksIndexed).toBe(2);
@@ -87,7 +87,7 @@ describe("index stage", () => {
     const jobs = new InMemoryJobs(job("ok", "EMBEDDING", { chunksTotal: 1 }), job("bad", "FAILED", { chunksTotal: 1 }));
     const { deps, segmentsOf } = harness(jobs);
     const result = await indexGroups([embedded(chunkGroup("ok", 0, 1)), embedded(chunkGroup("bad", 0, 1))], deps);
-    expect(result).toEqual({ indexed: 1, skipped: 1 });
+    expect(result).toMatchObject({ indexed: 1, skipped: 1 });
     const chunks = (await segmentsOf()).flatMap((segment) => segment.map((chunk) => chunk.documentId));
     expect(chunks).toEqual(["doc-ok"]);
     expect(jobs.jobs.get("bad")?.chunksIndexed).toBe(0);
@@ -151,9 +151,111 @@ describe("index stage", () => {
       onError: (error) => errors.push(error),
     });
     for (const jobId of jobIds) {
-      expect(await indexGroups([embedded(chunkGroup(jobId, 0, 1))], deps)).toEqual({ indexed: 1, skipped: 0 });
+      expect(await indexGroups([embedded(chunkGroup(jobId, 0, 1))], deps)).toMatchObject({ indexed: 1, skipped: 0 });
     }
     expect(errors.length).toBeGreaterThan(0);
     expect(jobIds.map((jobId) => jobs.jobs.get(jobId)?.state)).toEqual(jobIds.map(() => "COMPLETED"));
+  });
+
+  it("asks for compaction only after the batch's bookkeeping: the revisions it completed are shown by then", async () => {
+    const jobIds = ["j1", "j2"];
+    const jobs = new InMemoryJobs(...jobIds.map((jobId) => job(jobId, "EMBEDDING", { chunksTotal: 1 })));
+    const seen: { state: string | undefined; pending: string[] }[] = [];
+    const { deps, manifests } = harness(jobs, {
+      policy: { ...DEFAULT_COMPACTION_POLICY, factor: 2 },
+      request: async (tenant, collection) => {
+        seen.push({
+          state: jobs.jobs.get("j2")?.state,
+          pending: (await manifests.get(tenant, collection)).pending ?? [],
+        });
+      },
+    });
+    for (const jobId of jobIds) await indexGroups([embedded(chunkGroup(jobId, 0, 1))], deps);
+    expect(seen).toEqual([{ state: "COMPLETED", pending: [] }]);
+  });
+
+  it("a duplicate indexed at the same time as its original leaves the completed job searchable", async () => {
+    const jobs = new InMemoryJobs(
+      job("j1", "EMBEDDING", { chunksTotal: 2 }),
+      job("j2", "EMBEDDING", { chunksTotal: 1 }),
+    );
+    const { deps, manifests } = harness(jobs);
+    const original = embedded(chunkGroup("j1", 0, 2));
+    // The duplicate comes in another batch (another segment id) and lists its segment late: after the
+    // original's invocation counted the group, completed j1 and made it searchable.
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let listing = () => {};
+    const listingStarted = new Promise<void>((resolve) => {
+      listing = resolve;
+    });
+    const late: IndexDeps = {
+      ...deps,
+      manifests: {
+        get: (...args) => manifests.get(...args),
+        addTombstone: (...args) => manifests.addTombstone(...args),
+        replaceSegments: (...args) => manifests.replaceSegments(...args),
+        promoteRevision: (...args) => manifests.promoteRevision(...args),
+        revealRevision: (...args) => manifests.revealRevision(...args),
+        addSegment: async (...args) => {
+          listing();
+          await gate;
+          return manifests.addSegment(...args);
+        },
+      },
+    };
+    const duplicate = indexGroups([original, embedded(chunkGroup("j2", 0, 1))], late);
+    await listingStarted;
+    await indexGroups([original], deps);
+    expect(jobs.jobs.get("j1")?.state).toBe("COMPLETED");
+    release();
+    await duplicate;
+    expect(jobs.jobs.get("j1")).toMatchObject({ state: "COMPLETED", chunksIndexed: 2 });
+    // Nothing of j1 (or j2, completed by the duplicate's batch) is left hidden.
+    expect((await manifests.get("acme", "default")).pending).toEqual([]);
+  });
+
+  it("a job turns COMPLETED only once its document is searchable (a client polling for it finds it)", async () => {
+    const manifests = new InMemoryManifests();
+    const hiddenWhenCompleted: boolean[] = [];
+    class Observed extends InMemoryJobs {
+      override async advance(...args: Parameters<InMemoryJobs["advance"]>) {
+        const [jobId, state] = args;
+        const { pending = [] } = await manifests.get("acme", "default");
+        if (state === "COMPLETED") hiddenWhenCompleted.push(pending.includes(`doc-${jobId}@${jobId}`));
+        return super.advance(...args);
+      }
+    }
+    const jobs = new Observed(job("a", "EMBEDDING", { chunksTotal: 3 }), job("b", "EMBEDDING", { chunksTotal: 2 }));
+    const deps: IndexDeps = { jobs, manifests, blobs: new InMemoryBlobs() };
+    await indexGroups([embedded(chunkGroup("a", 0, 2))], deps);
+    await indexGroups([embedded(chunkGroup("a", 1, 1)), embedded(chunkGroup("b", 0, 2))], deps);
+    expect([jobs.jobs.get("a")?.state, jobs.jobs.get("b")?.state]).toEqual(["COMPLETED", "COMPLETED"]);
+    expect(hiddenWhenCompleted).toEqual([false, false]);
+  });
+
+  it("a replay completes a job whose every chunk was counted by an invocation that stopped before completing it", async () => {
+    const jobs = new InMemoryJobs(job("j1", "EMBEDDING", { chunksTotal: 2 }));
+    const { deps, manifests } = harness(jobs);
+    const groups = [embedded(chunkGroup("j1", 0, 2))];
+    const stopping: IndexDeps = {
+      ...deps,
+      jobs: {
+        getMany: (...args) => jobs.getMany(...args),
+        uncounted: (...args) => jobs.uncounted(...args),
+        countIndexed: (...args) => jobs.countIndexed(...args),
+        completeIfDone: async () => {
+          throw new Error("timed out");
+        },
+      },
+    };
+    await expect(indexGroups(groups, stopping)).rejects.toThrow("timed out");
+    expect(jobs.jobs.get("j1")).toMatchObject({ state: "INDEXING", chunksIndexed: 2 });
+    await indexGroups(groups, deps);
+    expect(jobs.jobs.get("j1")).toMatchObject({ state: "COMPLETED", chunksIndexed: 2 });
+    expect((await manifests.get("acme", "default")).pending).toEqual([]);
+    expect(manifests.live.get("acme\ndoc-j1")?.id).toBe("j1");
   });
 });

@@ -386,6 +386,29 @@ describe("document revisions", () => {
     ]);
   });
 
+  it("a hidden newer revision (pending or failed) never hides the shown revision's chunks of the same ids", async () => {
+    const { older, newer, vector } = await fixture();
+    for (const mode of modes) {
+      const query = { text: "kiwi", vector, k: 10, mode, tombstones: new Set(["A@r2"]) };
+      expect(tagged(await searchSegments([older, newer], query))).toEqual([
+        "A:0@r1",
+        "A:1@r1",
+        "A:2@r1",
+        "B:0@-",
+        "C:0@r1",
+      ]);
+    }
+    // Merged while r2 is pending, r1 keeps its chunk 0 (r2's is the one left out).
+    const merged = await mergeSegments([older, newer], new Set(), "m", { pending: new Set(["A@r2"]) });
+    expect(tagged(await searchSegments([merged], { text: "kiwi", vector, k: 10, mode: "hybrid" }))).toEqual([
+      "A:0@r1",
+      "A:1@r1",
+      "A:2@r1",
+      "B:0@-",
+      "C:0@r1",
+    ]);
+  });
+
   it("filters documentIds by public document id, across revisions", async () => {
     const { segment, vector } = await fixture();
     for (const mode of modes) {

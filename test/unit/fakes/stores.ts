@@ -36,7 +36,16 @@ export function job(jobId: string, state: JobState, fields: Partial<Job> = {}): 
 
 type JobPort = Pick<
   JobStore,
-  "get" | "getMany" | "advance" | "fail" | "uncounted" | "countBatches" | "countIndexed" | "noteError" | "noteErrors"
+  | "get"
+  | "getMany"
+  | "advance"
+  | "fail"
+  | "uncounted"
+  | "countBatches"
+  | "countIndexed"
+  | "completeIfDone"
+  | "noteError"
+  | "noteErrors"
 >;
 
 export class InMemoryJobs implements JobPort {
@@ -107,17 +116,25 @@ export class InMemoryJobs implements JobPort {
   async countIndexed<B extends BatchCount>(
     batches: B[],
     seen: ReadonlyMap<string, Job>,
-  ): Promise<{ counted: B[]; completed: Job[] }> {
+  ): Promise<{ counted: B[]; finished: Job[] }> {
     this.calls.push("countIndexed");
     const counted = batches.filter((batch) => this.count("indexed", batch));
-    const completed: Job[] = [];
+    const finished: Job[] = [];
     for (const jobId of new Set(counted.map((batch) => batch.jobId))) {
       await this.advance(jobId, "INDEXING");
       const item = this.jobs.get(jobId);
       const done = item && item.chunksTotal > 0 && item.chunksIndexed >= item.chunksTotal && !isTerminal(item.state);
-      if (done && (await this.advance(jobId, "COMPLETED"))) completed.push(seen.get(jobId) ?? item);
+      if (done) finished.push(seen.get(jobId) ?? item);
     }
-    return { counted, completed };
+    return { counted, finished };
+  }
+
+  async completeIfDone(jobId: string): Promise<boolean> {
+    this.calls.push("completeIfDone");
+    const item = this.jobs.get(jobId);
+    if (!item || item.chunksTotal === 0 || item.chunksIndexed < item.chunksTotal) return false;
+    if (item.state !== "EMBEDDING" && item.state !== "INDEXING") return false;
+    return this.advance(jobId, "COMPLETED");
   }
 
   async noteError(jobId: string, message: string): Promise<void> {
@@ -130,7 +147,10 @@ export class InMemoryJobs implements JobPort {
   }
 }
 
-type ManifestPort = Pick<ManifestStore, "get" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision">;
+type ManifestPort = Pick<
+  ManifestStore,
+  "get" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision" | "revealRevision"
+>;
 
 export class InMemoryManifests implements ManifestPort {
   private readonly manifests = new Map<string, Manifest>();
@@ -141,7 +161,7 @@ export class InMemoryManifests implements ManifestPort {
     const key = `${tenant}\n${collection}`;
     let found = this.manifests.get(key);
     if (!found) {
-      found = { tenant, collection, version: 0, segments: [], tombstones: [] };
+      found = { tenant, collection, version: 0, segments: [], tombstones: [], pending: [] };
       this.manifests.set(key, found);
     }
     return found;
@@ -151,12 +171,26 @@ export class InMemoryManifests implements ManifestPort {
     return structuredClone(this.manifest(tenant, collection));
   }
 
-  async addSegment(tenant: string, collection: string, segment: SegmentRef): Promise<boolean> {
+  async addSegment(
+    tenant: string,
+    collection: string,
+    segment: SegmentRef,
+    pendingRevisions: string[] = [],
+  ): Promise<boolean> {
     const manifest = this.manifest(tenant, collection);
     if (manifest.segments.some((listed) => listed.id === segment.id)) return false;
     manifest.segments.push(segment);
+    manifest.pending = [...new Set([...(manifest.pending ?? []), ...pendingRevisions])].sort();
     manifest.version++;
     return true;
+  }
+
+  async revealRevision(tenant: string, collection: string, revision: string, replaced?: string): Promise<void> {
+    const manifest = this.manifest(tenant, collection);
+    manifest.pending = (manifest.pending ?? []).filter((pending) => pending !== revision);
+    if (replaced && !manifest.tombstones.includes(replaced))
+      manifest.tombstones = [...manifest.tombstones, replaced].sort();
+    manifest.version++;
   }
 
   async addTombstone(tenant: string, collection: string, revision: string): Promise<void> {
