@@ -179,4 +179,74 @@ describe("size-tiered compaction", () => {
     const manifest = await manifests.get("acme", collection);
     expect(manifest.segments.map((ref) => ref.chunks).sort((a, b) => a - b)).toEqual([2, 16]);
   });
+  it("never merges a segment holding a pending revision, nor lets it hide the shown revision", async () => {
+    const collection = "pending";
+    /** One batch: `report` at `revision` (chunk report:0, as every upload of it has), plus filler documents. */
+    const batch = async (revision: string, fillers: number[], reveal: boolean) => {
+      const docs = new Map<string, DocumentInfo>();
+      const chunks: EmbeddedChunk[] = [];
+      const add = (documentId: string, rev: string, text: string, vector: number[]) => {
+        docs.set(documentId, { documentId, collection, contentType: "text/plain", revision: rev });
+        chunks.push({
+          chunkId: `${documentId}:0`,
+          documentId,
+          ordinal: 0,
+          page: 1,
+          start: 0,
+          end: text.length,
+          text,
+          collection,
+          vector,
+        });
+      };
+      if (revision) add("report", revision, `quarterly report ${revision}`, [1, 0, 0, 0]);
+      for (const f of fillers) add(`filler${f}`, `job-f${f}`, `filler note ${f}`, [0, Math.cos(f), Math.sin(f), 0]);
+      const id = `batch${batches++}`;
+      const encoded = encodeBatchSegment(id, chunks, docs);
+      const key = segmentKey("acme", collection, id);
+      await blobs.write(key, encoded.parts);
+      const revisions = [...docs.values()].map((info) => `${info.documentId}@${info.revision}`);
+      const ref = {
+        id,
+        key,
+        chunks: encoded.header.chunkCount,
+        bytes: encoded.byteLength,
+        createdAt: encoded.header.createdAt,
+        format: SEGMENT_FORMAT_VERSION,
+      };
+      await manifests.addSegment("acme", collection, ref, revisions);
+      for (const revision of revisions) {
+        if (reveal || !revision.startsWith("report@")) await manifests.revealRevision("acme", collection, revision);
+      }
+      return id;
+    };
+    const small: CompactionPolicy = { factor: 2, floorChunks: 64, maxChunks: 256, rewriteMaskedShare: 0.3 };
+    await batch("old", [0], true);
+    await batch("", [1], true);
+    // A newer upload of report, half indexed, then FAILED: its revision stays pending.
+    const failed = await batch("new", [2], false);
+    await batch("", [3], true);
+    await batch("", [4], true);
+    const result = await compactCollection("acme", collection, "test", {
+      manifests,
+      blobs,
+      policy: small,
+      retireAfterMs: 0,
+    });
+    expect(result.merges).toBeGreaterThan(0);
+    const manifest = await manifests.get("acme", collection);
+    expect(manifest.pending).toEqual(["report@new"]);
+    // Merged on either side of it, never across it.
+    expect(manifest.segments.map((ref) => ref.id)).toContain(failed);
+    expect(manifest.segments.length).toBe(3);
+    const service = new SearchService({ manifests, blobs, embed: async () => new Float32Array([1, 0, 0, 0]) });
+    for (const mode of ["bm25", "dense", "hybrid"] as const) {
+      const page = await service.search(
+        "acme",
+        searchRequest.parse({ query: "quarterly report", collection, k: 10, mode, rerank: false }),
+      );
+      const report = page.results.filter((hit) => hit.documentId === "report");
+      expect(report.map((hit) => hit.text)).toEqual(["quarterly report old"]);
+    }
+  });
 });
