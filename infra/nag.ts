@@ -4,7 +4,7 @@ import type * as iam from "aws-cdk-lib/aws-iam";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type { IConstruct } from "constructs";
-import type { FunctionName } from "../shared/adapters/config.ts";
+import type { SingleFunctionName } from "../shared/adapters/config.ts";
 import type { Api } from "./api.ts";
 import type { DataDistillerConfig } from "./config.ts";
 import { DEAD_LETTER_KEYS, KEYS, type Storage } from "./storage.ts";
@@ -51,7 +51,8 @@ const REASONS = {
 
 /** The parts of the stack whose findings are acknowledged here. */
 export interface NagScope extends Stack {
-  readonly functions: Record<FunctionName, lambda.IFunction>;
+  readonly functions: Record<SingleFunctionName, lambda.IFunction>;
+  readonly searchShards: { readonly functions: readonly lambda.IFunction[] };
   readonly storage: Storage;
   readonly streaming: Streaming;
   readonly api: Api;
@@ -69,7 +70,7 @@ export function applyNagSuppressions(stack: NagScope): void {
     `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>/${pattern}]`;
 
   // Functions attached to the VPC (Kafka producers) and Kafka consumers (ESM pollers in the VPC).
-  const networked: FunctionName[] = ["on-upload", "split", "embed", "index", "redrive", "sweeper"];
+  const networked: SingleFunctionName[] = ["on-upload", "split", "embed", "index", "redrive", "sweeper"];
   for (const name of networked) ack(roleOf(fns[name]), "AwsSolutions-IAM5[Resource::*]", REASONS.eniWildcard);
   ack(roleOf(streaming.topicsHandler), "AwsSolutions-IAM5[Resource::*]", REASONS.eniWildcard);
 
@@ -89,8 +90,8 @@ export function applyNagSuppressions(stack: NagScope): void {
   for (const name of ["upload-url", "on-upload", "split", "sweeper"] as const) {
     ack(roleOf(fns[name]), objectsOf(storage.uploadBucket, `${KEYS.uploads}*`), REASONS.uploads);
   }
-  for (const name of ["index", "search"] as const) {
-    ack(roleOf(fns[name]), objectsOf(storage.indexBucket, `${KEYS.index}*`), REASONS.index);
+  for (const fn of [fns.index, fns.search, fns.compact, ...stack.searchShards.functions]) {
+    ack(roleOf(fn), objectsOf(storage.indexBucket, `${KEYS.index}*`), REASONS.index);
   }
   if (config.modelLocation.startsWith("s3://")) {
     const [bucket, ...rest] = config.modelLocation.slice("s3://".length).split("/");

@@ -14,6 +14,7 @@
  * says so: its quality figures are meaningless, its latency is real.
  */
 import { createReadStream, existsSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Command } from "commander";
@@ -24,6 +25,8 @@ import { dynamoDocumentClient, s3Client } from "../shared/adapters/aws-clients.t
 import { JobStore } from "../shared/adapters/job-store.ts";
 import { ManifestStore } from "../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../shared/adapters/object-store.ts";
+import { SegmentFiles } from "../shared/adapters/segment-files.ts";
+import { DEFAULT_COMPACTION_POLICY } from "../shared/domain/compaction-policy.ts";
 import { documentSplitter } from "../shared/domain/document-splitter.ts";
 import { ExtractionError } from "../shared/domain/errors.ts";
 import { type EmbeddedGroup, encodeVector } from "../shared/domain/messages.ts";
@@ -32,6 +35,7 @@ import { modelPaths } from "../shared/ml/model-files.ts";
 import { CrossEncoder } from "../shared/ml/reranker.ts";
 import { hasReranker } from "../shared/ml/reranker-files.ts";
 import { embedderTokenCounter } from "../shared/ml/tokenizer.ts";
+import { compactCollection } from "../shared/stages/compaction.ts";
 import { indexGroups } from "../shared/stages/indexing.ts";
 import { SearchService, searchRequest } from "../shared/stages/search.ts";
 import { EmbeddingCache } from "./eval-cache.ts";
@@ -118,9 +122,21 @@ async function main() {
   const jobs = new JobStore(db, table);
   const manifests = new ManifestStore(db, table);
   const objects = new ObjectStore(s3Client());
+  // Segments are read by byte range and cached whole in a local directory, as the search function does in /tmp.
+  const files = new SegmentFiles(objects, bucket, { cacheDir: join(tmpdir(), `datadistiller-${run}`) });
   const blobs = {
-    write: (key: string, bytes: Uint8Array) => objects.write(bucket, key, bytes),
+    write: (key: string, body: Uint8Array | readonly Uint8Array[]) => objects.write(bucket, key, body),
     read: (key: string) => objects.read(bucket, key),
+    source: (key: string, size: number) => files.source(key, size),
+    prefetch: (key: string, size: number) => files.prefetch(key, size),
+    retain: (keys: ReadonlySet<string>) => files.retain(keys),
+  };
+  // Compaction runs as the compaction function would, after each batch that asks for it.
+  const compaction = {
+    policy: DEFAULT_COMPACTION_POLICY,
+    request: async (tenant: string, collection: string) => {
+      await compactCollection(tenant, collection, run, { manifests, blobs, policy: DEFAULT_COMPACTION_POLICY });
+    },
   };
   const split = documentSplitter(embedderTokenCounter(embedder.tokenizer));
   const cache = options.cache ? new EmbeddingCache(dir, models.embedder.onnx, embedder.dimension) : undefined;
@@ -136,7 +152,7 @@ async function main() {
   const began = Date.now();
   let pending: EmbeddedGroup[] = [];
   const flush = async () => {
-    await indexGroups(pending, { jobs, manifests, blobs, maxSegments: 8 });
+    await indexGroups(pending, { jobs, manifests, blobs, compaction });
     pending = [];
   };
   for await (const doc of jsonLines(join(dir, "corpus.jsonl"))) {

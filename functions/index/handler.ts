@@ -1,8 +1,11 @@
-import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { InvokeCommand } from "@aws-sdk/client-lambda";
+import { dynamoDocumentClient, lambdaClient, s3Client } from "../../shared/adapters/aws-clients.ts";
 import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
+import { DEFAULT_COMPACTION_POLICY } from "../../shared/domain/compaction-policy.ts";
 import { embeddedGroup } from "../../shared/domain/messages.ts";
 import { timeToSearchableMs } from "../../shared/domain/metric-catalog.ts";
 import { indexGroups } from "../../shared/stages/indexing.ts";
@@ -14,20 +17,38 @@ const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_
 const manifests = new ManifestStore(dynamoDocumentClient(), config.JOBS_TABLE);
 const objects = new ObjectStore(s3Client());
 const blobs = {
-  write: (key: string, bytes: Uint8Array) => objects.write(config.INDEX_BUCKET, key, bytes),
+  write: (key: string, body: Uint8Array | readonly Uint8Array[]) => objects.write(config.INDEX_BUCKET, key, body),
   read: (key: string) => objects.read(config.INDEX_BUCKET, key),
 };
+const compactionLog = new Logger({ serviceName: "index" });
+/** Compaction runs in its own function, invoked asynchronously: it never holds up or fails a batch. */
+const compaction = config.COMPACT_FUNCTION
+  ? {
+      policy: { ...DEFAULT_COMPACTION_POLICY, factor: config.MERGE_FACTOR, maxChunks: config.MAX_SEGMENT_CHUNKS },
+      request: async (tenant: string, collection: string) => {
+        await lambdaClient().send(
+          new InvokeCommand({
+            FunctionName: config.COMPACT_FUNCTION,
+            InvocationType: "Event",
+            Payload: new TextEncoder().encode(JSON.stringify({ tenant, collection })),
+          }),
+        );
+      },
+      onError: (error: unknown) => compactionLog.warn("could not request compaction", { error: error as Error }),
+    }
+  : undefined;
 
 export const handler = kafkaStage({
   serviceName: "index",
   message: embeddedGroup,
   jobs,
   async run(groups, logger, metrics) {
+    const started = Date.now();
     const { completed, ...result } = await indexGroups(groups, {
       jobs,
       manifests,
       blobs,
-      maxSegments: config.MAX_SEGMENTS,
+      ...(compaction ? { compaction } : {}),
     });
     const now = new Date();
     metrics.add("ChunksIndexed", result.indexed);
@@ -42,6 +63,11 @@ export const handler = kafkaStage({
         timeToSearchableMs: timeToSearchableMs(job, now),
       });
     }
-    logger.info("indexed", { ...result, completed: completed.length, groups: groups.length });
+    logger.info("indexed", {
+      ...result,
+      completed: completed.length,
+      groups: groups.length,
+      ms: Date.now() - started,
+    });
   },
 });

@@ -1,5 +1,6 @@
 import { Logger } from "@aws-lambda-powertools/logger";
-import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
+import { InvokeCommand } from "@aws-sdk/client-lambda";
+import { dynamoDocumentClient, lambdaClient, s3Client } from "../../shared/adapters/aws-clients.ts";
 import { authenticatorFor } from "../../shared/adapters/bearer-auth.ts";
 import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { HttpError, httpHandler, json, parseBody } from "../../shared/adapters/http.ts";
@@ -7,11 +8,12 @@ import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { PipelineMetrics } from "../../shared/adapters/metrics.ts";
 import { syncS3Prefix } from "../../shared/adapters/model-sync.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
+import { SegmentFiles } from "../../shared/adapters/segment-files.ts";
 import { InvalidCursorError } from "../../shared/domain/hybrid-search.ts";
 import { Embedder } from "../../shared/ml/embedder.ts";
 import { modelPaths } from "../../shared/ml/model-files.ts";
 import { loadReranker } from "../../shared/ml/reranker-source.ts";
-import { SearchService, searchRequest } from "../../shared/stages/search.ts";
+import { SearchService, type ShardRequest, type ShardResponse, searchRequest } from "../../shared/stages/search.ts";
 import { withLambdaContext } from "../middleware.ts";
 
 /** POST /search: BM25 + dense retrieval, fused, reranked by the cross-encoder. */
@@ -33,15 +35,44 @@ if (reranker) logger.info("cross-encoder loaded", { dir, ...reranker.info });
 else logger.warn("no cross-encoder: results are not reranked", { dir });
 const objects = new ObjectStore(s3);
 const metrics = new PipelineMetrics("search");
+// Segments are opened by byte ranges and cached whole under /tmp across warm invocations.
+const files = new SegmentFiles(objects, config.INDEX_BUCKET, { cacheDir: config.SEGMENT_CACHE_DIR });
+const shardFunctions = config.SEARCH_SHARD_FUNCTIONS ?? [];
+
+/** Shard i of a large collection is searched by shard function i mod their count. */
+async function invokeShard(shard: number, request: ShardRequest): Promise<ShardResponse> {
+  const answer = await lambdaClient().send(
+    new InvokeCommand({
+      FunctionName: shardFunctions[shard % shardFunctions.length],
+      Payload: new TextEncoder().encode(JSON.stringify(request)),
+    }),
+  );
+  const payload = answer.Payload ? new TextDecoder().decode(answer.Payload) : "null";
+  if (answer.FunctionError) throw new Error(`search shard ${shard} failed: ${payload}`);
+  return JSON.parse(payload) as ShardResponse;
+}
+
 const service = new SearchService({
   manifests: new ManifestStore(dynamoDocumentClient(), config.JOBS_TABLE),
   blobs: {
-    // Segments are cached per environment: each read is a cold load.
-    read: (key) => {
-      metrics.add("IndexColdLoads", 1);
-      return objects.read(config.INDEX_BUCKET, key);
+    read: (key) => objects.read(config.INDEX_BUCKET, key),
+    source: (key, size) => files.source(key, size),
+    prefetch: (key, size) => {
+      // A cold load: the segment's first download into this environment's cache.
+      if (!files.isLocalOrLoading(key, size)) metrics.add("IndexColdLoads", 1);
+      return files.prefetch(key, size);
     },
+    retain: (keys) => files.retain(keys),
   },
+  ...(shardFunctions.length > 0 ? { shards: { maxChunks: config.SHARD_MAX_CHUNKS, invoke: invokeShard } } : {}),
+  ...(config.ANN_NPROBE || config.ANN_RESCORE
+    ? {
+        ann: {
+          ...(config.ANN_NPROBE ? { nprobe: config.ANN_NPROBE } : {}),
+          ...(config.ANN_RESCORE ? { rescore: config.ANN_RESCORE } : {}),
+        },
+      }
+    : {}),
   embed: async (text) => (await embedder.embed([text]))[0] as Float32Array,
   ...(reranker ? { reranker } : {}),
   ...(unavailable ? { rerankUnavailable: unavailable } : {}),

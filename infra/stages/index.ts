@@ -6,13 +6,14 @@ import { type KafkaConsumerProps, kafkaEventSource } from "../kafka-consumer.ts"
 import { environmentOf, type FunctionDefaults, nodeFunction } from "../lambda-defaults.ts";
 import type { Storage } from "../storage.ts";
 import { TOPICS } from "../streaming.ts";
+import type { CompactionStage } from "./compaction.ts";
 
 export interface IndexStageProps extends FunctionDefaults, KafkaConsumerProps {
   readonly storage: Storage;
   /** The native layer (faiss-node). */
   readonly nativeLayer: lambda.ILayerVersion;
   /**
-   * Memory of the function, MB (builds a FAISS index and a BM25 model per batch, merges segments).
+   * Memory of the function, MB (builds a FAISS index and a BM25 model per batch).
    * @default 2048
    */
   readonly memorySize?: number;
@@ -27,10 +28,11 @@ export interface IndexStageProps extends FunctionDefaults, KafkaConsumerProps {
    */
   readonly batchSize?: number;
   /**
-   * Live segments of a collection before the smallest are merged.
-   * @default 16
+   * Compaction, which the index function hands a collection to (asynchronously) after a batch that
+   * leaves segments to merge; its merge bounds tell the index function when to ask.
+   * @default - no compaction: every batch stays a segment of its own
    */
-  readonly maxSegments?: number;
+  readonly compaction?: CompactionStage;
   /**
    * Days a finished job stays readable before its TTL removes it.
    * @default 30
@@ -67,14 +69,17 @@ export class IndexStage extends Construct {
       environment: environmentOf("index", {
         JOBS_TABLE: storage.jobsTable.tableName,
         INDEX_BUCKET: storage.indexBucket.bucketName,
-        MAX_SEGMENTS: String(props.maxSegments ?? 16),
         JOB_RETENTION_DAYS: String(props.jobRetentionDays ?? 30),
+        ...(props.compaction ? { COMPACT_FUNCTION: props.compaction.function.functionName } : {}),
+        MERGE_FACTOR: props.compaction?.mergeFactor ?? "4",
+        MAX_SEGMENT_CHUNKS: props.compaction?.maxSegmentChunks ?? "262144",
       }),
     });
-    // Writes and reads back segments (compaction); reads the batch's jobs and markers (BatchGetItem);
-    // commits markers, counters and manifests.
+    // Writes segments; reads the batch's jobs and markers (BatchGetItem); commits markers, counters and
+    // manifests (merging is the compaction function's).
     storage.grantJobs(this.function, "GetItem", "BatchGetItem", "PutItem", "UpdateItem");
     storage.grantSegments(this.function, "IndexSegments", "s3:GetObject", "s3:PutObject");
+    props.compaction?.grantRequest(this.function);
 
     // One batch = one segment: larger batches and a longer window mean fewer, bigger segments
     // (Lambda also caps a batch at 6 MB of payload). No bisect: a retried batch skips the groups

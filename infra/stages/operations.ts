@@ -12,7 +12,7 @@ import * as s3n from "aws-cdk-lib/aws-s3-notifications";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
-import { FUNCTION_NAMES, type FunctionName } from "../../shared/adapters/config.ts";
+import { SINGLE_FUNCTION_NAMES, type SingleFunctionName } from "../../shared/adapters/config.ts";
 import type { Api } from "../api.ts";
 import { KAFKA_CONSUMERS, type KafkaConsumer } from "../kafka-consumer.ts";
 import { environmentOf, type FunctionDefaults, grantStatement, nodeFunction, toId } from "../lambda-defaults.ts";
@@ -32,7 +32,12 @@ export interface OperationsProps extends FunctionDefaults {
   readonly storage: Storage;
   readonly streaming: Streaming;
   /** The other stages' functions: the alarms and the dashboard watch them with this stage's own. */
-  readonly functions: Record<Exclude<FunctionName, OperationsFunction>, lambda.IFunction>;
+  readonly functions: Record<Exclude<SingleFunctionName, OperationsFunction>, lambda.IFunction>;
+  /**
+   * The search-shard functions (one per shard index): errors and throttles alarmed like the others'.
+   * @default - none
+   */
+  readonly shardFunctions?: readonly lambda.IFunction[];
   /**
    * Reserve one execution for redrive and one for the sweeper (two concurrent runs of either
    * would replay the same dead letters).
@@ -236,7 +241,7 @@ export class Operations extends Construct {
     });
     props.api.addRoutes("dead-letter-api", this.deadLetterApi);
 
-    const functions: Record<FunctionName, lambda.IFunction> = {
+    const functions: Record<SingleFunctionName, lambda.IFunction> = {
       ...props.functions,
       "dead-letter": this.deadLetter,
       redrive: this.redrive,
@@ -320,8 +325,11 @@ export class Operations extends Construct {
     }
 
     // Errors and throttles of every function.
-    for (const name of FUNCTION_NAMES) {
-      const fn = functions[name];
+    const watched: [string, lambda.IFunction][] = [
+      ...SINGLE_FUNCTION_NAMES.map((name): [string, lambda.IFunction] => [name, functions[name]]),
+      ...(props.shardFunctions ?? []).map((fn, shard): [string, lambda.IFunction] => [`search-shard-${shard}`, fn]),
+    ];
+    for (const [name, fn] of watched) {
       alarm(`${toId(name)}ErrorsAlarm`, {
         alarmName: `${name}-errors`,
         alarmDescription: `${name} invocations failed.`,
@@ -365,7 +373,7 @@ export class Operations extends Construct {
       dashboardName: `DataDistiller-${stage}`,
       defaultInterval: Duration.hours(3),
     });
-    const perFunction = (metric: (fn: lambda.IFunction) => cloudwatch.IMetric, names: readonly FunctionName[]) =>
+    const perFunction = (metric: (fn: lambda.IFunction) => cloudwatch.IMetric, names: readonly SingleFunctionName[]) =>
       names.map((name) => metric(functions[name]));
     const apiFunctions = ["upload-url", "search", "job-status", "delete-document", "dead-letter-api"] as const;
     const pipelineFunctions = ["on-upload", "split", "embed", "index"] as const;
@@ -400,12 +408,12 @@ export class Operations extends Construct {
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: "Errors",
-        left: perFunction((fn) => fn.metricErrors({ period }), FUNCTION_NAMES),
+        left: perFunction((fn) => fn.metricErrors({ period }), SINGLE_FUNCTION_NAMES),
         width: 8,
       }),
       new cloudwatch.GraphWidget({
         title: "Throttles",
-        left: perFunction((fn) => fn.metricThrottles({ period }), FUNCTION_NAMES),
+        left: perFunction((fn) => fn.metricThrottles({ period }), SINGLE_FUNCTION_NAMES),
         width: 8,
       }),
       new cloudwatch.GraphWidget({

@@ -40,6 +40,8 @@ export async function startPlatform(options: {
   apiPort?: number;
   skipSynth?: boolean;
   localHandlers?: LocalHandler[];
+  /** Variables set on every function on top of the template's (a test's smaller thresholds). */
+  functionEnv?: Record<string, string>;
 }): Promise<Platform> {
   const { log } = options;
   const { env, states } = await stackUp(log);
@@ -50,7 +52,7 @@ export async function startPlatform(options: {
     cdkOut,
     stackEnv: env,
     // Tokens of the local issuer are verified with its key (a deployed API discovers its issuer's).
-    functionEnv: localFunctionEnv({ modelDir, jwks: await localJwks() }),
+    functionEnv: withOverrides(localFunctionEnv({ modelDir, jwks: await localJwks() }), options.functionEnv),
     ...localRuntimeWiring,
     apiPort: options.apiPort ?? Number(process.env.API_PORT ?? 3000),
     // Environments per function behind an HTTP route (Lambda gives each request its own): a burst of
@@ -71,6 +73,10 @@ export async function startPlatform(options: {
       }
     },
   };
+}
+
+function withOverrides<T>(env: (fn: T) => Record<string, string>, overrides: Record<string, string> = {}) {
+  return (fn: T) => ({ ...env(fn), ...overrides });
 }
 
 /** The logical id of the function that runs a DataDistiller service ("redrive", …), from its template metadata. */

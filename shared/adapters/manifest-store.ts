@@ -1,5 +1,11 @@
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
 import { type Manifest, ManifestConflict, type SegmentRef } from "../domain/manifest.ts";
 
 /**
@@ -28,6 +34,7 @@ export class ManifestStore {
       version: Number(Item?.version ?? 0),
       segments,
       tombstones: [...((Item?.tombstones as Set<string> | undefined) ?? [])].sort(),
+      ...(Item?.retired ? { retired: { ...(Item.retired as Record<string, string>) } } : {}),
       pending: [...((Item?.pending as Set<string> | undefined) ?? [])].sort(),
     };
   }
@@ -102,8 +109,10 @@ export class ManifestStore {
   }
 
   /**
-   * Compaction's swap: the merged segment replaces its sources, and tombstones whose chunks are
-   * gone are dropped, only if nothing changed the manifest since `expectedVersion`.
+   * Compaction's swap: the merged segment replaces its sources — only if every source is still listed
+   * (another compaction did not take them) — and the tombstones no segment holds any more are dropped.
+   * The sources' objects are recorded as retired (deleted later, once no search can still be reading them).
+   * Segments added meanwhile are untouched.
    */
   async replaceSegments(
     manifest: Manifest,
@@ -112,16 +121,29 @@ export class ManifestStore {
     purgedTombstones: string[],
   ): Promise<void> {
     const names: Record<string, string> = { "#segments": "segments", "#version": "version", "#added": added.id };
-    const removals = removed.map((id, i) => {
+    const values: Record<string, unknown> = { ":added": added, ":one": 1 };
+    const conditions = ["attribute_not_exists(#segments.#added)"];
+    const removals: string[] = [];
+    const retirements: string[] = [];
+    const retiredAt = new Date().toISOString();
+    const keys = new Map(manifest.segments.map((ref) => [ref.id, ref.key]));
+    removed.forEach((id, i) => {
       names[`#r${i}`] = id;
-      return `#segments.#r${i}`;
+      removals.push(`#segments.#r${i}`);
+      conditions.push(`attribute_exists(#segments.#r${i})`);
+      const key = keys.get(id);
+      if (key !== undefined && id !== added.id) {
+        names[`#k${i}`] = key;
+        retirements.push(`#retired.#k${i} = :retiredAt`);
+      }
     });
-    const values: Record<string, unknown> = {
-      ":added": added,
-      ":expected": manifest.version,
-      ":next": manifest.version + 1,
-    };
-    let update = `SET #segments.#added = :added, #version = :next REMOVE ${removals.join(", ")}`;
+    if (retirements.length > 0) {
+      names["#retired"] = "retired";
+      values[":retiredAt"] = retiredAt;
+    }
+    // The retired map must exist before entries can be set in it.
+    if (retirements.length > 0 && manifest.retired === undefined) await this.ensureRetired(manifest);
+    let update = `SET ${["#segments.#added = :added", ...retirements].join(", ")} ADD #version :one REMOVE ${removals.join(", ")}`;
     if (purgedTombstones.length > 0) {
       values[":purged"] = new Set(purgedTombstones);
       update += " DELETE tombstones :purged";
@@ -132,15 +154,82 @@ export class ManifestStore {
           TableName: this.table,
           Key: this.key(manifest.tenant, manifest.collection),
           UpdateExpression: update,
-          ConditionExpression: "#version = :expected",
+          ConditionExpression: conditions.join(" AND "),
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
         }),
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException)
-        throw new ManifestConflict("the manifest changed meanwhile");
+        throw new ManifestConflict("the segments to replace changed meanwhile");
       throw error;
+    }
+  }
+
+  private async ensureRetired(manifest: Manifest): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: this.key(manifest.tenant, manifest.collection),
+        UpdateExpression: "SET retired = if_not_exists(retired, :empty)",
+        ExpressionAttributeValues: { ":empty": {} },
+      }),
+    );
+  }
+
+  /** Forgets retired segment objects (after they were deleted). */
+  async forgetRetired(tenant: string, collection: string, keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    const names: Record<string, string> = { "#retired": "retired" };
+    const removals = keys.map((key, i) => {
+      names[`#k${i}`] = key;
+      return `#retired.#k${i}`;
+    });
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: this.key(tenant, collection),
+        UpdateExpression: `REMOVE ${removals.join(", ")}`,
+        ExpressionAttributeNames: names,
+      }),
+    );
+  }
+
+  /**
+   * Takes (or renews) the collection's compaction lease for `seconds`, unless another holder has it:
+   * one compaction at a time per collection, with no process to manage.
+   */
+  async tryLease(tenant: string, collection: string, holder: string, seconds: number): Promise<boolean> {
+    const now = Date.now();
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: `COLLECTION#${tenant}#${collection}`, sk: "COMPACTION", holder, until: now + seconds * 1000 },
+          ConditionExpression: "attribute_not_exists(pk) OR #until < :now OR holder = :holder",
+          ExpressionAttributeNames: { "#until": "until" },
+          ExpressionAttributeValues: { ":now": now, ":holder": holder },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async releaseLease(tenant: string, collection: string, holder: string): Promise<void> {
+    try {
+      await this.db.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { pk: `COLLECTION#${tenant}#${collection}`, sk: "COMPACTION" },
+          ConditionExpression: "holder = :holder",
+          ExpressionAttributeValues: { ":holder": holder },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
   }
 

@@ -1,3 +1,6 @@
+import { createWriteStream } from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -148,13 +151,37 @@ export class ObjectStore {
     }
   }
 
+  /** Writes an object; a list of parts is streamed as one object (no copy into one buffer). */
   async write(
     bucket: string,
     key: string,
-    body: Uint8Array | string,
+    body: Uint8Array | string | readonly Uint8Array[],
     contentType = "application/octet-stream",
   ): Promise<void> {
-    await this.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    if (Array.isArray(body)) {
+      const parts = body as readonly Uint8Array[];
+      const length = parts.reduce((sum, part) => sum + part.byteLength, 0);
+      await this.s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: Readable.from(streamChunks(parts)),
+          ContentLength: length,
+          ContentType: contentType,
+        }),
+      );
+      return;
+    }
+    await this.s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body as Uint8Array | string, ContentType: contentType }),
+    );
+  }
+
+  /** Streams an object into a local file. */
+  async download(bucket: string, key: string, file: string): Promise<void> {
+    const object = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    if (!object.Body) throw new Error(`s3://${bucket}/${key} has no body`);
+    await pipeline(object.Body as Readable, createWriteStream(file));
   }
 
   async delete(bucket: string, key: string): Promise<void> {
@@ -175,4 +202,29 @@ export class ObjectStore {
     } while (token);
     return objects;
   }
+}
+
+/**
+ * The parts as stream chunks of at least 64 KB (small parts joined): the SDK's chunked upload refuses
+ * chunks under 8 KB except the last.
+ */
+function* streamChunks(parts: readonly Uint8Array[]): Generator<Uint8Array> {
+  const minimum = 64 * 1024;
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  for (const part of parts) {
+    if (part.byteLength === 0) continue;
+    if (pendingBytes === 0 && part.byteLength >= minimum) {
+      yield part;
+      continue;
+    }
+    pending.push(part);
+    pendingBytes += part.byteLength;
+    if (pendingBytes >= minimum) {
+      yield Buffer.concat(pending);
+      pending = [];
+      pendingBytes = 0;
+    }
+  }
+  if (pendingBytes > 0) yield Buffer.concat(pending);
 }

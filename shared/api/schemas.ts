@@ -242,6 +242,10 @@ export const searchResponse = z
     nextCursor: z.string().optional(),
     timings: z.record(z.string(), z.number()).meta({ description: "Milliseconds spent in each step." }),
     segments: z.number().int().min(0).meta({ description: "Index segments searched." }),
+    shards: z.number().int().min(2).optional().meta({
+      description:
+        "Shards searched in parallel (each by a search-shard function), when the collection is larger than one shard.",
+    }),
     rerank: rerankReport,
   })
   .meta({ id: "SearchResponse" });

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import type { JobStore } from "../adapters/job-store.ts";
 import type { ManifestStore } from "../adapters/manifest-store.ts";
+import { type CompactionPolicy, nextMerge } from "../domain/compaction-policy.ts";
 import { isTerminal, type Job } from "../domain/jobs.ts";
-import type { SegmentRef } from "../domain/manifest.ts";
 import { decodeVector, type EmbeddedGroup } from "../domain/messages.ts";
-import { buildSegment, decodeSegment, encodeSegment, mergeSegments } from "../domain/segment.ts";
+import { encodeBatchSegment, SEGMENT_FORMAT_VERSION } from "../domain/segment.ts";
 import { type DocumentInfo, documentKey, type EmbeddedChunk } from "../domain/types.ts";
 import type { SegmentBlobs } from "./ports.ts";
 import { batchCount, distinctGroups, liveGroups } from "./progress.ts";
@@ -16,8 +16,16 @@ export interface IndexDeps {
     "get" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision" | "revealRevision"
   >;
   blobs: SegmentBlobs;
-  /** Compaction starts once a collection has more live segments than this. */
-  maxSegments: number;
+  /**
+   * Compaction runs apart from ingestion: after a batch, a collection the policy finds worth compacting is
+   * handed to `request` (an asynchronous invocation of the compaction function).
+   * A failed request is logged, never fails the batch.
+   */
+  compaction?: {
+    policy: CompactionPolicy;
+    request(tenant: string, collection: string): Promise<void>;
+    onError?(error: unknown): void;
+  };
 }
 
 /** index/<tenant>/<collection>/segments/<id>.seg */
@@ -29,8 +37,9 @@ export const segmentKey = (tenant: string, collection: string, segmentId: string
  * collection's manifest, then counts each group as indexed exactly once and completes jobs whose
  * every chunk is indexed (the batch's bookkeeping is a couple of reads and one transaction).
  * Groups already counted (a redelivered batch) are skipped; a segment id derives from its groups,
- * so a replay of the same batch writes the same object and the manifest lists it once. When a
- * collection has too many segments, the smallest are merged (after the bookkeeping).
+ * so a replay of the same batch writes the same object and the manifest lists it once. Compaction is
+ * requested, not run, here (after the bookkeeping: the revisions this batch completed are shown by then,
+ * so their segments can be merged): a batch's time and memory do not depend on the collection's size.
  */
 export async function indexGroups(groups: EmbeddedGroup[], deps: IndexDeps): Promise<IndexResult> {
   const { live, running, found } = await liveGroups(distinctGroups(groups), deps.jobs);
@@ -81,7 +90,7 @@ export async function indexGroups(groups: EmbeddedGroup[], deps: IndexDeps): Pro
   for (const job of [...replayed, ...completedElsewhere]) await promote(job, deps);
   // Compaction last: the revisions this batch completed are shown now, so their segments can be merged.
   for (const [first] of collections.values()) {
-    if (first) await compactIfNeeded(first.tenant, first.document.collection, deps);
+    if (first) await requestCompaction(first.tenant, first.document.collection, deps);
   }
   return {
     indexed: counted.reduce((sum, batch) => sum + batch.chunks, 0),
@@ -132,14 +141,21 @@ async function writeSegment(
       chunks.push({ ...chunk, collection, vector: decodeVector(group.vectors[i] ?? "") });
     });
   }
-  const bytes = encodeSegment(buildSegment(segmentId, chunks, documents));
+  const encoded = encodeBatchSegment(segmentId, chunks, documents);
   const key = segmentKey(tenant, collection, segmentId);
-  await deps.blobs.write(key, bytes);
+  await deps.blobs.write(key, encoded.parts);
   // Its revisions stay hidden (pending) until their jobs complete.
   const listed = await deps.manifests.addSegment(
     tenant,
     collection,
-    { id: segmentId, key, chunks: chunks.length, bytes: bytes.byteLength, createdAt: new Date().toISOString() },
+    {
+      id: segmentId,
+      key,
+      chunks: encoded.header.chunkCount,
+      bytes: encoded.byteLength,
+      createdAt: encoded.header.createdAt,
+      format: SEGMENT_FORMAT_VERSION,
+    },
     [...revisions],
   );
   return { id: segmentId, revisions: [...revisions], listed };
@@ -186,60 +202,16 @@ async function promote(job: Job, deps: IndexDeps): Promise<void> {
   }
 }
 
-/**
- * Merges the smallest segments once there are more than `maxSegments`, dropping tombstoned
- * revisions and duplicate chunks. Tombstones are only forgotten when every segment was merged
- * (no other segment can still hold their chunks). A lost race with another writer is left for
- * the next run.
- */
-export async function compactIfNeeded(
-  tenant: string,
-  collection: string,
-  deps: IndexDeps,
-  force = false,
-): Promise<boolean> {
-  const manifest = await deps.manifests.get(tenant, collection);
-  const { segments } = manifest;
-  if (segments.length < 2 || (!force && segments.length <= deps.maxSegments)) return false;
-  const chosen: SegmentRef[] = force
-    ? segments
-    : [...segments].sort((a, b) => a.chunks - b.chunks).slice(0, segments.length - Math.floor(deps.maxSegments / 2));
-  const pending = new Set(manifest.pending ?? []);
-  const candidates = await Promise.all(
-    chosen.map(async (ref) => ({ ref, segment: decodeSegment(await deps.blobs.read(ref.key)) })),
-  );
-  // A segment holding a revision whose job has not completed waits (unless forced): merged now, its
-  // chunks and a shown revision's chunks of the same ids could not both be kept.
-  const kept = force
-    ? candidates
-    : candidates.filter(({ segment }) => ![...segment.documents.keys()].some((key) => pending.has(key)));
-  if (kept.length < 2) return false;
-  const victims = kept.map(({ ref }) => ref);
-  const decoded = kept.map(({ segment }) => segment);
-  const mergedId = createHash("sha256")
-    .update(
-      victims
-        .map((ref) => ref.id)
-        .sort()
-        .join("\n"),
-    )
-    .digest("hex")
-    .slice(0, 24);
-  const merged = mergeSegments(decoded, new Set(manifest.tombstones), mergedId, { pending });
-  const bytes = encodeSegment(merged);
-  const key = segmentKey(tenant, collection, mergedId);
-  await deps.blobs.write(key, bytes);
-  const everything = victims.length === segments.length;
+/** Hands the collection to the compaction function when there is something to merge or to drop. */
+async function requestCompaction(tenant: string, collection: string, deps: IndexDeps): Promise<void> {
+  const { compaction } = deps;
+  if (compaction === undefined) return;
   try {
-    await deps.manifests.replaceSegments(
-      manifest,
-      victims.map((ref) => ref.id),
-      { id: mergedId, key, chunks: merged.chunks.length, bytes: bytes.byteLength, createdAt: new Date().toISOString() },
-      everything ? manifest.tombstones : [],
-    );
-    return true;
+    const manifest = await deps.manifests.get(tenant, collection);
+    if (nextMerge(manifest.segments, compaction.policy) !== undefined) {
+      await compaction.request(tenant, collection);
+    }
   } catch (error) {
-    if ((error as Error).name === "ManifestConflict") return false;
-    throw error;
+    compaction.onError?.(error);
   }
 }

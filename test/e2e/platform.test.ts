@@ -371,7 +371,7 @@ async function indexedChunkIds(collection: string): Promise<string[]> {
   const ids: string[] = [];
   for (const ref of manifest.segments) {
     const segment = decodeSegment(await objects.read(bucket, ref.key));
-    ids.push(...segment.chunks.map((chunk) => chunk.chunkId));
+    for (let ordinal = 0; ordinal < segment.size; ordinal += 1) ids.push(segment.chunkIds.id(ordinal));
   }
   return ids;
 }

@@ -5,7 +5,7 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import { beforeAll, describe, expect, it } from "vitest";
 import { buildApp, cdkJsonContext } from "../../infra/app.ts";
 import { KAFKA_CONSUMERS } from "../../infra/kafka-consumer.ts";
-import { FUNCTION_NAMES } from "../../shared/adapters/config.ts";
+import { SINGLE_FUNCTION_NAMES } from "../../shared/adapters/config.ts";
 import { paths } from "../../shared/api/openapi.ts";
 
 // ---- Synthesis (once per variant: NodejsFunction bundling runs esbuild for every function) ------
@@ -315,6 +315,88 @@ describe("buckets", () => {
   });
 });
 
+// ---- Compaction and search shards ---------------------------------------------------------------------
+
+describe("compaction and search shards", () => {
+  const byService = (service: string) =>
+    Object.entries(json.Resources)
+      .filter(([, r]) => r.Type === "AWS::Lambda::Function" && r.Metadata?.DataDistiller?.service === service)
+      .map(([id]) => id);
+  const variables = (id: string) => json.Resources[id]?.Properties?.Environment.Variables as Record<string, Json>;
+
+  it("the index function hands collections to a compaction function it may invoke, and nothing more", () => {
+    const [compact] = byService("compact");
+    const index = functionId(json, "index");
+    expect(variables(index).COMPACT_FUNCTION).toEqual({ Ref: compact });
+    expect(variables(index)).toMatchObject({ MERGE_FACTOR: "4", MAX_SEGMENT_CHUNKS: "262144" });
+    expect(actionsOn(statementsOf(json, index), compact as string)).toEqual(["lambda:InvokeFunction"]);
+    const compactEnv = variables(compact as string);
+    expect(compactEnv).toMatchObject({ MERGE_FACTOR: "4", MAX_SEGMENT_CHUNKS: "262144", ANN_MIN_CHUNKS: "4096" });
+    expect(compactEnv.INDEX_BUCKET).toEqual({ Ref: ids.index });
+    const properties = json.Resources[compact as string]?.Properties ?? {};
+    expect(properties.MemorySize).toBe(2048);
+    expect(properties.Timeout).toBe(900);
+    const statements = statementsOf(json, compact as string);
+    expect(actionsOn(statements, ids.index)).toEqual(["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]);
+    expect(JSON.stringify(statements.find((st) => st.Sid === "Segments")?.Resource)).toContain("/index/*");
+    expect(actionsOn(statements, ids.table)).toEqual([
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+    ]);
+    // It continues a long compaction by invoking itself.
+    expect(actionsOn(statements, compact as string)).toEqual(["lambda:InvokeFunction"]);
+    // Not a Kafka consumer: no event source mapping targets it.
+    for (const mapping of logicalIds(json, "AWS::Lambda::EventSourceMapping")) {
+      expect(JSON.stringify(json.Resources[mapping]?.Properties?.FunctionName)).not.toContain(compact);
+    }
+  });
+
+  it("search fans large collections out to shard functions that only read segments", () => {
+    const shards = byService("search-shard");
+    expect(shards).toHaveLength(10);
+    const search = functionId(json, "search");
+    const names = variables(search).SEARCH_SHARD_FUNCTIONS as Json;
+    expect(JSON.stringify(names)).toContain(shards[0]);
+    expect(variables(search).SHARD_MAX_CHUNKS).toBe("1000000");
+    const invoke = statementsOf(json, search).find((st) => st.Sid === "InvokeSearchShards");
+    expect(actionsOf(invoke as Statement)).toEqual(["lambda:InvokeFunction"]);
+    expect(resourcesOf(invoke as Statement)).toHaveLength(10);
+    for (const shard of shards) {
+      const statements = statementsOf(json, shard);
+      expect(allActions(statements).filter((a) => !a.startsWith("logs:"))).toEqual(["s3:GetObject"]);
+      expect(Object.keys(variables(shard)).sort()).toEqual(
+        [
+          "STAGE",
+          "POWERTOOLS_SERVICE_NAME",
+          "POWERTOOLS_METRICS_NAMESPACE",
+          "NODE_OPTIONS",
+          "INDEX_BUCKET",
+          "SEGMENT_CACHE_DIR",
+        ].sort(),
+      );
+      expect(variables(shard).INDEX_BUCKET).toEqual({ Ref: ids.index });
+      expect(json.Resources[shard]?.Properties?.EphemeralStorage).toEqual({ Size: 10240 });
+    }
+    expect(json.Resources[search]?.Properties?.EphemeralStorage).toEqual({ Size: 10240 });
+  });
+
+  it("the shard functions and merge bounds come from the configuration", () => {
+    const variant = synthesize(
+      { searchShardFunctions: 0, maxSegmentChunks: 65536, mergeFactor: 8 },
+      { bundle: false },
+    ).json;
+    const fns = Object.entries(variant.Resources).filter(([, r]) => r.Type === "AWS::Lambda::Function");
+    expect(fns.filter(([, r]) => r.Metadata?.DataDistiller?.service === "search-shard")).toHaveLength(0);
+    const env = (service: string) =>
+      fns.find(([, r]) => r.Metadata?.DataDistiller?.service === service)?.[1].Properties?.Environment.Variables;
+    expect(env("search").SEARCH_SHARD_FUNCTIONS).toBeUndefined();
+    expect(env("compact")).toMatchObject({ MAX_SEGMENT_CHUNKS: "65536", MERGE_FACTOR: "8" });
+    expect(env("index")).toMatchObject({ MAX_SEGMENT_CHUNKS: "65536", MERGE_FACTOR: "8" });
+  });
+});
+
 // ---- Functions: configuration and least privilege ------------------------------------------------------
 
 describe("functions", () => {
@@ -367,8 +449,24 @@ describe("functions", () => {
       "MODEL_DIR",
       "JOB_RETENTION_DAYS",
     ],
-    index: ["JOBS_TABLE", "INDEX_BUCKET", "JOB_RETENTION_DAYS", "MAX_SEGMENTS"],
-    search: ["JOBS_TABLE", "INDEX_BUCKET", ...AUTH, "MODEL_DIR"],
+    index: [
+      "JOBS_TABLE",
+      "INDEX_BUCKET",
+      "JOB_RETENTION_DAYS",
+      "COMPACT_FUNCTION",
+      "MERGE_FACTOR",
+      "MAX_SEGMENT_CHUNKS",
+    ],
+    compact: ["JOBS_TABLE", "INDEX_BUCKET", "MERGE_FACTOR", "MAX_SEGMENT_CHUNKS", "ANN_MIN_CHUNKS"],
+    search: [
+      "JOBS_TABLE",
+      "INDEX_BUCKET",
+      ...AUTH,
+      "MODEL_DIR",
+      "SEGMENT_CACHE_DIR",
+      "SEARCH_SHARD_FUNCTIONS",
+      "SHARD_MAX_CHUNKS",
+    ],
     "job-status": ["JOBS_TABLE", ...AUTH, "STALL_AFTER_MINUTES"],
     "delete-document": ["JOBS_TABLE", ...AUTH],
     "dead-letter": ["JOBS_TABLE", "DEAD_LETTER_BUCKET", "JOB_RETENTION_DAYS"],
@@ -387,7 +485,7 @@ describe("functions", () => {
   const COMMON = ["STAGE", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "NODE_OPTIONS"];
 
   it("each function gets exactly its environment, with Refs to the resources it names", () => {
-    for (const name of FUNCTION_NAMES) {
+    for (const name of SINGLE_FUNCTION_NAMES) {
       const variables = json.Resources[functionId(json, name)]?.Properties?.Environment.Variables as Record<
         string,
         unknown
@@ -420,7 +518,7 @@ describe("functions", () => {
   });
 
   it("node 22+/x86_64, ES module bundles, JSON logs, explicit memory and timeout", () => {
-    for (const name of FUNCTION_NAMES) {
+    for (const name of SINGLE_FUNCTION_NAMES) {
       const properties = json.Resources[functionId(json, name)]?.Properties ?? {};
       expect(properties.Runtime, name).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
       expect(properties.Architectures, name).toEqual(["x86_64"]);
@@ -467,7 +565,7 @@ describe("functions", () => {
   });
 
   it("no function has wildcard actions or managed policies", () => {
-    for (const name of FUNCTION_NAMES) {
+    for (const name of SINGLE_FUNCTION_NAMES) {
       for (const action of allActions(statementsOf(json, functionId(json, name)))) {
         expect(action, name).not.toMatch(/\*$/);
       }
@@ -682,7 +780,7 @@ describe("functions", () => {
   });
 
   it("each function writes only to its own log group", () => {
-    for (const name of FUNCTION_NAMES) {
+    for (const name of SINGLE_FUNCTION_NAMES) {
       const fnId = functionId(json, name);
       const logGroup = json.Resources[fnId]?.Properties?.LoggingConfig?.LogGroup;
       const logs = statementsOf(json, fnId).filter((s) => actionsOf(s).some((a) => a.startsWith("logs:")));
@@ -759,7 +857,8 @@ describe("alarms and dashboard", () => {
   });
 
   it("alarm on errors and throttles of every function, API 5xx and p99 latency", () => {
-    for (const fn of FUNCTION_NAMES) {
+    const shards = Array.from({ length: 10 }, (_, shard) => `search-shard-${shard}`);
+    for (const fn of [...SINGLE_FUNCTION_NAMES, ...shards]) {
       expect(named(`${fn}-errors`), fn).toMatchObject({ MetricName: "Errors" });
       expect(named(`${fn}-throttles`), fn).toMatchObject({ MetricName: "Throttles" });
     }
@@ -855,7 +954,7 @@ describe("configuration variants", () => {
       { bundle: false },
     );
     expect(variant.stack.stackName).toBe("DataDistiller-test");
-    for (const name of FUNCTION_NAMES) {
+    for (const name of SINGLE_FUNCTION_NAMES) {
       const id = functionId(variant.json, name);
       expect(variant.json.Resources[id]?.Properties?.ReservedConcurrentExecutions, id).toBeUndefined();
     }

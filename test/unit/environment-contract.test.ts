@@ -10,7 +10,9 @@ describe("the environment contract", () => {
       "split",
       "embed",
       "index",
+      "compact",
       "search",
+      "search-shard",
       "job-status",
       "delete-document",
       "dead-letter",
@@ -45,18 +47,18 @@ describe("the environment contract", () => {
   });
 
   it("fails at cold start with every missing or malformed variable named", () => {
-    const load = () => loadFunctionConfig("index", { MAX_SEGMENTS: "one", JOB_RETENTION_DAYS: "0" });
+    const load = () => loadFunctionConfig("index", { JOB_RETENTION_DAYS: "0", MERGE_FACTOR: "one" });
     expect(load).toThrow(ConfigError);
-    expect(load).toThrow(/JOBS_TABLE.*INDEX_BUCKET.*MAX_SEGMENTS.*JOB_RETENTION_DAYS/);
+    expect(load).toThrow(/JOBS_TABLE.*INDEX_BUCKET.*JOB_RETENTION_DAYS.*MERGE_FACTOR/);
   });
 
-  it("every function but the API's description and its dead-letter view needs the jobs table; only Kafka producers get brokers", () => {
+  it("every function but the API's description, its dead-letter view and the search shards needs the jobs table; only Kafka producers get brokers", () => {
     const producers = FUNCTION_NAMES.filter((name) =>
       (FUNCTION_ENVIRONMENT[name] as readonly string[]).includes("KAFKA_BROKERS"),
     );
     expect(producers).toEqual(["on-upload", "split", "embed", "redrive", "sweeper"]);
     for (const name of FUNCTION_NAMES) {
-      if (name === "api-meta" || name === "dead-letter-api") continue;
+      if (name === "api-meta" || name === "dead-letter-api" || name === "search-shard") continue;
       expect(FUNCTION_ENVIRONMENT[name] as readonly string[], name).toContain("JOBS_TABLE");
     }
   });

@@ -226,9 +226,9 @@ export class InMemoryBlobs implements SegmentBlobs {
   readonly objects = new Map<string, Uint8Array>();
   writes = 0;
 
-  async write(key: string, bytes: Uint8Array): Promise<void> {
+  async write(key: string, body: Uint8Array | readonly Uint8Array[]): Promise<void> {
     this.writes++;
-    this.objects.set(key, bytes.slice());
+    this.objects.set(key, Buffer.concat(body instanceof Uint8Array ? [body] : [...body]));
   }
 
   async read(key: string): Promise<Uint8Array> {
