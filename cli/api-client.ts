@@ -201,13 +201,13 @@ export async function uploadFile(upload: PresignedUpload, bytes: Uint8Array, con
   let response: Response;
   if (upload.method === "POST") {
     const form = new FormData();
-    for (const [name, value] of Object.entries(upload.fields ?? {})) form.append(name, value);
+    for (const [name, value] of Object.entries(upload.fields)) form.append(name, value);
     form.append("file", new Blob([body], { type: contentType }));
     response = await fetch(upload.url, { method: "POST", body: form });
   } else {
     response = await fetch(upload.url, {
       method: "PUT",
-      headers: upload.headers ?? { "content-type": contentType },
+      headers: upload.headers,
       body,
     });
   }

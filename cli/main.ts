@@ -92,9 +92,13 @@ program
   .argument("[jobId]", "a job to show in detail")
   .option("--limit <n>", "jobs to list (at most 100)", positiveInt(100), 20)
   .option("--cursor <cursor>", "the next page of a previous listing")
+  .option(
+    "--trace",
+    "with a job id: its path through the stages (who moved it, when, how long each took) and where its logs are",
+  )
   .addOption(json())
   .action(async (jobId: string | undefined, _options, command: Command) => {
-    const options = optionsOf<{ limit: number; cursor?: string; json?: boolean }>(command);
+    const options = optionsOf<{ limit: number; cursor?: string; json?: boolean; trace?: boolean }>(command);
     await jobsCommand(await connect(options), jobId, options);
   });
 

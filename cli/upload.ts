@@ -31,7 +31,7 @@ export async function uploadLocalFile(
   }
   const url = new URL(upload.url);
   const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-  const headers = { ...(upload.headers ?? { "content-type": file.contentType }), "content-length": String(file.size) };
+  const headers = { ...upload.headers, "content-length": String(file.size) };
   await new Promise<void>((resolve, reject) => {
     const req = send(url, { method: "PUT", headers }, (response) => {
       const chunks: Buffer[] = [];

@@ -109,8 +109,19 @@ export const configSchema = z
       .default("models"),
     /** Chunks per message on chunks.to-embed (one embed work item). */
     chunksPerGroup: int(1, 512).default(16),
-    /** Live segments of a collection before the index stage merges the smallest. */
-    maxSegments: int(2, 1000).default(16),
+    /** Segments compaction merges at once (and the size ratio between tiers of segment sizes). */
+    mergeFactor: int(2, 16).default(4),
+    /** No compaction produces a segment with more chunks (bounds a merge's memory and time). */
+    maxSegmentChunks: int(4096, 4_194_304).default(262_144),
+    /** Segments with at least this many chunks get an approximate (IVF-PQ) dense index, re-scored exactly. */
+    annMinChunks: int(1024, 4_194_304).default(4096),
+    compactMemoryMb: memory.default(2048),
+    /** Search-shard functions (0: every collection is searched in the search function alone). */
+    searchShardFunctions: int(0, 64).default(10),
+    /** Collections with more chunks are searched as parallel shards of at most this many. */
+    shardMaxChunks: int(4096, 100_000_000).default(1_000_000),
+    /** /tmp of the search functions, where segments are cached whole across warm invocations. */
+    searchCacheMiB: int(512, 10_240).default(10_240),
     logRetentionDays: z.coerce
       .number()
       .int()

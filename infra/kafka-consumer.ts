@@ -71,14 +71,16 @@ export interface KafkaEventSourceOptions extends KafkaConsumerProps {
  * topic as the stage's consumer group, network interfaces in the cluster's subnets, and the
  * dead-letter bucket after bounded retries.
  *
- * What MSK event source mappings support (AWS Lambda, 2025+): batch size, batching window,
- * starting position, consumer group id, filters, and — in provisioned poller mode — the error
- * handling controls: MaximumRetryAttempts, MaximumRecordAgeInSeconds, BisectBatchOnFunctionError,
- * ReportBatchItemFailures and on-failure destinations (SQS, SNS, S3, Kafka). Without a bound,
- * Lambda retries a failing batch until the records expire from the topic and the partition
- * stalls behind it; so retries are bounded and the batch then goes to the dead-letter bucket.
- * ReportBatchItemFailures stays off: the handlers report whole-batch success or failure (and the
- * local runtime implements exactly that), and each stage is idempotent under redelivery.
+ * Kafka event source mappings in provisioned poller mode support MaximumRetryAttempts,
+ * MaximumRecordAgeInSeconds, BisectBatchOnFunctionError, ReportBatchItemFailures and on-failure
+ * destinations, for MSK and self-managed Kafka alike (Lambda developer guide, "Configuring error
+ * handling controls for Kafka event sources"). Without a bound, Lambda retries a failing batch
+ * until the records expire from the topic and the partition stalls behind it; so retries are
+ * bounded and the batch then goes to the dead-letter bucket. The handlers isolate a bad record
+ * themselves (its job fails, the rest of the batch completes) and answer with the records a
+ * transient fault kept from completing (ReportBatchItemFailures); Lambda checkpoints before the
+ * lowest of them and retries from there, a bounded number of times, then writes the rest to the
+ * dead-letter bucket, from which the operations sweeper redrives them once Kafka is back.
  */
 export function kafkaEventSource(
   scope: Construct,
@@ -115,6 +117,7 @@ export function kafkaEventSource(
     maxBatchingWindow: options.maxBatchingWindow,
     retryAttempts: options.retryAttempts ?? 3,
     bisectBatchOnError: options.bisectBatchOnError,
+    reportBatchItemFailures: true,
     onFailure: new DeadLetterBucketDestination(options.deadLetterBucket),
     provisionedPollerConfig: {
       minimumPollers: Math.min(options.minimumPollers ?? 1, partitionCount),

@@ -8,12 +8,14 @@ import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
 import { FUNCTION_ENVIRONMENT, type FunctionEnvironment, type FunctionName } from "../shared/adapters/config.ts";
+import { METRIC_NAMESPACE } from "../shared/domain/metric-catalog.ts";
 
 /** The repository root (this file lives in <root>/infra). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** CloudWatch metrics namespace of the Powertools metrics every function emits. */
-export const METRICS_NAMESPACE = "DataDistiller";
+/** The functions' metrics namespace (Powertools), the catalog's. */
+export const METRICS_NAMESPACE = METRIC_NAMESPACE;
 
 /**
  * Node.js 24 (Lambda's newest LTS runtime, Amazon Linux 2023): the Node the project runs on

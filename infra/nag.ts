@@ -4,7 +4,7 @@ import type * as iam from "aws-cdk-lib/aws-iam";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type { IConstruct } from "constructs";
-import type { FunctionName } from "../shared/adapters/config.ts";
+import type { SingleFunctionName } from "../shared/adapters/config.ts";
 import type { Api } from "./api.ts";
 import type { DataDistillerConfig } from "./config.ts";
 import { DEAD_LETTER_KEYS, KEYS, type Storage } from "./storage.ts";
@@ -28,10 +28,10 @@ const REASONS = {
     "The Kafka event source mapping writes each failed batch to the dead-letter bucket under a key Lambda chooses " +
     "(aws/lambda/<mapping id>/<topic-partition>/<date>/…): s3:PutObject on the bucket's objects only, nothing else.",
   deadLetterRead:
-    "Lambda names each failed batch aws/lambda/<mapping id>/<topic-partition>/<date>/… at run time: the dead-letter and redrive functions may read " +
-    "(redrive also delete) objects under that prefix only, and nothing else in the bucket.",
+    "Lambda names each failed batch aws/lambda/<mapping id>/<topic-partition>/<date>/… at run time: the dead-letter, redrive and sweeper functions may read " +
+    "(redrive and sweeper also delete) objects under that prefix only, and nothing else in the bucket.",
   deadLetterArchive:
-    "redrive archives each replayed batch as redriven/<original key> (so it is replayed once): s3:PutObject under the redriven/ prefix only.",
+    "redrive and sweeper archive each replayed batch as redriven/<original key> (so it is replayed once): s3:PutObject under the redriven/ prefix only.",
   uploads:
     "Upload keys are uploads/<tenant>/<documentId>/<filename>, created at run time: access is limited to the uploads/ prefix and to the listed actions.",
   index:
@@ -51,7 +51,8 @@ const REASONS = {
 
 /** The parts of the stack whose findings are acknowledged here. */
 export interface NagScope extends Stack {
-  readonly functions: Record<FunctionName, lambda.IFunction>;
+  readonly functions: Record<SingleFunctionName, lambda.IFunction>;
+  readonly searchShards: { readonly functions: readonly lambda.IFunction[] };
   readonly storage: Storage;
   readonly streaming: Streaming;
   readonly api: Api;
@@ -69,26 +70,36 @@ export function applyNagSuppressions(stack: NagScope): void {
     `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>/${pattern}]`;
 
   // Functions attached to the VPC (Kafka producers) and Kafka consumers (ESM pollers in the VPC).
-  const networked: FunctionName[] = ["on-upload", "split", "embed", "index", "migration-fanout", "redrive"];
+  const networked: SingleFunctionName[] = [
+    "on-upload",
+    "split",
+    "embed",
+    "index",
+    "migration-fanout",
+    "redrive",
+    "sweeper",
+  ];
   for (const name of networked) ack(roleOf(fns[name]), "AwsSolutions-IAM5[Resource::*]", REASONS.eniWildcard);
   ack(roleOf(streaming.topicsHandler), "AwsSolutions-IAM5[Resource::*]", REASONS.eniWildcard);
 
   for (const name of ["split", "embed", "index"] as const) {
     ack(roleOf(fns[name]), objectsOf(storage.deadLetterBucket, "*"), REASONS.deadLetters);
   }
-  for (const name of ["dead-letter", "redrive", "dead-letter-api"] as const) {
+  for (const name of ["dead-letter", "redrive", "sweeper", "dead-letter-api"] as const) {
     ack(roleOf(fns[name]), objectsOf(storage.deadLetterBucket, `${DEAD_LETTER_KEYS.failed}*`), REASONS.deadLetterRead);
   }
-  ack(
-    roleOf(fns.redrive),
-    objectsOf(storage.deadLetterBucket, `${DEAD_LETTER_KEYS.redriven}*`),
-    REASONS.deadLetterArchive,
-  );
-  for (const name of ["upload-url", "on-upload", "split"] as const) {
+  for (const name of ["redrive", "sweeper"] as const) {
+    ack(
+      roleOf(fns[name]),
+      objectsOf(storage.deadLetterBucket, `${DEAD_LETTER_KEYS.redriven}*`),
+      REASONS.deadLetterArchive,
+    );
+  }
+  for (const name of ["upload-url", "on-upload", "split", "sweeper"] as const) {
     ack(roleOf(fns[name]), objectsOf(storage.uploadBucket, `${KEYS.uploads}*`), REASONS.uploads);
   }
-  for (const name of ["index", "search", "collections"] as const) {
-    ack(roleOf(fns[name]), objectsOf(storage.indexBucket, `${KEYS.index}*`), REASONS.index);
+  for (const fn of [fns.index, fns.search, fns.compact, fns.collections, ...stack.searchShards.functions]) {
+    ack(roleOf(fn), objectsOf(storage.indexBucket, `${KEYS.index}*`), REASONS.index);
   }
   if (config.modelLocation.startsWith("s3://")) {
     const [bucket, ...rest] = config.modelLocation.slice("s3://".length).split("/");

@@ -2,16 +2,18 @@ import { CfnOutput, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import type { Construct } from "constructs";
 import { NativeLayer } from "../layers/native-layer.ts";
-import type { FunctionName } from "../shared/adapters/config.ts";
+import type { SingleFunctionName } from "../shared/adapters/config.ts";
 import { Api } from "./api.ts";
 import type { DataDistillerConfig } from "./config.ts";
 import { applyNagSuppressions } from "./nag.ts";
 import { Network } from "./network.ts";
 import { CollectionsApi } from "./stages/collections-api.ts";
+import { CompactionStage } from "./stages/compaction.ts";
 import { EmbedStage } from "./stages/embed.ts";
 import { IndexStage } from "./stages/index.ts";
 import { Operations } from "./stages/operations.ts";
 import { SearchApi } from "./stages/search-api.ts";
+import { SearchShardsStage } from "./stages/search-shards.ts";
 import { SplitStage } from "./stages/split.ts";
 import { UploadApi } from "./stages/upload-api.ts";
 import { Storage } from "./storage.ts";
@@ -45,11 +47,13 @@ export class DataDistillerStack extends Stack {
   readonly split: SplitStage;
   readonly embed: EmbedStage;
   readonly index: IndexStage;
+  readonly compaction: CompactionStage;
   readonly searchApi: SearchApi;
   readonly collectionsApi: CollectionsApi;
+  readonly searchShards: SearchShardsStage;
   readonly operations: Operations;
   /** Every function of the pipeline and the API, by name. */
-  readonly functions: Record<FunctionName, nodejs.NodejsFunction>;
+  readonly functions: Record<SingleFunctionName, nodejs.NodejsFunction>;
   readonly config: DataDistillerConfig;
 
   constructor(scope: Construct, id: string, props: DataDistillerStackProps) {
@@ -150,6 +154,15 @@ export class DataDistillerStack extends Stack {
       reservedConcurrency: reserve(config.partitionsChunksToEmbed),
       batchSize: config.embedBatchSize,
     });
+    this.compaction = new CompactionStage(this, "Compaction", {
+      ...defaults,
+      storage: this.storage,
+      nativeLayer: this.nativeLayer.layer,
+      memorySize: config.compactMemoryMb,
+      mergeFactor: config.mergeFactor,
+      maxSegmentChunks: config.maxSegmentChunks,
+      annMinChunks: config.annMinChunks,
+    });
     this.index = new IndexStage(this, "Index", {
       ...defaults,
       ...consumer,
@@ -162,7 +175,16 @@ export class DataDistillerStack extends Stack {
       memorySize: config.indexMemoryMb,
       reservedConcurrency: reserve(config.partitionsChunksEmbedded),
       batchSize: config.indexBatchSize,
-      maxSegments: config.maxSegments,
+      compaction: this.compaction,
+    });
+    this.searchShards = new SearchShardsStage(this, "SearchShards", {
+      ...defaults,
+      storage: this.storage,
+      nativeLayer: this.nativeLayer.layer,
+      count: config.searchShardFunctions,
+      shardMaxChunks: config.shardMaxChunks,
+      memorySize: config.searchMemoryMb,
+      ephemeralStorageMiB: config.searchCacheMiB,
     });
     this.searchApi = new SearchApi(this, "SearchApi", {
       ...defaults,
@@ -172,6 +194,8 @@ export class DataDistillerStack extends Stack {
       memorySize: config.searchMemoryMb,
       tenantClaim: config.tenantClaim,
       rerankerLocation: config.rerankerLocation,
+      ephemeralStorageMiB: config.searchCacheMiB,
+      shards: this.searchShards,
     });
     this.collectionsApi = new CollectionsApi(this, "CollectionsApi", {
       ...defaults,
@@ -187,6 +211,7 @@ export class DataDistillerStack extends Stack {
       split: this.split.function,
       embed: this.embed.function,
       index: this.index.function,
+      compact: this.compaction.function,
       search: this.searchApi.search,
       "job-status": this.uploadApi.jobStatus,
       "delete-document": this.searchApi.deleteDocument,
@@ -200,7 +225,9 @@ export class DataDistillerStack extends Stack {
       ...jobs,
       api: this.api,
       functions: stageFunctions,
-      reserveRedriveConcurrency: config.reserveConcurrency,
+      shardFunctions: this.searchShards.functions,
+      reserveSingleRunConcurrency: config.reserveConcurrency,
+      maxUploadBytes: config.maxUploadBytes,
       tenantClaim: config.tenantClaim,
       alarmEmail: config.alarmEmail,
     });
@@ -208,6 +235,7 @@ export class DataDistillerStack extends Stack {
       ...stageFunctions,
       "dead-letter": this.operations.deadLetter,
       redrive: this.operations.redrive,
+      sweeper: this.operations.sweeper,
       "dead-letter-api": this.operations.deadLetterApi,
     };
 

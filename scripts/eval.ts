@@ -18,6 +18,7 @@
  * says so: its quality figures are meaningless, its latency is real.
  */
 import { createReadStream, existsSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Command } from "commander";
@@ -28,7 +29,10 @@ import { dynamoDocumentClient, s3Client } from "../shared/adapters/aws-clients.t
 import { JobStore } from "../shared/adapters/job-store.ts";
 import { ManifestStore } from "../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../shared/adapters/object-store.ts";
+import { SegmentFiles } from "../shared/adapters/segment-files.ts";
+import { DEFAULT_COMPACTION_POLICY } from "../shared/domain/compaction-policy.ts";
 import { documentSplitter } from "../shared/domain/document-splitter.ts";
+import { ExtractionError } from "../shared/domain/errors.ts";
 import { FIRST_INDEX } from "../shared/domain/manifest.ts";
 import { type EmbeddedGroup, encodeVector } from "../shared/domain/messages.ts";
 import { Embedder } from "../shared/ml/embedder.ts";
@@ -37,6 +41,7 @@ import { EMBEDDING_MODEL_IDS, embeddingModel } from "../shared/ml/model-registry
 import { CrossEncoder } from "../shared/ml/reranker.ts";
 import { hasReranker } from "../shared/ml/reranker-files.ts";
 import { embedderTokenCounter } from "../shared/ml/tokenizer.ts";
+import { compactCollection } from "../shared/stages/compaction.ts";
 import { indexGroups } from "../shared/stages/indexing.ts";
 import { SearchService, searchRequest } from "../shared/stages/search.ts";
 import { EmbeddingCache } from "./eval-cache.ts";
@@ -155,9 +160,21 @@ async function main() {
   const jobs = new JobStore(db, table);
   const manifests = new ManifestStore(db, table);
   const objects = new ObjectStore(s3Client());
+  // Segments are read by byte range and cached whole in a local directory, as the search function does in /tmp.
+  const files = new SegmentFiles(objects, bucket, { cacheDir: join(tmpdir(), `datadistiller-${run}`) });
   const blobs = {
-    write: (key: string, bytes: Uint8Array) => objects.write(bucket, key, bytes),
+    write: (key: string, body: Uint8Array | readonly Uint8Array[]) => objects.write(bucket, key, body),
     read: (key: string) => objects.read(bucket, key),
+    source: (key: string, size: number) => files.source(key, size),
+    prefetch: (key: string, size: number) => files.prefetch(key, size),
+    retain: (keys: ReadonlySet<string>) => files.retain(keys),
+  };
+  // Compaction runs as the compaction function would, after each batch that asks for it.
+  const compaction = {
+    policy: DEFAULT_COMPACTION_POLICY,
+    request: async (tenant: string, collection: string) => {
+      await compactCollection(tenant, collection, run, { manifests, blobs, policy: DEFAULT_COMPACTION_POLICY });
+    },
   };
   const split = documentSplitter(embedderTokenCounter(embedder.tokenizer));
   const cache = options.cache ? new EmbeddingCache(dir, model, modelFiles(modelDir, model.id).onnx) : undefined;
@@ -168,6 +185,8 @@ async function main() {
   const collection = "corpus";
   let docs = 0;
   let chunks = 0;
+  /** Documents that hold no text (real collections have some): skipped and counted, as the pipeline fails their jobs. */
+  const skipped: { documentId: string; reason: string }[] = [];
   const began = Date.now();
   let pending: EmbeddedGroup[] = [];
   const flush = async () => {
@@ -175,7 +194,7 @@ async function main() {
       jobs,
       manifests,
       blobs,
-      maxSegments: 8,
+      compaction,
       toEmbed: async () => {
         throw new Error("the evaluation's collection has one index: nothing is sent back to embedding");
       },
@@ -185,7 +204,15 @@ async function main() {
   for await (const doc of jsonLines(join(dir, "corpus.jsonl"))) {
     const documentId = String(doc._id);
     const text = [doc.title, doc.text].filter(Boolean).join("\n\n");
-    const docChunks = await split(documentId, new TextEncoder().encode(text), "text/plain");
+    let docChunks: Awaited<ReturnType<typeof split>>;
+    try {
+      docChunks = await split(documentId, new TextEncoder().encode(text), "text/plain");
+      if (docChunks.length === 0) throw new ExtractionError("NO_TEXT", "The document contains no text.");
+    } catch (error) {
+      if (!(error instanceof ExtractionError)) throw error;
+      skipped.push({ documentId, reason: error.message });
+      continue;
+    }
     const jobId = `job-${documentId}`;
     await jobs.create({
       jobId,
@@ -222,6 +249,14 @@ async function main() {
   await flush();
   cache?.save();
   log(`indexed ${docs} documents, ${chunks} chunks in ${((Date.now() - began) / 1000).toFixed(0)} s`);
+  if (skipped.length > 0) {
+    log(
+      `skipped ${skipped.length} documents without text: ${skipped
+        .slice(0, 5)
+        .map((doc) => doc.documentId)
+        .join(", ")}${skipped.length > 5 ? ", …" : ""}`,
+    );
+  }
 
   const service = new SearchService({
     manifests,
@@ -323,6 +358,7 @@ async function main() {
     queryHalf: options.queries,
     docs,
     chunks,
+    skippedDocuments: skipped.length,
     queries: evaluated.length,
     modes: results,
   };

@@ -14,12 +14,12 @@ const fraction = (part: number, total: number) => `${part}/${total}`;
 export async function jobsCommand(
   client: DataDistillerClient,
   jobId: string | undefined,
-  options: { json?: boolean; limit: number; cursor?: string },
+  options: { json?: boolean; limit: number; cursor?: string; trace?: boolean },
 ) {
   if (jobId) {
     const job = await client.job(jobId);
-    if (options.json) printJson(job);
-    else print(formatJob(job));
+    if (options.json) printJson(options.trace ? { ...job, trace: jobTrace(job) } : job);
+    else print(options.trace ? formatTrace(job) : formatJob(job));
     return;
   }
   const page = await client.listJobs({ limit: options.limit, ...(options.cursor ? { cursor: options.cursor } : {}) });
@@ -72,4 +72,77 @@ export function formatJob(job: JobStatus): string {
   if (job.error) rows.push([job.state === "FAILED" ? "reason" : "warning", out.red(job.error)]);
   const width = Math.max(...rows.map(([label]) => label.length));
   return rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join("\n");
+}
+
+/** Which function moves a job into each state (the stage that did the work shown on that line). */
+const MOVED_BY: Partial<Record<JobState, string>> = {
+  PENDING_UPLOAD: "upload-url",
+  UPLOADED: "on-upload",
+  SPLITTING: "split",
+  EMBEDDING: "split",
+  INDEXING: "index",
+  COMPLETED: "index",
+};
+
+export interface TraceStep {
+  state: JobState;
+  at: string;
+  /** The function that moved the job into this state. */
+  by?: string;
+  /** Since the job was created. */
+  sinceCreatedMs: number;
+  /** Until the next state (undefined for the last one reached). */
+  durationMs?: number;
+}
+
+/** A job's path through the stages: each state reached, by whom, when, and how long it stayed. */
+export function jobTrace(job: Pick<JobStatus, "stages" | "createdAt" | "state">): TraceStep[] {
+  const created = Date.parse(job.createdAt);
+  const reached = JOB_STATES.flatMap((state) => {
+    const at = job.stages[state];
+    return at ? [{ state, at, time: Date.parse(at) }] : [];
+  }).sort((a, b) => a.time - b.time);
+  return reached.map(({ state, at, time }, i) => {
+    const next = reached[i + 1];
+    const by = state === "FAILED" ? undefined : MOVED_BY[state];
+    return {
+      state,
+      at,
+      ...(by ? { by } : {}),
+      sinceCreatedMs: time - created,
+      ...(next ? { durationMs: next.time - time } : {}),
+    };
+  });
+}
+
+/** `jobs <id> --trace`: the job's path through the stages, then where its log lines are. */
+export function formatTrace(job: JobStatus): string {
+  const steps = jobTrace(job);
+  const rows = steps.map((step) => [
+    stateColor(step.state),
+    step.by ?? "",
+    step.at,
+    `+${formatDuration(step.sinceCreatedMs)}`,
+    step.durationMs === undefined ? "" : formatDuration(step.durationMs),
+  ]);
+  const lines = [
+    `job ${job.jobId}  ${job.filename}  (document ${job.documentId}, collection ${job.collection})`,
+    table(["STATE", "BY", "AT", "SINCE CREATED", "IN STATE"], rows, { header: out.bold }),
+  ];
+  const uploaded = job.stages.UPLOADED;
+  const completed = job.stages.COMPLETED;
+  if (uploaded && completed) {
+    lines.push(`time to searchable  ${formatDuration(Date.parse(completed) - Date.parse(uploaded))}`);
+  }
+  const { chunksTotal, chunksEmbedded, chunksIndexed } = job.counts;
+  lines.push(`chunks  ${chunksTotal} total, ${chunksEmbedded} embedded, ${chunksIndexed} indexed`);
+  if (job.error) lines.push(`${job.state === "FAILED" ? "reason" : "warning"}  ${out.red(job.error)}`);
+  lines.push(
+    out.dim(
+      `logs: every function's JSON log lines name this job (jobId, or jobIds on a batch's line).\n` +
+        `  AWS (CloudWatch Logs Insights over /aws/lambda/*): fields @timestamp, service, message | filter @message like "${job.jobId}" | sort @timestamp\n` +
+        `  local (npm start): its output, e.g. npm start 2>&1 | grep ${job.jobId}`,
+    ),
+  );
+  return lines.join("\n");
 }

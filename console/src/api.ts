@@ -35,7 +35,6 @@ export function contentTypeOf(file: File): string | undefined {
 export function uploadWithProgress(
   upload: PresignedUpload,
   file: File,
-  contentType: string,
   onProgress: (fraction: number) => void,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -53,11 +52,11 @@ export function uploadWithProgress(
     );
     if (upload.method === "POST") {
       const form = new FormData();
-      for (const [name, value] of Object.entries(upload.fields ?? {})) form.append(name, value);
+      for (const [name, value] of Object.entries(upload.fields)) form.append(name, value);
       form.append("file", file);
       request.send(form);
     } else {
-      for (const [name, value] of Object.entries(upload.headers ?? { "content-type": contentType })) {
+      for (const [name, value] of Object.entries(upload.headers)) {
         request.setRequestHeader(name, value);
       }
       request.send(file);

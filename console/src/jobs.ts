@@ -1,9 +1,9 @@
 /** The jobs list: one row per upload, polled every half second until it completes or fails. */
-import { type ConsoleApi, contentTypeOf, type JobStatus, uploadWithProgress } from "./api.ts";
+import { ApiError, type ConsoleApi, contentTypeOf, type JobStatus, uploadWithProgress } from "./api.ts";
 import { duration, errorMessage, h, replace } from "./dom.ts";
+import { pollTick, TERMINAL } from "./polling.ts";
 
 const POLL_MS = 500;
-const TERMINAL = new Set(["COMPLETED", "FAILED"]);
 /** Stage durations shown on a row: from the first state's timestamp to the second's. */
 const PHASES: Array<[string, string, string]> = [
   ["upload", "PENDING_UPLOAD", "UPLOADED"],
@@ -71,7 +71,7 @@ export class JobsPanel {
       row.uploading = 0;
       this.render(row);
       try {
-        await uploadWithProgress(ticket.upload, file, contentType, (fraction) => {
+        await uploadWithProgress(ticket.upload, file, (fraction) => {
           row.uploading = fraction;
           this.render(row);
         });
@@ -110,23 +110,24 @@ export class JobsPanel {
   }
 
   private async poll(): Promise<void> {
-    const active = [...this.rows.entries()].filter(
-      ([, row]) =>
-        !row.localError && row.uploading === undefined && !row.polling && !TERMINAL.has(row.job?.state ?? ""),
-    );
-    if (active.length === 0 && ![...this.rows.values()].some((row) => row.uploading !== undefined)) {
+    const { due, idle } = pollTick(this.rows);
+    if (idle) {
       clearInterval(this.timer);
       this.timer = undefined;
       return;
     }
     await Promise.all(
-      active.map(async ([jobId, row]) => {
+      due.map(async (jobId) => {
+        const row = this.rows.get(jobId);
+        if (!row) return;
         row.polling = true;
         try {
           row.job = await this.api.job(jobId);
           this.render(row);
           if (TERMINAL.has(row.job.state)) this.onSettled(row.job);
         } catch (error) {
+          // A refusal (4xx) ends this row; a transient fault (network, 5xx) is asked again next tick.
+          if (!(error instanceof ApiError) || error.status >= 500) return;
           row.localError = errorMessage(error);
           this.render(row);
         } finally {

@@ -4,6 +4,7 @@ import { clearSettings, loadSettings, saveSettings, tokenInfo } from "./config.t
 import { DeadLettersPanel } from "./dead-letters.ts";
 import { byTestId, errorMessage } from "./dom.ts";
 import { JobsPanel } from "./jobs.ts";
+import { PipelinePanel } from "./pipeline.ts";
 import { SearchPanel } from "./search.ts";
 
 async function main(): Promise<void> {
@@ -25,19 +26,25 @@ async function main(): Promise<void> {
   setUpSettings(settings.endpoint, settings.token);
 
   // Tabs.
-  const tabs = ["search", "dead-letters"] as const;
+  const tabs = ["search", "dead-letters", "pipeline"] as const;
   const show = (name: (typeof tabs)[number]) => {
     for (const tab of tabs) {
       byTestId(`tab-${tab}`).setAttribute("aria-selected", String(tab === name));
       byTestId(`panel-${tab}`).hidden = tab !== name;
     }
     if (name === "dead-letters") void deadLetters.load();
+    // The Pipeline view polls GET /metrics only while it is open.
+    if (name === "pipeline") {
+      pipeline.start();
+      void deadLetters.load();
+    } else pipeline.stop();
   };
   for (const tab of tabs) byTestId(`tab-${tab}`).addEventListener("click", () => show(tab));
 
   const deadLetters = new DeadLettersPanel(api, byTestId("panel-dead-letters"), (count) => {
     byTestId("dead-letters-count").textContent = count > 0 ? String(count) : "";
   });
+  const pipeline = new PipelinePanel(settings.endpoint, byTestId("panel-pipeline"), () => deadLetters.count);
   new SearchPanel(api, byTestId("panel-search"));
   const jobs = new JobsPanel(api, byTestId("jobs"), byTestId("jobs-empty"), (job) => {
     // A failed job may have left a dead letter behind.

@@ -2,6 +2,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { HttpError, publicHttpHandler } from "../../shared/adapters/http.ts";
 import { allowedMethods, buildOpenApiDocument, matchPath } from "../../shared/api/openapi.ts";
+import { withLambdaContext } from "../middleware.ts";
 
 /**
  * GET /openapi.json (no token): the API's OpenAPI 3.1 description, generated at cold start from
@@ -14,9 +15,9 @@ loadFunctionConfig("api-meta");
 const logger = new Logger({ serviceName: "api-meta" });
 const document = JSON.stringify(buildOpenApiDocument());
 
-export const handler = publicHttpHandler(
-  { onUnexpected: (error) => logger.error("api-meta failed", error as Error) },
-  async (event) => {
+export const handler = withLambdaContext(
+  logger,
+  publicHttpHandler({ onUnexpected: (error) => logger.error("api-meta failed", error as Error) }, async (event) => {
     const method = event.requestContext.http.method.toUpperCase();
     const path = event.rawPath;
     if (path === "/openapi.json" && (method === "GET" || method === "HEAD")) {
@@ -34,5 +35,5 @@ export const handler = publicHttpHandler(
       });
     }
     throw new HttpError("NOT_FOUND", `no route for ${method} ${path}`);
-  },
+  }),
 );

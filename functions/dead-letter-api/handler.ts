@@ -11,6 +11,7 @@ import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { HttpError, httpHandler, json } from "../../shared/adapters/http.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { type DeadLetter, listDeadLetters, tenantView } from "../../shared/stages/dead-letters.ts";
+import { withLambdaContext } from "../middleware.ts";
 
 /**
  * GET /dead-letters and POST /dead-letters/redrive for the caller's tenant. This function sits
@@ -42,19 +43,22 @@ async function redrive(tenant: string): Promise<DeadLetter[]> {
   return (JSON.parse(payload) as { redriven: DeadLetter[] }).redriven;
 }
 
-export const handler = httpHandler(
-  { authenticate, onUnexpected: (error) => logger.error("dead-letter-api failed", error as Error) },
-  async (event, { tenant }) => {
-    if (event.routeKey === "POST /dead-letters/redrive") {
-      const redriven = await redrive(tenant);
-      logger.info("dead letters redriven", { tenant, count: redriven.length });
-      return json(200, { redriven: redriven.map((letter) => tenantView(letter, tenant)) });
-    }
-    const letters = await listDeadLetters({ objects, bucket: config.DEAD_LETTER_BUCKET }, tenant);
-    return json(
-      200,
-      { deadLetters: letters.map((letter) => tenantView(letter, tenant)) },
-      { "cache-control": "no-store" },
-    );
-  },
+export const handler = withLambdaContext(
+  logger,
+  httpHandler(
+    { authenticate, onUnexpected: (error) => logger.error("dead-letter-api failed", error as Error) },
+    async (event, { tenant }) => {
+      if (event.routeKey === "POST /dead-letters/redrive") {
+        const redriven = await redrive(tenant);
+        logger.info("dead letters redriven", { tenant, count: redriven.length });
+        return json(200, { redriven: redriven.map((letter) => tenantView(letter, tenant)) });
+      }
+      const letters = await listDeadLetters({ objects, bucket: config.DEAD_LETTER_BUCKET }, tenant);
+      return json(
+        200,
+        { deadLetters: letters.map((letter) => tenantView(letter, tenant)) },
+        { "cache-control": "no-store" },
+      );
+    },
+  ),
 );

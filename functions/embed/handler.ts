@@ -1,20 +1,20 @@
-import { Logger } from "@aws-lambda-powertools/logger";
-import type { MSKEvent } from "aws-lambda";
-import { dynamoDocumentClient } from "../../shared/adapters/aws-clients.ts";
+import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
 import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
-import { kafkaRecords } from "../../shared/adapters/kafka-records.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
+import { syncS3Prefix } from "../../shared/adapters/model-sync.ts";
 import type { IndexTarget } from "../../shared/domain/messages.ts";
-import { type ChunkGroup, chunkGroup, collectionKey, parseMessage } from "../../shared/domain/messages.ts";
+import { chunkGroup, collectionKey } from "../../shared/domain/messages.ts";
 import { EmbedderPool } from "../../shared/ml/embedder-pool.ts";
 import { embedGroups } from "../../shared/stages/embed.ts";
+import { kafkaStage } from "../middleware.ts";
 
 /** chunks.to-embed → one batched ONNX pass over every chunk of the batch → chunks.embedded. */
 const config = loadFunctionConfig("embed");
-const logger = new Logger({ serviceName: "embed" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
+// Models on S3 (modelLocation=s3://…) are copied to /tmp once per execution environment.
+if (config.MODEL_S3_URI) await syncS3Prefix(s3Client(), config.MODEL_S3_URI, config.MODEL_DIR);
 const manifests = new ManifestStore(dynamoDocumentClient(), config.JOBS_TABLE);
 // One ONNX session per model and execution environment; the default model's is created during init.
 const embedders = new EmbedderPool(config.MODEL_DIR, config.EMBEDDING_MODELS);
@@ -33,15 +33,11 @@ async function activeTarget(tenant: string, collection: string): Promise<IndexTa
 }
 const publisher = publisherFor("embed", config);
 
-export async function handler(event: MSKEvent): Promise<void> {
-  const groups: ChunkGroup[] = [];
-  for (const record of kafkaRecords(event)) {
-    const parsed = parseMessage(chunkGroup, record.value);
-    if (parsed.success) groups.push(parsed.data);
-    else logger.error("malformed chunks.to-embed message", { offset: record.offset, issues: parsed.error.issues });
-  }
-  const started = Date.now();
-  try {
+export const handler = kafkaStage({
+  serviceName: "embed",
+  message: chunkGroup,
+  jobs,
+  async run(groups, logger, metrics) {
     const result = await embedGroups(groups, {
       jobs,
       embed: (texts, model) => embedders.embedPassages(texts, model),
@@ -56,12 +52,7 @@ export async function handler(event: MSKEvent): Promise<void> {
           })),
         ),
     });
-    logger.info("embedded", { ...result, groups: groups.length, ms: Date.now() - started });
-  } catch (error) {
-    await jobs.noteErrors(
-      groups.map((group) => group.jobId),
-      `embed: ${(error as Error).message}`,
-    );
-    throw error;
-  }
-}
+    metrics.add("ChunksEmbedded", result.counted);
+    logger.info("embedded", { ...result, groups: groups.length });
+  },
+});

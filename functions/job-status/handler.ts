@@ -6,6 +6,7 @@ import { HttpError, httpHandler, json, parsePath, parseQuery } from "../../share
 import { InvalidJobCursorError, JobStore } from "../../shared/adapters/job-store.ts";
 import { jobListQuery, jobPath } from "../../shared/api/schemas.ts";
 import { jobView } from "../../shared/domain/jobs.ts";
+import { withLambdaContext } from "../middleware.ts";
 
 /**
  * GET /jobs/{id}: the job's state, counts, stage times and failure reason, for its own tenant only.
@@ -17,26 +18,29 @@ const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE);
 const authenticate = authenticatorFor(config);
 const noStore = { "cache-control": "no-store" };
 
-export const handler = httpHandler(
-  { authenticate, onUnexpected: (error) => logger.error("job-status failed", error as Error) },
-  async (event, { tenant }) => {
-    const now = new Date();
-    if (event.routeKey === "GET /jobs") {
-      const { limit, cursor } = parseQuery(event, jobListQuery);
-      try {
-        const page = await jobs.listForTenant(tenant, { limit, ...(cursor ? { cursor } : {}) });
-        const views = page.jobs.map((job) => jobView(job, now, config.STALL_AFTER_MINUTES));
-        return json(200, { jobs: views, ...(page.cursor ? { cursor: page.cursor } : {}) }, noStore);
-      } catch (error) {
-        if (error instanceof InvalidJobCursorError) throw new HttpError("INVALID_CURSOR", error.message);
-        throw error;
+export const handler = withLambdaContext(
+  logger,
+  httpHandler(
+    { authenticate, onUnexpected: (error) => logger.error("job-status failed", error as Error) },
+    async (event, { tenant }) => {
+      const now = new Date();
+      if (event.routeKey === "GET /jobs") {
+        const { limit, cursor } = parseQuery(event, jobListQuery);
+        try {
+          const page = await jobs.listForTenant(tenant, { limit, ...(cursor ? { cursor } : {}) });
+          const views = page.jobs.map((job) => jobView(job, now, config.STALL_AFTER_MINUTES));
+          return json(200, { jobs: views, ...(page.cursor ? { cursor: page.cursor } : {}) }, noStore);
+        } catch (error) {
+          if (error instanceof InvalidJobCursorError) throw new HttpError("INVALID_CURSOR", error.message);
+          throw error;
+        }
       }
-    }
-    const notFound = () => new HttpError("JOB_NOT_FOUND", `no job ${event.pathParameters?.id ?? ""}`);
-    const { id } = parsePath(event, jobPath, notFound);
-    const job = await jobs.get(id);
-    // Another tenant's job is answered exactly like a missing one: ids reveal nothing.
-    if (!job || job.tenant !== tenant) throw notFound();
-    return json(200, jobView(job, now, config.STALL_AFTER_MINUTES), noStore);
-  },
+      const notFound = () => new HttpError("JOB_NOT_FOUND", `no job ${event.pathParameters?.id ?? ""}`);
+      const { id } = parsePath(event, jobPath, notFound);
+      const job = await jobs.get(id);
+      // Another tenant's job is answered exactly like a missing one: ids reveal nothing.
+      if (!job || job.tenant !== tenant) throw notFound();
+      return json(200, jobView(job, now, config.STALL_AFTER_MINUTES), noStore);
+    },
+  ),
 );

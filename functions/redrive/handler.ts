@@ -6,6 +6,7 @@ import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import type { JobState } from "../../shared/domain/jobs.ts";
 import { type DeadLetter, listDeadLetters, type RedriveDeps, redrive } from "../../shared/stages/dead-letters.ts";
+import { withLambdaContext } from "../middleware.ts";
 
 /**
  * Invoked by an operator (`aws lambda invoke`): lists the dead letters not yet replayed (dryRun),
@@ -57,9 +58,12 @@ async function replay(tenant: string | undefined): Promise<{ redriven: DeadLette
   return result;
 }
 
-export async function handler(
-  event: RedriveRequest | null | undefined,
-): Promise<{ deadLetters: DeadLetter[] } | { redriven: DeadLetter[] }> {
-  const tenant = event?.tenant || undefined;
-  return event?.dryRun ? list(tenant) : replay(tenant);
-}
+export const handler = withLambdaContext(
+  logger,
+  async (
+    event: RedriveRequest | null | undefined,
+  ): Promise<{ deadLetters: DeadLetter[] } | { redriven: DeadLetter[] }> => {
+    const tenant = event?.tenant || undefined;
+    return event?.dryRun ? list(tenant) : replay(tenant);
+  },
+);

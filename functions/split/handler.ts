@@ -1,22 +1,24 @@
-import { Logger } from "@aws-lambda-powertools/logger";
-import type { MSKEvent } from "aws-lambda";
 import { dynamoDocumentClient, s3Client } from "../../shared/adapters/aws-clients.ts";
 import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { publisherFor } from "../../shared/adapters/kafka-publisher.ts";
-import { kafkaRecords } from "../../shared/adapters/kafka-records.ts";
+import { countingFailures } from "../../shared/adapters/metrics.ts";
+import { syncS3Prefix } from "../../shared/adapters/model-sync.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { documentSplitter } from "../../shared/domain/document-splitter.ts";
-import { type ChunkGroup, documentUploaded, parseMessage } from "../../shared/domain/messages.ts";
+import { documentUploaded } from "../../shared/domain/messages.ts";
 import { modelFiles } from "../../shared/ml/model-files.ts";
 import { EMBEDDER_MAX_TOKENS, embedderTokenCounter, TextTokenizer } from "../../shared/ml/tokenizer.ts";
-import { splitDocument } from "../../shared/stages/split.ts";
+import { splitDocuments } from "../../shared/stages/split.ts";
+import { kafkaStage } from "../middleware.ts";
 
 /** documents.uploaded → extract, chunk, publish groups of chunks to chunks.to-embed (the fan-out). */
 const config = loadFunctionConfig("split");
-const logger = new Logger({ serviceName: "split" });
 const jobs = new JobStore(dynamoDocumentClient(), config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
-const objects = new ObjectStore(s3Client());
+const s3 = s3Client();
+const objects = new ObjectStore(s3);
+// Models on S3 (modelLocation=s3://…) are copied to /tmp once per execution environment.
+if (config.MODEL_S3_URI) await syncS3Prefix(s3, config.MODEL_S3_URI, config.MODEL_DIR);
 // Chunks are measured with the default embedder's tokenizer (the registry's models share BERT's
 // uncased word pieces), loaded once per execution environment.
 const tokenizer = TextTokenizer.fromFile(
@@ -26,46 +28,27 @@ const tokenizer = TextTokenizer.fromFile(
 const split = documentSplitter(embedderTokenCounter(tokenizer));
 const publisher = publisherFor("split", config);
 
-export async function handler(event: MSKEvent): Promise<void> {
-  const groups: ChunkGroup[] = [];
-  for (const record of kafkaRecords(event)) {
-    const message = parseMessage(documentUploaded, record.value);
-    if (!message.success) {
-      // Not a message this stage understands: retrying cannot help, so it is logged and skipped.
-      logger.error("malformed documents.uploaded message", { offset: record.offset, issues: message.error.issues });
-      continue;
+export const handler = kafkaStage({
+  serviceName: "split",
+  message: documentUploaded,
+  jobs,
+  async run(messages, logger, metrics) {
+    const { outcomes } = await splitDocuments(messages, {
+      // A document that cannot be read fails its job here: the user's input is the cause.
+      jobs: countingFailures(jobs, metrics, "bad-input"),
+      objects,
+      split,
+      chunksPerGroup: config.CHUNKS_PER_GROUP,
+      publish: (groups) =>
+        publisher.publish(
+          config.TOPIC_CHUNKS_TO_EMBED,
+          // Keyed by group: the groups of one document spread over every partition.
+          groups.map((group) => ({ key: group.groupId, value: JSON.stringify(group) })),
+        ),
+    });
+    for (const outcome of outcomes) {
+      if (outcome.kind === "split") logger.info("split", { jobId: outcome.jobId, chunks: outcome.chunks });
+      else logger.info(outcome.kind, { jobId: outcome.jobId, reason: outcome.reason });
     }
-    const { jobId } = message.data;
-    try {
-      const outcome = await splitDocument(message.data, {
-        jobs,
-        objects,
-        split,
-        chunksPerGroup: config.CHUNKS_PER_GROUP,
-      });
-      if (outcome.kind === "split") {
-        groups.push(...outcome.groups);
-        logger.info("split", { jobId, chunks: outcome.chunks, groups: outcome.groups.length });
-      } else {
-        logger.info(outcome.kind, { jobId, reason: outcome.reason });
-      }
-    } catch (error) {
-      await jobs.noteError(jobId, `split: ${(error as Error).message}`);
-      throw error;
-    }
-  }
-  // One produce for the whole batch, after every job's chunk total was recorded above.
-  try {
-    await publisher.publish(
-      config.TOPIC_CHUNKS_TO_EMBED,
-      // Keyed by group: the groups of one document spread over every partition.
-      groups.map((group) => ({ key: group.groupId, value: JSON.stringify(group) })),
-    );
-  } catch (error) {
-    await jobs.noteErrors(
-      groups.map((group) => group.jobId),
-      `split: ${(error as Error).message}`,
-    );
-    throw error;
-  }
-}
+  },
+});

@@ -7,13 +7,14 @@ import { environmentOf, type FunctionDefaults, nodeFunction } from "../lambda-de
 import type { Network } from "../network.ts";
 import type { Storage } from "../storage.ts";
 import { type Streaming, TOPICS } from "../streaming.ts";
+import type { CompactionStage } from "./compaction.ts";
 
 export interface IndexStageProps extends FunctionDefaults, KafkaConsumerProps {
   readonly storage: Storage;
   /** The native layer (faiss-node). */
   readonly nativeLayer: lambda.ILayerVersion;
   /**
-   * Memory of the function, MB (builds a FAISS index and a BM25 model per batch, merges segments).
+   * Memory of the function, MB (builds a FAISS index and a BM25 model per batch).
    * @default 2048
    */
   readonly memorySize?: number;
@@ -28,10 +29,11 @@ export interface IndexStageProps extends FunctionDefaults, KafkaConsumerProps {
    */
   readonly batchSize?: number;
   /**
-   * Live segments of a collection before the smallest are merged.
-   * @default 16
+   * Compaction, which the index function hands a collection to (asynchronously) after a batch that
+   * leaves segments to merge; its merge bounds tell the index function when to ask.
+   * @default - no compaction: every batch stays a segment of its own
    */
-  readonly maxSegments?: number;
+  readonly compaction?: CompactionStage;
   /**
    * Days a finished job stays readable before its TTL removes it.
    * @default 30
@@ -76,7 +78,6 @@ export class IndexStage extends Construct {
       environment: environmentOf("index", {
         JOBS_TABLE: storage.jobsTable.tableName,
         INDEX_BUCKET: storage.indexBucket.bucketName,
-        MAX_SEGMENTS: String(props.maxSegments ?? 16),
         JOB_RETENTION_DAYS: String(props.jobRetentionDays ?? 30),
         // Sends chunks back to embedding: an upload's copy for a collection's second index, a
         // migration's re-embedding.
@@ -84,13 +85,18 @@ export class IndexStage extends Construct {
         KAFKA_SASL_MECHANISM: "aws-iam",
         TOPIC_CHUNKS_TO_EMBED: TOPICS.chunksToEmbed,
         CHUNKS_PER_GROUP: String(props.chunksPerGroup ?? 16),
+        ...(props.compaction ? { COMPACT_FUNCTION: props.compaction.function.functionName } : {}),
+        MERGE_FACTOR: props.compaction?.mergeFactor ?? "4",
+        MAX_SEGMENT_CHUNKS: props.compaction?.maxSegmentChunks ?? "262144",
       }),
     });
-    // Writes and reads back segments (compaction, migrations); commits markers, counters and
-    // manifests; reads a collection's items (Query).
-    storage.grantJobs(this.function, "GetItem", "PutItem", "UpdateItem", "Query");
+    // Writes segments and reads them back (migrations); reads the batch's jobs and markers
+    // (BatchGetItem); commits markers, counters and manifests (merging is the compaction
+    // function's); reads a collection's items (Query).
+    storage.grantJobs(this.function, "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query");
     props.streaming.grantProduce(this.function, [TOPICS.chunksToEmbed]);
     storage.grantSegments(this.function, "IndexSegments", "s3:GetObject", "s3:PutObject");
+    props.compaction?.grantRequest(this.function);
 
     // One batch = one segment: larger batches and a longer window mean fewer, bigger segments
     // (Lambda also caps a batch at 6 MB of payload). No bisect: a retried batch skips the groups

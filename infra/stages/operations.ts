@@ -1,6 +1,8 @@
 import { CfnOutput, Duration, RemovalPolicy } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as actions from "aws-cdk-lib/aws-cloudwatch-actions";
+import * as events from "aws-cdk-lib/aws-events";
+import * as targets from "aws-cdk-lib/aws-events-targets";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as kms from "aws-cdk-lib/aws-kms";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
@@ -10,20 +12,14 @@ import * as s3n from "aws-cdk-lib/aws-s3-notifications";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
-import { FUNCTION_NAMES, type FunctionName } from "../../shared/adapters/config.ts";
+import { SINGLE_FUNCTION_NAMES, type SingleFunctionName } from "../../shared/adapters/config.ts";
 import type { Api } from "../api.ts";
 import { KAFKA_CONSUMERS, type KafkaConsumer } from "../kafka-consumer.ts";
-import {
-  environmentOf,
-  type FunctionDefaults,
-  grantStatement,
-  METRICS_NAMESPACE,
-  nodeFunction,
-  toId,
-} from "../lambda-defaults.ts";
+import { environmentOf, type FunctionDefaults, grantStatement, nodeFunction, toId } from "../lambda-defaults.ts";
 import type { Network } from "../network.ts";
 import { DEAD_LETTER_KEYS, DEAD_LETTER_METRICS_ID, type Storage } from "../storage.ts";
 import { type Streaming, TOPICS } from "../streaming.ts";
+import { addPipelineMetrics, catalogMetric } from "./pipeline-metrics.ts";
 
 /** Offset lag (records behind) above which a consumer is alarming, sustained for 15 minutes. */
 export const OFFSET_LAG_THRESHOLD: Record<KafkaConsumer, number> = { split: 50, embed: 2000, index: 2000 };
@@ -36,12 +32,23 @@ export interface OperationsProps extends FunctionDefaults {
   readonly storage: Storage;
   readonly streaming: Streaming;
   /** The other stages' functions: the alarms and the dashboard watch them with this stage's own. */
-  readonly functions: Record<Exclude<FunctionName, "dead-letter" | "redrive" | "dead-letter-api">, lambda.IFunction>;
+  readonly functions: Record<Exclude<SingleFunctionName, OperationsFunction>, lambda.IFunction>;
   /**
-   * Reserve one execution for redrive (two concurrent runs would replay the same dead letters).
+   * The search-shard functions (one per shard index): errors and throttles alarmed like the others'.
+   * @default - none
+   */
+  readonly shardFunctions?: readonly lambda.IFunction[];
+  /**
+   * Reserve one execution for redrive and one for the sweeper (two concurrent runs of either
+   * would replay the same dead letters).
    * @default true
    */
-  readonly reserveRedriveConcurrency?: boolean;
+  readonly reserveSingleRunConcurrency?: boolean;
+  /**
+   * Largest upload, bytes: the sweeper checks an upload whose event was lost as on-upload does.
+   * @default 52428800 (50 MiB)
+   */
+  readonly maxUploadBytes?: number;
   /**
    * Days a finished job stays readable before its TTL removes it.
    * @default 30
@@ -59,17 +66,22 @@ export interface OperationsProps extends FunctionDefaults {
   readonly alarmEmail?: string;
 }
 
+/** The functions of this construct. */
+export type OperationsFunction = "dead-letter" | "redrive" | "sweeper" | "dead-letter-api";
+
 /**
  * Running the pipeline: dead letters (the dead-letter function fails the jobs of a batch Lambda
  * gave up on; redrive lists and replays them for operators, and for a tenant behind
- * GET /dead-letters and POST /dead-letters/redrive, which the dead-letter API serves), alarms →
- * an SNS topic (optionally e-mailed), and one dashboard: dead letters, Kafka offset lag per
- * consumer, function errors and throttles, API 5xx and p99 latency, and the pipeline's own
- * Powertools metrics.
+ * GET /dead-letters and POST /dead-letters/redrive, which the dead-letter API serves), the sweeper
+ * (every minute: fails jobs whose upload never arrived, takes up uploads whose event was lost,
+ * redrives batches dead-lettered by transient faults), alarms → an SNS topic (optionally e-mailed),
+ * and one dashboard: dead letters, Kafka offset lag per consumer, function errors and throttles,
+ * API 5xx and p99 latency, and the pipeline's own Powertools metrics.
  */
 export class Operations extends Construct {
   readonly deadLetter: nodejs.NodejsFunction;
   readonly redrive: nodejs.NodejsFunction;
+  readonly sweeper: nodejs.NodejsFunction;
   readonly deadLetterApi: nodejs.NodejsFunction;
   readonly alarmTopic: sns.Topic;
   readonly alarms: cloudwatch.Alarm[] = [];
@@ -83,6 +95,7 @@ export class Operations extends Construct {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const defaults = { stage, logRetentionDays: props.logRetentionDays, removalPolicy: props.removalPolicy };
     const jobRetentionDays = String(props.jobRetentionDays ?? 30);
+    const singleRun = (props.reserveSingleRunConcurrency ?? true) ? 1 : undefined;
 
     this.deadLetter = nodeFunction(this, "DeadLetter", {
       ...defaults,
@@ -126,7 +139,7 @@ export class Operations extends Construct {
       // --cli-read-timeout above this (the CLI re-sends the request after 60 s otherwise).
       timeout: Duration.minutes(5),
       // One redrive at a time: two concurrent runs would both replay the same dead letters.
-      reservedConcurrentExecutions: (props.reserveRedriveConcurrency ?? true) ? 1 : undefined,
+      reservedConcurrentExecutions: singleRun,
       // In the VPC like the other Kafka producers: MSK is reachable only from the private subnets.
       ...props.network.kafkaClientPlacement,
       environment: environmentOf("redrive", {
@@ -157,6 +170,46 @@ export class Operations extends Construct {
     // A stable output name at the stack level (the construct path would add a hash).
     redriveName.overrideLogicalId("RedriveFunctionName");
 
+    this.sweeper = nodeFunction(this, "Sweeper", {
+      ...defaults,
+      entry: "functions/sweeper/handler.ts",
+      serviceName: "sweeper",
+      description:
+        "Every minute: fails jobs whose upload never arrived, takes up uploads whose event was lost, redrives batches dead-lettered by transient faults",
+      // A few queries, HEADs and small writes per due job, and a produce per dead letter.
+      memorySize: 512,
+      timeout: Duration.minutes(2),
+      // One run at a time: two concurrent runs would both redrive the same dead letters.
+      reservedConcurrentExecutions: singleRun,
+      // In the VPC like the other Kafka producers.
+      ...props.network.kafkaClientPlacement,
+      environment: environmentOf("sweeper", {
+        JOBS_TABLE: storage.jobsTable.tableName,
+        UPLOAD_BUCKET: storage.uploadBucket.bucketName,
+        DEAD_LETTER_BUCKET: storage.deadLetterBucket.bucketName,
+        MAX_UPLOAD_BYTES: String(props.maxUploadBytes ?? 50 * 1024 * 1024),
+        KAFKA_BROKERS: streaming.bootstrapBrokers,
+        KAFKA_SASL_MECHANISM: "aws-iam",
+        TOPIC_DOCUMENTS_UPLOADED: TOPICS.documentsUploaded,
+        JOB_RETENTION_DAYS: jobRetentionDays,
+      }),
+    });
+    // Queries the upload due dates (table partitions UPLOADCHECK#n), moves or deletes them (a
+    // transaction of Delete + Put), reads and moves jobs on; HEADs and reads uploads (the
+    // listing makes a missing key a 404); lists, reads, archives and deletes dead letters;
+    // republishes them and documents.uploaded.
+    storage.grantJobs(this.sweeper, "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query");
+    storage.grantUploads(this.sweeper, "ReadUploads", "s3:GetObject");
+    storage.grantListUploads(this.sweeper);
+    storage.grantListDeadLetters(this.sweeper);
+    storage.grantDeadLetters(this.sweeper, "ReplayDeadLetters", "failed", "s3:GetObject", "s3:DeleteObject");
+    storage.grantDeadLetters(this.sweeper, "ArchiveDeadLetters", "redriven", "s3:PutObject");
+    streaming.grantProduce(this.sweeper, [TOPICS.documentsUploaded, TOPICS.chunksToEmbed, TOPICS.chunksEmbedded]);
+    new events.Rule(this, "SweeperSchedule", {
+      description: "Runs the operations sweeper every minute",
+      schedule: events.Schedule.rate(Duration.minutes(1)),
+      targets: [new targets.LambdaFunction(this.sweeper, { retryAttempts: 0 })],
+    });
     // The tenant's side of the same, behind the HTTP API. Outside the VPC: it verifies bearer
     // tokens against the issuer's keys (on the internet), which a function in the private subnets
     // cannot reach; replaying needs Kafka, so it invokes redrive for the caller's tenant.
@@ -188,10 +241,11 @@ export class Operations extends Construct {
     });
     props.api.addRoutes("dead-letter-api", this.deadLetterApi);
 
-    const functions: Record<FunctionName, lambda.IFunction> = {
+    const functions: Record<SingleFunctionName, lambda.IFunction> = {
       ...props.functions,
       "dead-letter": this.deadLetter,
       redrive: this.redrive,
+      sweeper: this.sweeper,
       "dead-letter-api": this.deadLetterApi,
     };
     const period = Duration.minutes(5);
@@ -234,7 +288,16 @@ export class Operations extends Construct {
       alarmName: "dead-letters",
       alarmDescription:
         "A Kafka batch exhausted its retries and was written to the dead-letter bucket. Inspect it and redrive.",
-      metric: deadLetterPuts,
+      // The dead-letter function's count (DeadLetters), or the bucket's own writes should it fail.
+      metric: new cloudwatch.MathExpression({
+        expression: "MAX([FILL(emitted, 0), FILL(puts, 0)])",
+        usingMetrics: {
+          emitted: catalogMetric("DeadLetters", { service: "dead-letter" }, { period }),
+          puts: deadLetterPuts,
+        },
+        label: "dead letters",
+        period,
+      }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
@@ -262,8 +325,11 @@ export class Operations extends Construct {
     }
 
     // Errors and throttles of every function.
-    for (const name of FUNCTION_NAMES) {
-      const fn = functions[name];
+    const watched: [string, lambda.IFunction][] = [
+      ...SINGLE_FUNCTION_NAMES.map((name): [string, lambda.IFunction] => [name, functions[name]]),
+      ...(props.shardFunctions ?? []).map((fn, shard): [string, lambda.IFunction] => [`search-shard-${shard}`, fn]),
+    ];
+    for (const [name, fn] of watched) {
       alarm(`${toId(name)}ErrorsAlarm`, {
         alarmName: `${name}-errors`,
         alarmDescription: `${name} invocations failed.`,
@@ -307,7 +373,7 @@ export class Operations extends Construct {
       dashboardName: `DataDistiller-${stage}`,
       defaultInterval: Duration.hours(3),
     });
-    const perFunction = (metric: (fn: lambda.IFunction) => cloudwatch.IMetric, names: readonly FunctionName[]) =>
+    const perFunction = (metric: (fn: lambda.IFunction) => cloudwatch.IMetric, names: readonly SingleFunctionName[]) =>
       names.map((name) => metric(functions[name]));
     const apiFunctions = ["upload-url", "search", "job-status", "delete-document", "dead-letter-api"] as const;
     const pipelineFunctions = ["on-upload", "split", "embed", "index"] as const;
@@ -342,12 +408,12 @@ export class Operations extends Construct {
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: "Errors",
-        left: perFunction((fn) => fn.metricErrors({ period }), FUNCTION_NAMES),
+        left: perFunction((fn) => fn.metricErrors({ period }), SINGLE_FUNCTION_NAMES),
         width: 8,
       }),
       new cloudwatch.GraphWidget({
         title: "Throttles",
-        left: perFunction((fn) => fn.metricThrottles({ period }), FUNCTION_NAMES),
+        left: perFunction((fn) => fn.metricThrottles({ period }), SINGLE_FUNCTION_NAMES),
         width: 8,
       }),
       new cloudwatch.GraphWidget({
@@ -356,18 +422,12 @@ export class Operations extends Construct {
         width: 8,
       }),
     );
-    this.dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: `Pipeline metrics (${METRICS_NAMESPACE} namespace, Powertools)`,
-        left: [
-          new cloudwatch.MathExpression({
-            expression: `SEARCH('{${METRICS_NAMESPACE},service} ', 'Sum', 300)`,
-            label: "",
-            period,
-          }),
-        ],
-        width: 24,
-      }),
-    );
+    addPipelineMetrics({
+      dashboard: this.dashboard,
+      alarm,
+      offsetLag: lagMetrics,
+      deadLetterPuts,
+      period,
+    });
   }
 }

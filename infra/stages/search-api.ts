@@ -12,6 +12,7 @@ import {
   modelEnvironment,
 } from "../models.ts";
 import type { Storage } from "../storage.ts";
+import type { SearchShardsStage } from "./search-shards.ts";
 
 export interface SearchApiProps extends FunctionDefaults, ModelProps {
   readonly api: Api;
@@ -33,6 +34,16 @@ export interface SearchApiProps extends FunctionDefaults, ModelProps {
    * @default "models"
    */
   readonly rerankerLocation?: string;
+  /**
+   * /tmp of the search function, MiB, where segments are cached whole across warm invocations.
+   * @default 2048
+   */
+  readonly ephemeralStorageMiB?: number;
+  /**
+   * The shard functions a large collection is fanned out to.
+   * @default - every collection is searched in the search function itself
+   */
+  readonly shards?: SearchShardsStage;
 }
 
 /**
@@ -67,7 +78,7 @@ export class SearchApi extends Construct {
       layers: [props.nativeLayer],
       usesNativeLayer: true,
       // Room in /tmp for cached segments across warm invocations.
-      ephemeralStorageMiB: 2048,
+      ephemeralStorageMiB: props.ephemeralStorageMiB ?? 2048,
       environment: environmentOf("search", {
         JOBS_TABLE: storage.jobsTable.tableName,
         INDEX_BUCKET: storage.indexBucket.bucketName,
@@ -76,8 +87,12 @@ export class SearchApi extends Construct {
         ...embeddingEnvironment(props),
         ...modelEnvironment(props.modelLocation),
         ...(rerankerFromS3 ? { RERANKER_S3_URI: rerankerLocation } : {}),
+        SEGMENT_CACHE_DIR: "/tmp/segments",
+        ...(props.shards?.functionNames ? { SEARCH_SHARD_FUNCTIONS: props.shards.functionNames } : {}),
+        SHARD_MAX_CHUNKS: props.shards?.shardMaxChunks ?? "1000000",
       }),
     });
+    props.shards?.grantInvoke(this.search);
     // Reads manifests (a collection's items: Query) and segments, nothing else.
     storage.grantJobs(this.search, "GetItem", "Query");
     storage.grantSegments(this.search, "ReadSegments", "s3:GetObject");

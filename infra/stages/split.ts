@@ -4,7 +4,13 @@ import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import { Construct } from "constructs";
 import { type KafkaConsumerProps, kafkaEventSource } from "../kafka-consumer.ts";
 import { environmentOf, type FunctionDefaults, nodeFunction } from "../lambda-defaults.ts";
-import { embeddingEnvironment, grantReadModels, type ModelProps, modelEnvironment } from "../models.ts";
+import {
+  embeddingEnvironment,
+  grantListPrefix,
+  grantReadModels,
+  type ModelProps,
+  modelEnvironment,
+} from "../models.ts";
 import type { Network } from "../network.ts";
 import type { Storage } from "../storage.ts";
 import { TOPICS } from "../streaming.ts";
@@ -82,6 +88,9 @@ export class SplitStage extends Construct {
     storage.grantUploads(this.function, "ReadUpload", "s3:GetObject");
     streaming.grantProduce(this.function, [TOPICS.chunksToEmbed]);
     grantReadModels(this, this.function, props.modelLocation);
+    // Models on S3 are copied to /tmp during init: the function lists the prefix.
+    if (props.modelLocation?.startsWith("s3://"))
+      grantListPrefix(this, this.function, "ListModels", props.modelLocation);
 
     // A document per record and each may take minutes: small batches so one slow PDF holds up few
     // others; bisect isolates a document that fails every time (chunk ids are deterministic, so a

@@ -96,7 +96,8 @@ export class UploadApi extends Construct {
         JOB_RETENTION_DAYS: jobRetentionDays,
       }),
     });
-    // Creates the job; signs the upload (a presigned PUT/POST carries the signer's rights).
+    // Creates the job and its upload due date (one transaction of two Puts); signs the upload (a
+    // presigned PUT/POST carries the signer's rights).
     storage.grantJobs(this.uploadUrl, "PutItem");
     storage.grantUploads(this.uploadUrl, "PresignUpload", "s3:PutObject");
     api.addRoutes("upload-url", this.uploadUrl);
@@ -109,7 +110,8 @@ export class UploadApi extends Construct {
         "S3 ObjectCreated under uploads/: checks the object, marks the job UPLOADED, publishes documents.uploaded",
       // One ranged read + DynamoDB updates + one Kafka produce; the IAM-auth connect dominates.
       memorySize: 512,
-      timeout: Duration.seconds(30),
+      // Room to retry the produce through a broker failover (minutes) before S3's own retries.
+      timeout: Duration.minutes(3),
       // No reservation: S3 invokes asynchronously and Lambda retries throttled events itself.
       ...network.kafkaClientPlacement,
       environment: environmentOf("on-upload", {

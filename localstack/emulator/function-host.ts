@@ -43,6 +43,8 @@ export class FunctionHost {
   constructor(
     readonly definition: FunctionDefinition,
     private readonly log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+    /** Every line the function prints, as printed (e.g. for its embedded-format metrics). */
+    private readonly onOutput: (line: string) => void = () => {},
   ) {}
 
   async invoke(event: unknown): Promise<InvokeResult> {
@@ -169,7 +171,12 @@ export class FunctionHost {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     for (const stream of [child.stdout, child.stderr]) {
-      if (stream) createInterface({ input: stream }).on("line", (line) => this.log(`[${name}] ${line}`));
+      if (stream) {
+        createInterface({ input: stream }).on("line", (line) => {
+          this.onOutput(line);
+          this.log(`[${name}] ${line}`);
+        });
+      }
     }
     return new Promise((resolve, reject) => {
       const onMessage = (reply: WorkerReply) => {

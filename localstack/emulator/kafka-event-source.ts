@@ -14,6 +14,12 @@ export interface KafkaMappingDefinition {
   /** Retries after the first attempt; -1 = until it succeeds (AWS's default for Kafka). */
   maximumRetryAttempts: number;
   bisectBatchOnFunctionError: boolean;
+  /**
+   * FunctionResponseTypes contains ReportBatchItemFailures: the function may answer
+   * `{batchItemFailures: [{itemIdentifier: {partition: "<topic>-<n>", offset}}]}`, and the batch is
+   * then checkpointed before the lowest failed offset and retried from there.
+   */
+  reportBatchItemFailures: boolean;
   eventSourceArn: string;
   bootstrapServers: string;
 }
@@ -100,6 +106,8 @@ export function mskEvent(
  */
 export class KafkaEventSource {
   private consumer: Consumer | undefined;
+  /** When the consumer last had a fetch answered (for operators and fault-injection tests). */
+  lastFetchAt = 0;
 
   constructor(
     private readonly kafka: Kafka,
@@ -113,13 +121,31 @@ export class KafkaEventSource {
     const { mapping } = this;
     const consumer = this.kafka.consumer({
       groupId: mapping.consumerGroupId,
-      // A batch may take as long as the function's timeout: heartbeats keep the member alive meanwhile.
-      sessionTimeout: 60_000,
-      heartbeatInterval: 3_000,
+      // A batch may take as long as the function's timeout: heartbeats sent while it runs keep the
+      // member alive. The session is short so that, when a broker restart makes the consumer rejoin
+      // as a new member, the group does not wait long for the old member to expire.
+      // (6 s is the broker's group.min.session.timeout.ms.)
+      sessionTimeout: 6_000,
+      rebalanceTimeout: 6_000,
+      heartbeatInterval: 500,
       maxWaitTimeInMs: Math.max(100, mapping.maximumBatchingWindowSeconds * 1000),
-      retry: { retries: 10 },
+      // Reconnect every second or two while the broker is away (kafkajs restarts a crashed
+      // consumer after its last retry delay: a long backoff here is time spent idle afterwards).
+      retry: { initialRetryTime: 250, maxRetryTime: 1_000, retries: 10 },
     });
     this.consumer = consumer;
+    consumer.on(consumer.events.FETCH, () => {
+      this.lastFetchAt = Date.now();
+    });
+    // Group membership changes are rare and explain redeliveries: each one goes to the log.
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) =>
+      this.log(
+        `[${mapping.id}] joined ${payload.groupId} as ${payload.memberId} (${payload.isLeader ? "leader" : "member"}): ${JSON.stringify(payload.memberAssignment)}`,
+      ),
+    );
+    consumer.on(consumer.events.REBALANCING, ({ payload }) =>
+      this.log(`[${mapping.id}] rebalancing ${payload.groupId} (member ${payload.memberId})`),
+    );
     await consumer.connect();
     for (const topic of mapping.topics) {
       await consumer.subscribe({ topic, fromBeginning: mapping.startingPosition === "TRIM_HORIZON" });
@@ -152,32 +178,75 @@ export class KafkaEventSource {
     await this.consumer?.disconnect();
   }
 
-  /** Invokes until the batch succeeds or its retries run out; then hands it to the on-failure destination. */
+  /**
+   * Invokes until the batch succeeds or its retries run out; then hands what is left of it to the
+   * on-failure destination. A partial batch response checkpoints the records before the lowest
+   * failed offset and retries the rest (an attempt like any other); a function error retries the
+   * whole batch, or its halves with BisectBatchOnFunctionError.
+   */
   private async deliver(batch: Pick<Batch, "topic" | "partition">, messages: KafkaMessage[]): Promise<void> {
     const { mapping } = this;
-    const event = mskEvent(mapping, batch.topic, batch.partition, messages);
+    let pending = messages;
     let attempts = 0;
-    let result: InvokeResult;
     for (;;) {
-      result = await this.host.invoke(event);
+      const event = mskEvent(mapping, batch.topic, batch.partition, pending);
+      const result = await this.host.invoke(event);
       attempts++;
-      if (result.ok) return;
+      const retryFrom = result.ok ? this.firstFailed(batch, pending, result.value) : 0;
+      if (retryFrom === undefined) return;
+      pending = pending.slice(retryFrom);
       const retriesLeft = mapping.maximumRetryAttempts < 0 || attempts <= mapping.maximumRetryAttempts;
-      if (!retriesLeft) break;
-      if (mapping.bisectBatchOnFunctionError && messages.length > 1) {
+      if (!retriesLeft) {
+        await this.giveUp(batch, pending, result, attempts);
+        return;
+      }
+      if (!result.ok && mapping.bisectBatchOnFunctionError && pending.length > 1) {
         // Split and retry each half on its own, as AWS does with BisectBatchOnFunctionError.
-        const half = Math.ceil(messages.length / 2);
-        await this.deliver(batch, messages.slice(0, half));
-        await this.deliver(batch, messages.slice(half));
+        const half = Math.ceil(pending.length / 2);
+        await this.deliver(batch, pending.slice(0, half));
+        await this.deliver(batch, pending.slice(half));
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, backoffMs(attempts)));
     }
+  }
+
+  /**
+   * Index of the first message to retry after a successful invocation, or undefined when all
+   * succeeded. Without ReportBatchItemFailures any answer is success. An identifier that names no
+   * record of the batch makes the whole batch count as failed, as in AWS.
+   */
+  private firstFailed(
+    batch: Pick<Batch, "topic" | "partition">,
+    messages: KafkaMessage[],
+    answer: unknown,
+  ): number | undefined {
+    if (!this.mapping.reportBatchItemFailures) return undefined;
+    const failures = (answer as { batchItemFailures?: unknown } | null | undefined)?.batchItemFailures;
+    if (!Array.isArray(failures) || failures.length === 0) return undefined;
+    let first: number | undefined;
+    for (const failure of failures) {
+      const id = (failure as { itemIdentifier?: { partition?: unknown; offset?: unknown } } | null)?.itemIdentifier;
+      const index = messages.findIndex((message) => Number(message.offset) === Number(id?.offset));
+      if (id?.partition !== `${batch.topic}-${batch.partition}` || index < 0) return 0;
+      first = Math.min(first ?? index, index);
+    }
+    return first;
+  }
+
+  private async giveUp(
+    batch: Pick<Batch, "topic" | "partition">,
+    messages: KafkaMessage[],
+    result: InvokeResult,
+    attempts: number,
+  ): Promise<void> {
+    const { mapping } = this;
     const where = `${batch.topic}-${batch.partition}@${messages[0]?.offset}..${messages.at(-1)?.offset}`;
     if (!this.onFailure) {
       this.log(`[${mapping.id}] batch ${where} failed ${attempts} times and has no on-failure destination: dropped`);
       return;
     }
+    const event = mskEvent(mapping, batch.topic, batch.partition, messages);
     await this.onFailure(
       failedBatchRecord(mapping, this.host.definition.name, event, result, attempts),
       `${batch.topic}-${batch.partition}`,
@@ -218,7 +287,12 @@ function failedBatchRecord(
       condition: "RetryAttemptsExhausted",
       approximateInvokeCount: attempts,
     },
-    responseContext: { statusCode: 200, executedVersion: "$LATEST", functionError: "Unhandled" },
+    responseContext: {
+      statusCode: 200,
+      executedVersion: "$LATEST",
+      // A partial batch response is a successful invocation: it carries no function error.
+      functionError: result.ok ? "" : "Unhandled",
+    },
     version: "1.0",
     timestamp: new Date().toISOString(),
     KafkaBatchInfo: {

@@ -2,15 +2,20 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { FunctionHost } from "./function-host.ts";
 
+/** Lambda retries a failed asynchronous invocation twice (after about 1 and 2 minutes; locally seconds). */
+const EVENT_RETRY_DELAYS_MS = [1_000, 2_000];
+
 /**
  * Lambda's Invoke API (`POST /2015-03-31/functions/{name}/invocations`) for functions that invoke
  * others with the AWS SDK (the app points them here with AWS_ENDPOINT_URL_LAMBDA; the runtime hands
  * each function's settings this endpoint as `LocalFunction.lambdaEndpoint`). Synchronous
- * (RequestResponse) and asynchronous (Event) invocations; a function error comes back with
+ * (RequestResponse) and asynchronous (Event, with Lambda's two retries of a failed one) invocations; a function error comes back with
  * X-Amz-Function-Error as Lambda sends it. Throttling is not emulated: invocations wait their turn.
  */
 export class LambdaApi {
   private server: Server | undefined;
+  /** Asynchronous invocations still running (close waits for them). */
+  private readonly events = new Set<Promise<void>>();
 
   constructor(private readonly hostFor: (nameOrArn: string) => FunctionHost | undefined) {}
 
@@ -44,7 +49,8 @@ export class LambdaApi {
           );
         }
         if (request.headers["x-amz-invocation-type"] === "Event") {
-          void target.invoke(event);
+          const run = invokeWithRetries(target, event).finally(() => this.events.delete(run));
+          this.events.add(run);
           return send(202, "");
         }
         target.invoke(event).then(
@@ -69,5 +75,14 @@ export class LambdaApi {
     if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.allSettled([...this.events]);
+  }
+}
+
+async function invokeWithRetries(target: FunctionHost, event: unknown): Promise<void> {
+  for (const delay of [...EVENT_RETRY_DELAYS_MS, undefined]) {
+    const result = await target.invoke(event).catch(() => ({ ok: false }));
+    if (result.ok || delay === undefined) return;
+    await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }

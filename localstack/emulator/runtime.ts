@@ -1,8 +1,12 @@
+import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, symlinkSync } from "node:fs";
 import { join, relative } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { type Admin, Kafka, logLevel } from "kafkajs";
+import { Gauge, Registry } from "prom-client";
+import { consumerLag, type PartitionLag } from "./consumer-lag.ts";
+import { EmfPrometheus, type MetricDescription } from "./emf-metrics.ts";
 import { type FunctionDefinition, FunctionHost } from "./function-host.ts";
 import { type CorsDefinition, HttpApi, type JwtVerifier, type LocalHandler, type RouteDefinition } from "./http-api.ts";
 import { type FailureDestination, KafkaEventSource } from "./kafka-event-source.ts";
@@ -46,11 +50,29 @@ export interface RuntimeOptions {
   apiPort: number;
   /** At most this many execution environments per function (the template's reserved concurrency caps it too). */
   maxConcurrency?: number;
+  /**
+   * At most this many per function behind an HTTP route (default: maxConcurrency). Lambda runs
+   * every request a client waits on in an environment of its own; more of them here lets
+   * requests overlap their waits on the servers instead of queueing behind each other.
+   */
+  maxRequestConcurrency?: number;
   localHandlers?: LocalHandler[];
   log?: (line: string) => void;
   /** Only provision and prepare the functions: no event sources, notifications or API (one-off invocations). */
   functionsOnly?: boolean;
+  /**
+   * How the functions' embedded-format metrics are exposed at GET /metrics (names, kinds, labels),
+   * and what the Kafka event sources' lag gauge is called. Metrics not described are named by
+   * their unit's rule (see emf-metrics.ts).
+   */
+  metrics?: {
+    descriptions?: readonly MetricDescription[];
+    consumerLag?: { prometheusName: string; help: string };
+  };
 }
+
+/** The media type of the Prometheus text exposition format. */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 interface Located {
   stack: StackTemplate;
@@ -73,24 +95,76 @@ export class LocalRuntime {
   private functionsByLogicalId = new Map<string, Located>();
   private hostFor: ((nameOrArn: string) => FunctionHost) | undefined;
   private notifications: S3Notifications | undefined;
+  private readonly schedules: Schedule[] = [];
   apiUrl = "";
   /** Physical names by logical id, for tools and tests (buckets, tables, functions). */
   readonly names = new Map<string, string>();
+  /** The functions' metrics (from their EMF lines) and the event sources' lag, served at GET /metrics. */
+  readonly registry = new Registry();
+  private readonly emf: EmfPrometheus;
 
   private constructor(
     private readonly options: RuntimeOptions,
     private readonly targets: LocalTargets,
     private readonly kafka: Kafka,
-  ) {}
+  ) {
+    this.emf = new EmfPrometheus(this.registry, options.metrics?.descriptions ?? []);
+    const lagMetric = options.metrics?.consumerLag ?? {
+      prometheusName: "kafka_consumer_lag",
+      help: "Records a Kafka event source's consumer group is behind, per topic and partition.",
+    };
+    const runtime = this;
+    new Gauge({
+      name: lagMetric.prometheusName,
+      help: lagMetric.help,
+      labelNames: ["group", "topic", "partition"],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const lag of await runtime.consumerLag()) {
+          this.set({ group: lag.group, topic: lag.topic, partition: String(lag.partition) }, lag.lag);
+        }
+      },
+    });
+  }
+
+  /** Lag of every Kafka event source, per topic and partition (committed vs end offsets). */
+  async consumerLag(): Promise<PartitionLag[]> {
+    const lags = await Promise.all(
+      this.eventSources.map(({ mapping }) =>
+        consumerLag(
+          this.targets.kafkaAdmin,
+          mapping.consumerGroupId,
+          mapping.topics,
+          mapping.startingPosition === "TRIM_HORIZON",
+        ),
+      ),
+    );
+    return lags.flat();
+  }
+
+  /** The Prometheus exposition (what GET /metrics answers). */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
 
   static async start(options: RuntimeOptions): Promise<LocalRuntime> {
     const env = options.stackEnv;
     const credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID ?? "", secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "" };
     const region = env.AWS_REGION ?? "us-east-1";
+    const log = options.log ?? ((text: string) => process.stderr.write(`${text}\n`));
     const kafka = new Kafka({
       clientId: "local-runtime",
       brokers: (env.KAFKA_BROKERS ?? "").split(","),
       logLevel: logLevel.WARN,
+      // The event sources' client logs into the runtime's log, not straight to stderr: while the
+      // broker is away it reports every reconnection attempt.
+      logCreator:
+        () =>
+        ({ level, log: entry }) =>
+          log(
+            `[kafka ${level === logLevel.ERROR ? "error" : "warn"}] ${entry.message}${entry.broker ? ` (${entry.broker})` : ""}`,
+          ),
     });
     const kafkaAdmin: Admin = kafka.admin();
     await kafkaAdmin.connect();
@@ -113,6 +187,8 @@ export class LocalRuntime {
   }
 
   async stop(): Promise<void> {
+    for (const schedule of this.schedules) schedule.stop();
+    await Promise.allSettled(this.schedules.map((schedule) => schedule.running));
     await this.api?.close();
     await this.lambdaApi?.close();
     await this.notifications?.stop();
@@ -167,12 +243,24 @@ export class LocalRuntime {
       }
     }
     for (const located of functionsByArn.values()) this.functionsByLogicalId.set(located.logicalId, located);
+    const locate = (nameOrArn: string) =>
+      functionsByArn.get(nameOrArn) ?? functionsByArn.get(nameOrArn.split(":").at(-1) ?? "");
+    // Functions a client waits on: the targets of HTTP routes.
+    const routed = new Set(
+      ofType("AWS::ApiGatewayV2::Integration").flatMap(
+        (located) => locate(String(props(located).IntegrationUri))?.logicalId ?? [],
+      ),
+    );
     const host = (nameOrArn: string): FunctionHost => {
-      const located = functionsByArn.get(nameOrArn) ?? functionsByArn.get(nameOrArn.split(":").at(-1) ?? "");
+      const located = locate(nameOrArn);
       if (!located) throw new Error(`the template refers to a function it does not declare: ${nameOrArn}`);
       let created = this.hosts.get(located.logicalId);
       if (!created) {
-        created = new FunctionHost(this.functionDefinition(located, props(located)), (line) => this.log(line));
+        created = new FunctionHost(
+          this.functionDefinition(located, props(located), routed.has(located.logicalId)),
+          (line) => this.log(line),
+          (line) => this.emf.ingest(line),
+        );
         this.hosts.set(located.logicalId, created);
       }
       return created;
@@ -212,6 +300,9 @@ export class LocalRuntime {
           startingPosition: mapping.StartingPosition === "LATEST" ? "LATEST" : "TRIM_HORIZON",
           maximumRetryAttempts: Number(mapping.MaximumRetryAttempts ?? -1),
           bisectBatchOnFunctionError: mapping.BisectBatchOnFunctionError === true,
+          reportBatchItemFailures: ((mapping.FunctionResponseTypes as string[] | undefined) ?? []).includes(
+            "ReportBatchItemFailures",
+          ),
           eventSourceArn: String(
             mapping.EventSourceArn ?? `arn:aws:kafka:${this.targets.region}:000000000000:cluster/local/local`,
           ),
@@ -263,7 +354,26 @@ export class LocalRuntime {
       }
     }
 
-    // 5. HTTP API routes.
+    // 5. Scheduled rules (EventBridge) to functions.
+    for (const located of ofType("AWS::Events::Rule")) {
+      const rule = props(located);
+      const expression = typeof rule.ScheduleExpression === "string" ? rule.ScheduleExpression : undefined;
+      if (!expression || rule.State === "DISABLED") continue;
+      const periodMs = ratePeriodMs(expression);
+      if (periodMs === undefined) {
+        this.log(`schedule ${located.logicalId}: ${expression} is not emulated (only rate(...) is)`);
+        continue;
+      }
+      for (const target of (rule.Targets as { Arn?: string }[] | undefined) ?? []) {
+        if (!target.Arn?.includes(":function:") && !functionsByArn.has(String(target.Arn))) continue;
+        const fnHost = host(String(target.Arn));
+        const ruleArn = `arn:aws:events:${this.targets.region}:${this.targets.accountId}:rule/${located.logicalId}`;
+        this.schedules.push(startSchedule(fnHost, periodMs, ruleArn, this.targets, (line) => this.log(line)));
+        this.log(`schedule ${located.logicalId}: ${expression} → ${fnHost.definition.name}`);
+      }
+    }
+
+    // 6. HTTP API routes.
     const routes: RouteDefinition[] = [];
     let cors: CorsDefinition | undefined;
     for (const located of ofType("AWS::ApiGatewayV2::Api")) {
@@ -301,7 +411,7 @@ export class LocalRuntime {
     }
     this.api = new HttpApi(routes, {
       ...(cors ? { cors } : {}),
-      localHandlers: this.options.localHandlers ?? [],
+      localHandlers: [this.metricsHandler, ...(this.options.localHandlers ?? [])],
       ...(this.options.verifyJwt ? { verifyJwt: this.options.verifyJwt } : {}),
     });
     this.apiUrl = await this.api.listen(this.options.apiPort);
@@ -311,6 +421,25 @@ export class LocalRuntime {
       );
     }
   }
+
+  /** GET /metrics: the Prometheus exposition, for any Prometheus to scrape. */
+  private readonly metricsHandler: LocalHandler = async (request, response) => {
+    if ((request.url ?? "").split("?")[0] !== "/metrics") return false;
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      response.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("Method Not Allowed");
+      return true;
+    }
+    let body: string;
+    try {
+      body = await this.metrics();
+    } catch (error) {
+      response.writeHead(503, { "content-type": "text/plain" }).end(`metrics unavailable: ${(error as Error).message}`);
+      return true;
+    }
+    response.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
+    response.end(request.method === "HEAD" ? undefined : body);
+    return true;
+  };
 
   /** Logical ids of the template's functions whose resource matches (e.g. by its metadata). */
   functionIds(matches: (resource: Resource) => boolean = () => true): string[] {
@@ -337,7 +466,11 @@ export class LocalRuntime {
   }
 
   /** How a function runs locally: its bundled asset, its template settings, local endpoints on top. */
-  private functionDefinition(located: Located, properties: Record<string, unknown>): FunctionDefinition {
+  private functionDefinition(
+    located: Located,
+    properties: Record<string, unknown>,
+    answersRequests: boolean,
+  ): FunctionDefinition {
     const assetPath = located.resource.Metadata?.["aws:asset:path"];
     if (typeof assetPath !== "string") throw new Error(`${located.logicalId} has no code asset in the cloud assembly`);
     const assetDir = join(this.options.cdkOut, assetPath);
@@ -346,7 +479,9 @@ export class LocalRuntime {
     if (!moduleFile) throw new Error(`${located.logicalId}: no ${file}.mjs/.js in ${assetDir}`);
     this.linkNodeModules();
     const reserved = properties.ReservedConcurrentExecutions;
-    const maxLocal = this.options.maxConcurrency ?? 2;
+    const maxLocal = answersRequests
+      ? (this.options.maxRequestConcurrency ?? this.options.maxConcurrency ?? 2)
+      : (this.options.maxConcurrency ?? 2);
     const concurrency = Math.max(1, Math.min(maxLocal, reserved === undefined ? maxLocal : Number(reserved)));
     const environment: Record<string, string> = {
       ...((properties.Environment as { Variables?: Record<string, string> } | undefined)?.Variables ?? {}),
@@ -406,4 +541,59 @@ export class LocalRuntime {
     const metadata = await this.targets.kafkaAdmin.fetchTopicMetadata({ topics });
     return metadata.topics.reduce((sum, topic) => sum + topic.partitions.length, 0);
   }
+}
+
+interface Schedule {
+  stop(): void;
+  /** The run in progress, if any. */
+  running: Promise<void>;
+}
+
+/** rate(N unit) of an EventBridge schedule expression, in milliseconds; undefined for anything else. */
+export function ratePeriodMs(expression: string): number | undefined {
+  const match = /^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$/.exec(expression.trim());
+  if (!match) return undefined;
+  const unit = match[2]?.startsWith("minute") ? 60_000 : match[2]?.startsWith("hour") ? 3_600_000 : 86_400_000;
+  return Number(match[1]) * unit;
+}
+
+/**
+ * Invokes a function every `periodMs` with EventBridge's scheduled event, as a rule does (first
+ * run one period after start). A run still going when the next is due is not overlapped.
+ */
+function startSchedule(
+  target: FunctionHost,
+  periodMs: number,
+  ruleArn: string,
+  where: { region: string; accountId: string },
+  log: (line: string) => void,
+): Schedule {
+  const schedule: Schedule = { stop: () => {}, running: Promise.resolve() };
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    const event = {
+      version: "0",
+      id: randomUUID(),
+      "detail-type": "Scheduled Event",
+      source: "aws.events",
+      account: where.accountId,
+      time: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+      region: where.region,
+      resources: [ruleArn],
+      detail: {},
+    };
+    schedule.running = target
+      .invoke(event)
+      .then((result) => {
+        if (!result.ok) log(`[schedule] ${target.definition.name} failed: ${result.error.errorMessage}`);
+      })
+      .finally(() => {
+        busy = false;
+      });
+  }, periodMs);
+  timer.unref();
+  schedule.stop = () => clearInterval(timer);
+  return schedule;
 }

@@ -59,6 +59,7 @@ program
         "",
         `API     ${url}  (OpenAPI: ${url}/openapi.json)`,
         `Console ${url}${CONSOLE_PATH}`,
+        `Metrics ${url}/metrics  (Prometheus; the console's Pipeline view)`,
         "CLI     npx datadistiller ingest FILES --wait",
         '        npx datadistiller search "your question"',
         "",

@@ -1,6 +1,8 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { ensureModels } from "../../layers/models.ts";
+// The runtime's event sources are kafkajs consumers: without this each connection spins while idle.
+import "../../shared/adapters/kafkajs-idle-fix.ts";
 import type { LocalHandler } from "../emulator/http-api.ts";
 import { LocalRuntime } from "../emulator/runtime.ts";
 import { repoRoot } from "../servers/paths.ts";
@@ -38,6 +40,8 @@ export async function startPlatform(options: {
   apiPort?: number;
   skipSynth?: boolean;
   localHandlers?: LocalHandler[];
+  /** Variables set on every function on top of the template's (a test's smaller thresholds). */
+  functionEnv?: Record<string, string>;
 }): Promise<Platform> {
   const { log } = options;
   const { env, states } = await stackUp(log);
@@ -48,9 +52,12 @@ export async function startPlatform(options: {
     cdkOut,
     stackEnv: env,
     // Tokens of the local issuer are verified with its key (a deployed API discovers its issuer's).
-    functionEnv: localFunctionEnv({ modelDir, jwks: await localJwks() }),
+    functionEnv: withOverrides(localFunctionEnv({ modelDir, jwks: await localJwks() }), options.functionEnv),
     ...localRuntimeWiring,
     apiPort: options.apiPort ?? Number(process.env.API_PORT ?? 3000),
+    // Environments per function behind an HTTP route (Lambda gives each request its own): a burst of
+    // 20 uploads queued behind 2 environments waited ~10 requests' time each.
+    maxRequestConcurrency: Number(process.env.LOCAL_REQUEST_CONCURRENCY ?? 4),
     log,
     // The local identity provider first (the CLI's tokens), then the caller's (e.g. the console).
     localHandlers: [localTokenHandler(), ...(options.localHandlers ?? [])],
@@ -66,6 +73,10 @@ export async function startPlatform(options: {
       }
     },
   };
+}
+
+function withOverrides<T>(env: (fn: T) => Record<string, string>, overrides: Record<string, string> = {}) {
+  return (fn: T) => ({ ...env(fn), ...overrides });
 }
 
 /** The logical id of the function that runs a DataDistiller service ("redrive", …), from its template metadata. */

@@ -1,5 +1,7 @@
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import { METRIC_CATALOG, METRIC_NAMESPACE, METRICS, prometheusName } from "../../shared/domain/metric-catalog.ts";
+import type { MetricDescription } from "../emulator/emf-metrics.ts";
 import type { LocalFunction, RuntimeOptions } from "../emulator/runtime.ts";
 import { repoRoot } from "../servers/paths.ts";
 import { s3EventsWebhook } from "../servers/s3.ts";
@@ -29,9 +31,29 @@ export function localFunctionEnv(options: { modelDir?: string; cores?: number; j
   });
 }
 
-/** Where the runtime finds the packages the bundles leave to the layer, the S3 events and the JWT issuer. */
-export const localRuntimeWiring: Pick<RuntimeOptions, "nodeModules" | "s3EventsWebhook" | "verifyJwt"> = {
+/** The metric catalog as GET /metrics exposes it: the names, kinds and labels the functions emit in EMF. */
+export const localMetricDescriptions: MetricDescription[] = METRIC_CATALOG.filter(
+  (definition) => !definition.emittedBy.includes("runtime"),
+).map((definition) => ({
+  namespace: METRIC_NAMESPACE,
+  name: definition.name,
+  kind: definition.kind,
+  prometheusName: prometheusName(definition),
+  dimensions: definition.dimensions,
+  help: definition.help,
+  ...(definition.buckets ? { buckets: definition.buckets } : {}),
+}));
+
+/**
+ * Where the runtime finds the packages the bundles leave to the layer, the S3 events, the JWT
+ * issuer, and the catalog's names for the metrics it exposes.
+ */
+export const localRuntimeWiring: Pick<RuntimeOptions, "nodeModules" | "s3EventsWebhook" | "verifyJwt" | "metrics"> = {
   nodeModules: join(repoRoot, "node_modules"),
   s3EventsWebhook,
   verifyJwt: verifyToken,
+  metrics: {
+    descriptions: localMetricDescriptions,
+    consumerLag: { prometheusName: prometheusName(METRICS.ConsumerLag), help: METRICS.ConsumerLag.help },
+  },
 };

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
 import { resolveMavenClasspath } from "./maven.ts";
 import { stateDir } from "./paths.ts";
-import { run, spawnDetached, waitUntil } from "./process.ts";
+import { run, runningPid, spawnDetached, stopProcess, waitUntil } from "./process.ts";
 import type { LocalService } from "./service.ts";
 
 /** Pinned: kafkajs is proven against 3.x, and Kafka 4.x removed the old protocol versions it speaks. */
@@ -109,3 +109,18 @@ log4j.logger.kafka=WARN
 log4j.logger.org.apache.kafka=WARN
 log4j.logger.state.change.logger=WARN
 `;
+
+/**
+ * Stops the broker this checkout started (a controlled shutdown, as in a rolling restart or a
+ * failover) and keeps its data; `startBroker` brings it back on the same port with the same topics
+ * and offsets. For fault-injection tests. False when no broker of ours is running.
+ */
+export async function stopBroker(): Promise<boolean> {
+  if (runningPid("kafka") === undefined) return false;
+  return stopProcess("kafka");
+}
+
+export async function startBroker(): Promise<void> {
+  await kafka.install();
+  await kafka.start();
+}

@@ -71,8 +71,23 @@ export const settings = {
   RERANK_DEADLINE_MS: z.coerce.number().int().min(1).max(10_000).optional(),
   /** Chunks per message on chunks.to-embed: the unit of parallel embedding work. */
   CHUNKS_PER_GROUP: z.coerce.number().int().min(1).max(512).default(16),
-  /** A collection's live segments before the index stage merges the smallest. */
-  MAX_SEGMENTS: z.coerce.number().int().min(2).default(16),
+  /** Segments compaction merges at once (and the size ratio between tiers). */
+  MERGE_FACTOR: z.coerce.number().int().min(2).max(16).default(4),
+  /** No merge produces a segment with more chunks than this. */
+  MAX_SEGMENT_CHUNKS: z.coerce.number().int().min(1024).default(262_144),
+  /** Segments with at least this many chunks get an approximate (IVF-PQ) dense index. */
+  ANN_MIN_CHUNKS: z.coerce.number().int().min(1024).default(4096),
+  /** The compaction function the index stage hands collections to (asynchronously). */
+  COMPACT_FUNCTION: z.string().min(1).optional(),
+  /** Search-shard functions (names or ARNs); shard i of a collection goes to function i mod their count. */
+  SEARCH_SHARD_FUNCTIONS: csv.optional(),
+  /** Collections with more chunks are searched as shards of at most this many, in parallel. */
+  SHARD_MAX_CHUNKS: z.coerce.number().int().min(1).default(1_000_000),
+  /** Where search functions keep whole segments across warm invocations. */
+  SEGMENT_CACHE_DIR: z.string().min(1).default("/tmp/segments"),
+  /** Inverted lists scanned per ANN segment, and the shortlist re-scored exactly (× retrieval depth). */
+  ANN_NPROBE: z.coerce.number().int().min(1).optional(),
+  ANN_RESCORE: z.coerce.number().min(1).optional(),
   /** Days a finished job stays readable before its TTL removes it. */
   JOB_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
   /** Minutes without progress after which a running job is reported stalled. */
@@ -141,16 +156,22 @@ export const FUNCTION_ENVIRONMENT = {
     "MODEL_S3_URI",
     "JOB_RETENTION_DAYS",
   ],
+  // COMPACT_FUNCTION: the index function hands collections with something to merge to compaction.
+  // TOPIC_CHUNKS_TO_EMBED: copies of uploads for a collection's second index, migrations' re-embedding.
   index: [
     "JOBS_TABLE",
     "INDEX_BUCKET",
-    "MAX_SEGMENTS",
     "JOB_RETENTION_DAYS",
+    "COMPACT_FUNCTION",
+    "MERGE_FACTOR",
+    "MAX_SEGMENT_CHUNKS",
     "KAFKA_BROKERS",
     "KAFKA_SASL_MECHANISM",
     "TOPIC_CHUNKS_TO_EMBED",
     "CHUNKS_PER_GROUP",
   ],
+  // Size-tiered merges of one collection, invoked asynchronously by the index function (and by itself).
+  compact: ["JOBS_TABLE", "INDEX_BUCKET", "MERGE_FACTOR", "MAX_SEGMENT_CHUNKS", "ANN_MIN_CHUNKS"],
   search: [
     "JOBS_TABLE",
     "INDEX_BUCKET",
@@ -163,6 +184,11 @@ export const FUNCTION_ENVIRONMENT = {
     "RERANK_METHOD",
     "RERANK_WEIGHT",
     "RERANK_DEADLINE_MS",
+    "SEGMENT_CACHE_DIR",
+    "SEARCH_SHARD_FUNCTIONS",
+    "SHARD_MAX_CHUNKS",
+    "ANN_NPROBE",
+    "ANN_RESCORE",
   ],
   // GET /collections/{name} and migrations: outside the VPC (it reaches the issuer's keys), it invokes
   // migration-fanout (in the VPC, it reaches Kafka) to send a migration's re-embed requests.
@@ -178,6 +204,9 @@ export const FUNCTION_ENVIRONMENT = {
     "JOB_RETENTION_DAYS",
   ],
   "migration-fanout": ["KAFKA_BROKERS", "KAFKA_SASL_MECHANISM", "TOPIC_CHUNKS_EMBEDDED"],
+  // One shard of a large collection, invoked by the search function (infra/stages/search-shards.ts: several
+  // identical functions, each with this contract).
+  "search-shard": ["INDEX_BUCKET", "SEGMENT_CACHE_DIR"],
   "job-status": ["JOBS_TABLE", ...BEARER_AUTH_SETTINGS, "STALL_AFTER_MINUTES"],
   "delete-document": ["JOBS_TABLE", ...BEARER_AUTH_SETTINGS],
   "dead-letter": ["JOBS_TABLE", "DEAD_LETTER_BUCKET", "JOB_RETENTION_DAYS"],
@@ -191,6 +220,16 @@ export const FUNCTION_ENVIRONMENT = {
     "TOPIC_CHUNKS_EMBEDDED",
     "JOB_RETENTION_DAYS",
   ],
+  sweeper: [
+    "JOBS_TABLE",
+    "UPLOAD_BUCKET",
+    "DEAD_LETTER_BUCKET",
+    "MAX_UPLOAD_BYTES",
+    "KAFKA_BROKERS",
+    "KAFKA_SASL_MECHANISM",
+    "TOPIC_DOCUMENTS_UPLOADED",
+    "JOB_RETENTION_DAYS",
+  ],
   // GET /dead-letters, POST /dead-letters/redrive: outside the VPC (it reaches the issuer's keys), it
   // invokes redrive (in the VPC, the one that reaches Kafka) to replay.
   "dead-letter-api": ["DEAD_LETTER_BUCKET", "REDRIVE_FUNCTION", ...BEARER_AUTH_SETTINGS],
@@ -198,6 +237,10 @@ export const FUNCTION_ENVIRONMENT = {
 
 export type FunctionName = keyof typeof FUNCTION_ENVIRONMENT;
 export const FUNCTION_NAMES = Object.keys(FUNCTION_ENVIRONMENT) as FunctionName[];
+/** Deployed as several identical functions (one per shard index); every other name is one function. */
+export type ReplicatedFunctionName = "search-shard";
+export type SingleFunctionName = Exclude<FunctionName, ReplicatedFunctionName>;
+export const SINGLE_FUNCTION_NAMES = FUNCTION_NAMES.filter((fn): fn is SingleFunctionName => fn !== "search-shard");
 
 /** Variables a construct may leave unset (their absence means something: e.g. models from the layer). */
 type OptionalVariable =
@@ -206,6 +249,11 @@ type OptionalVariable =
   | "RERANK_METHOD"
   | "RERANK_WEIGHT"
   | "RERANK_DEADLINE_MS"
+  // Unset: no compaction function / every collection searched in the search function / faiss defaults.
+  | "COMPACT_FUNCTION"
+  | "SEARCH_SHARD_FUNCTIONS"
+  | "ANN_NPROBE"
+  | "ANN_RESCORE"
   // Set locally only (the local issuer's keys); a deployed function discovers its issuer's.
   | "JWT_JWKS";
 type VariableOf<F extends FunctionName> = (typeof FUNCTION_ENVIRONMENT)[F][number];

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
@@ -10,7 +11,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import pRetry from "p-retry";
-import { type Job, type JobState, statesBefore } from "../domain/jobs.ts";
+import { isTerminal, type Job, type JobState, statesBefore } from "../domain/jobs.ts";
 
 export type CountedStage = "embedded" | "indexed";
 
@@ -23,6 +24,10 @@ export interface BatchRef {
 export interface BatchCount extends BatchRef {
   chunks: number;
 }
+
+/** Partition keys of the upload due dates: `UPLOADCHECK#<shard>` / `<check time>#<job id>`. */
+const UPLOAD_CHECKS = "UPLOADCHECK";
+const UPLOAD_CHECK_SHARDS = 4;
 
 /** DynamoDB's limits per TransactWriteItems and per BatchGetItem. */
 const MAX_TRANSACTION_ITEMS = 100;
@@ -44,8 +49,14 @@ export class JobStore {
 
   private key = (jobId: string) => ({ pk: `JOB#${jobId}`, sk: "JOB" });
 
+  /**
+   * Records a new job waiting for its upload. With `uploadCheckAt`, a due-date entry is written in
+   * the same transaction (see `dueUploads`): the sweeper looks at the job then, so a job whose
+   * upload never arrives (or whose upload event was lost) never waits forever.
+   */
   async create(
     job: Omit<Job, "state" | "stages" | "chunksTotal" | "chunksEmbedded" | "chunksIndexed" | "createdAt" | "updatedAt">,
+    uploadCheckAt?: Date,
   ): Promise<Job> {
     const now = new Date().toISOString();
     const item: Job = {
@@ -58,8 +69,8 @@ export class JobStore {
       createdAt: now,
       updatedAt: now,
     };
-    await this.db.send(
-      new PutCommand({
+    const put: TransactItem = {
+      Put: {
         TableName: this.table,
         Item: {
           ...this.key(job.jobId),
@@ -74,9 +85,68 @@ export class JobStore {
           metadata: JSON.stringify(item.metadata),
         },
         ConditionExpression: "attribute_not_exists(pk)",
-      }),
-    );
+      },
+    };
+    if (!uploadCheckAt) {
+      await this.db.send(new PutCommand(put.Put as ConstructorParameters<typeof PutCommand>[0]));
+      return item;
+    }
+    const transaction = [put, { Put: { TableName: this.table, Item: this.uploadCheckItem(job.jobId, uploadCheckAt) } }];
+    try {
+      await this.db.send(new TransactWriteCommand({ TransactItems: transaction }));
+    } catch (error) {
+      // As with a plain put: creating the same job twice is a conditional failure.
+      if (error instanceof TransactionCanceledException) {
+        const codes = (error.CancellationReasons ?? []).map((reason) => reason.Code);
+        if (codes.includes("ConditionalCheckFailed")) {
+          throw new ConditionalCheckFailedException({ message: "the job exists", $metadata: {} });
+        }
+      }
+      throw error;
+    }
     return item;
+  }
+
+  /**
+   * Upload checks due at `now`: jobs created waiting for an upload whose check time has come
+   * (spread over a few partitions so no single key gets every upload). Returns at most `limit`.
+   */
+  async dueUploads(now: Date, limit = 500): Promise<{ jobId: string; checkAt: string }[]> {
+    const due: { jobId: string; checkAt: string }[] = [];
+    for (let shard = 0; shard < UPLOAD_CHECK_SHARDS && due.length < limit; shard++) {
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await this.db.send(
+          new QueryCommand({
+            TableName: this.table,
+            KeyConditionExpression: "pk = :pk AND sk <= :now",
+            ExpressionAttributeValues: { ":pk": `${UPLOAD_CHECKS}#${shard}`, ":now": `${now.toISOString()}~` },
+            Limit: limit - due.length,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        );
+        for (const item of page.Items ?? []) due.push({ jobId: String(item.jobId), checkAt: String(item.checkAt) });
+        start = due.length < limit ? page.LastEvaluatedKey : undefined;
+      } while (start);
+    }
+    return due;
+  }
+
+  /** Moves a job's upload check to `to` (from `from`), or drops it when `to` is undefined. */
+  async rescheduleUploadCheck(jobId: string, from: string, to?: Date): Promise<void> {
+    const items: TransactItem[] = [{ Delete: { TableName: this.table, Key: this.uploadCheckKey(jobId, from) } }];
+    if (to) items.push({ Put: { TableName: this.table, Item: this.uploadCheckItem(jobId, to) } });
+    await this.db.send(new TransactWriteCommand({ TransactItems: items }));
+  }
+
+  private uploadCheckKey(jobId: string, checkAt: string) {
+    const shard = createHash("sha1").update(jobId).digest()[0] ?? 0;
+    return { pk: `${UPLOAD_CHECKS}#${shard % UPLOAD_CHECK_SHARDS}`, sk: `${checkAt}#${jobId}` };
+  }
+
+  private uploadCheckItem(jobId: string, at: Date) {
+    const checkAt = at.toISOString();
+    return { ...this.uploadCheckKey(jobId, checkAt), jobId, checkAt, expiresAt: this.expiry() };
   }
 
   async get(jobId: string): Promise<Job | undefined> {
@@ -120,7 +190,7 @@ export class JobStore {
   async advance(
     jobId: string,
     to: JobState,
-    set: Partial<Pick<Job, "chunksTotal" | "size" | "error">> = {},
+    set: Partial<Pick<Job, "chunksTotal" | "size" | "error" | "uploadEtag">> = {},
   ): Promise<boolean> {
     const from = statesBefore(to);
     const names: Record<string, string> = { "#state": "state", "#stages": "stages", "#to": to };
@@ -160,6 +230,7 @@ export class JobStore {
 
   /** Those of `batches` the stage has not counted yet (the others' work can be skipped). */
   async uncounted<B extends BatchRef>(stage: CountedStage, batches: B[]): Promise<B[]> {
+    batches = distinctBatches(batches);
     const markers = await this.readKeys(
       batches.map((batch) => this.markerKey(stage, batch)),
       "pk, sk",
@@ -188,7 +259,7 @@ export class JobStore {
    */
   async countBatches<B extends BatchCount>(stage: CountedStage, batches: B[]): Promise<B[]> {
     const counted: B[] = [];
-    for (const part of transactionParts(batches)) {
+    for (const part of transactionParts(distinctBatches(batches))) {
       const updates = [...chunksByJob(part)].map(([jobId, chunks]) => this.counterUpdate(jobId, stage, chunks));
       if (await this.transact([...part.map((batch) => this.markerPut(stage, batch)), ...updates])) {
         counted.push(...part);
@@ -203,37 +274,38 @@ export class JobStore {
 
   /**
    * The index stage's bookkeeping for many batches in few round trips: each batch's marker and,
-   * per job, the indexed count, the move to INDEXING, and to COMPLETED when these batches bring
-   * the count to the job's total. `seen` holds the jobs as read before the batch was indexed;
-   * a job that changed since (or a replayed batch) cancels the transaction, and its batches are
-   * then counted, advanced and completed one at a time.
-   * Returns the batches this call counted and the jobs it completed.
+   * per job, the indexed count and the move to INDEXING. `seen` holds the jobs as read before the
+   * batch was indexed; a job that changed since (or a replayed batch) cancels the transaction, and
+   * its batches are then counted and advanced one at a time.
+   * Returns the batches this call counted and the jobs whose every chunk is now counted: the
+   * caller makes them searchable, then completes them (`completeIfDone`), so a client that sees
+   * COMPLETED finds the document.
    */
   async countIndexed<B extends BatchCount>(
     batches: B[],
     seen: ReadonlyMap<string, Job>,
-  ): Promise<{ counted: B[]; completed: Job[] }> {
+  ): Promise<{ counted: B[]; finished: Job[] }> {
     const counted: B[] = [];
-    const completed: Job[] = [];
+    const finished = new Map<string, Job>();
     // What each job's counter is known to hold, moved along as transactions commit.
     const indexedSoFar = new Map([...seen].map(([jobId, job]) => [jobId, job.chunksIndexed]));
-    for (const part of transactionParts(batches)) {
+    for (const part of transactionParts(distinctBatches(batches))) {
       const plan = [...chunksByJob(part)].map(([jobId, chunks]) => {
         const job = seen.get(jobId);
         const before = indexedSoFar.get(jobId);
-        const completes =
+        const finishes =
           job !== undefined && before !== undefined && job.chunksTotal > 0 && before + chunks >= job.chunksTotal;
-        return { jobId, chunks, job, before, completes };
+        return { jobId, chunks, job, before, finishes };
       });
-      const updates = plan.flatMap(({ jobId, chunks, before, completes }) =>
-        before === undefined ? [] : [this.indexedUpdate(jobId, chunks, before, completes)],
+      const updates = plan.flatMap(({ jobId, chunks, before }) =>
+        before === undefined ? [] : [this.indexedUpdate(jobId, chunks, before)],
       );
       const markers = part.map((batch) => this.markerPut("indexed", batch));
       if (updates.length === plan.length && (await this.transact([...markers, ...updates]))) {
         counted.push(...part);
-        for (const { jobId, chunks, job, before, completes } of plan) {
+        for (const { jobId, chunks, job, before, finishes } of plan) {
           indexedSoFar.set(jobId, (before ?? 0) + chunks);
-          if (completes && job) completed.push(job);
+          if (finishes && job) finished.set(jobId, job);
         }
         continue;
       }
@@ -241,11 +313,12 @@ export class JobStore {
         indexedSoFar.delete(batch.jobId);
         if (await this.countBatch(batch.jobId, "indexed", batch.batchId, batch.chunks)) counted.push(batch);
         await this.advance(batch.jobId, "INDEXING");
-        const job = seen.get(batch.jobId);
-        if ((await this.completeIfDone(batch.jobId)) && job) completed.push(job);
+        const job = await this.get(batch.jobId);
+        if (job && !isTerminal(job.state) && job.chunksTotal > 0 && job.chunksIndexed >= job.chunksTotal)
+          finished.set(job.jobId, job);
       }
     }
-    return { counted, completed };
+    return { counted, finished: [...finished.values()] };
   }
 
   /**
@@ -343,6 +416,35 @@ export class JobStore {
     }
   }
 
+  /**
+   * Counts one automatic redrive of a job still running; returns the count, or undefined when the
+   * job is gone or finished (nothing to redrive for it).
+   */
+  async countAutoRedrive(jobId: string): Promise<number | undefined> {
+    try {
+      const { Attributes } = await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: this.key(jobId),
+          UpdateExpression: "ADD autoRedrives :one SET updatedAt = :now",
+          ConditionExpression: "attribute_exists(pk) AND NOT #state IN (:completed, :failed)",
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: {
+            ":one": 1,
+            ":now": new Date().toISOString(),
+            ":completed": "COMPLETED",
+            ":failed": "FAILED",
+          },
+          ReturnValues: "UPDATED_NEW",
+        }),
+      );
+      return Number(Attributes?.autoRedrives ?? 0);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+
   /** Remembers the latest error a stage hit, so a dead-lettered batch can name its cause. */
   async noteError(jobId: string, message: string): Promise<void> {
     await this.db
@@ -398,31 +500,20 @@ export class JobStore {
     };
   }
 
-  /** Adds to the indexed count of a job last seen at `seen`, moving it to INDEXING or COMPLETED. */
-  private indexedUpdate(jobId: string, chunks: number, seen: number, completes: boolean): TransactItem {
-    const to: JobState = completes ? "COMPLETED" : "INDEXING";
+  /** Adds to the indexed count of a job last seen at `seen`, moving it to INDEXING. */
+  private indexedUpdate(jobId: string, chunks: number, seen: number): TransactItem {
     return {
       Update: {
         TableName: this.table,
         Key: this.key(jobId),
-        UpdateExpression: [
-          "ADD chunksIndexed :n",
-          "SET #state = :to, #stages.#indexing = if_not_exists(#stages.#indexing, :now),",
-          completes ? "#stages.#completed = :now," : "",
-          "updatedAt = :now, expiresAt = :expires",
-        ].join(" "),
+        UpdateExpression:
+          "ADD chunksIndexed :n SET #state = :to, #stages.#indexing = if_not_exists(#stages.#indexing, :now), updatedAt = :now",
         ConditionExpression: "chunksIndexed = :seen AND #state IN (:embedding, :indexing)",
-        ExpressionAttributeNames: {
-          "#state": "state",
-          "#stages": "stages",
-          "#indexing": "INDEXING",
-          ...(completes ? { "#completed": "COMPLETED" } : {}),
-        },
+        ExpressionAttributeNames: { "#state": "state", "#stages": "stages", "#indexing": "INDEXING" },
         ExpressionAttributeValues: {
           ":n": chunks,
-          ":to": to,
+          ":to": "INDEXING",
           ":now": new Date().toISOString(),
-          ":expires": this.expiry(),
           ":seen": seen,
           ":embedding": "EMBEDDING",
           ":indexing": "INDEXING",
@@ -457,8 +548,12 @@ export class JobStore {
     }
   }
 
-  /** Items by key, read consistently, 100 keys a call; keys DynamoDB leaves unprocessed are asked again. */
+  /**
+   * Items by key, read consistently, 100 keys a call; keys DynamoDB leaves unprocessed are asked
+   * again. Repeated keys are read once (BatchGetItem refuses a request that repeats a key).
+   */
   private async readKeys(keys: Record<string, string>[], projection?: string): Promise<Record<string, unknown>[]> {
+    keys = [...new Map(keys.map((key) => [`${key.pk}\n${key.sk}`, key])).values()];
     const found: Record<string, unknown>[] = [];
     for (let start = 0; start < keys.length; start += MAX_BATCH_GET_KEYS) {
       let pending = keys.slice(start, start + MAX_BATCH_GET_KEYS);
@@ -488,6 +583,20 @@ export class JobStore {
   private expiry(): number {
     return Math.floor(Date.now() / 1000) + this.retentionDays * 86_400;
   }
+}
+
+/**
+ * Each batch once, the first of any repeats (at-least-once delivery repeats records, and a
+ * transaction may touch an item only once).
+ */
+function distinctBatches<B extends BatchRef>(batches: B[]): B[] {
+  const seen = new Set<string>();
+  return batches.filter((batch) => {
+    const id = `${batch.jobId}\n${batch.batchId}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
 }
 
 /** Groups of batches for one transaction each: at most 100 writes (markers plus one update per job). */

@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -102,13 +103,15 @@ export class ManifestStore {
    * Lists a segment in an index once (a segment id already listed, a redelivered batch, changes
    * nothing) and only if the index holds vectors of `target.model`: an index of another model
    * throws ModelMismatch, a dropped index IndexGone. The first index of a new collection is
-   * created by its first segment, with that segment's model.
+   * created by its first segment, with that segment's model. The revisions whose chunks it holds
+   * are listed as pending in the same write (hidden from search until `revealRevision`).
    */
   async addSegment(
     tenant: string,
     collection: string,
     segment: SegmentRef,
     target: { index: string; model: string },
+    pendingRevisions: string[] = [],
   ): Promise<boolean> {
     const key = this.key(tenant, collection, target.index);
     if (target.index === FIRST_INDEX) await this.ensure(tenant, collection);
@@ -118,7 +121,7 @@ export class ManifestStore {
           new UpdateCommand({
             TableName: this.table,
             Key: key,
-            UpdateExpression: "SET #segments.#id = :segment ADD #version :one",
+            UpdateExpression: `SET #segments.#id = :segment ADD #version :one${pendingRevisions.length > 0 ? ", pending :pending" : ""}`,
             ConditionExpression:
               "attribute_exists(pk) AND attribute_not_exists(dropped) AND #model = :model AND attribute_not_exists(#segments.#id)",
             ExpressionAttributeNames: {
@@ -127,7 +130,12 @@ export class ManifestStore {
               "#id": segment.id,
               "#model": "model",
             },
-            ExpressionAttributeValues: { ":segment": segment, ":one": 1, ":model": target.model },
+            ExpressionAttributeValues: {
+              ":segment": segment,
+              ":one": 1,
+              ":model": target.model,
+              ...(pendingRevisions.length > 0 ? { ":pending": new Set(pendingRevisions) } : {}),
+            },
           }),
         );
         return true;
@@ -190,8 +198,42 @@ export class ManifestStore {
   }
 
   /**
-   * Compaction's swap: the merged segment replaces its sources, and tombstones whose chunks are
-   * gone are dropped, only if nothing changed the manifest since `expectedVersion`.
+   * Makes a completed revision searchable (no longer pending) and, in the same write per index,
+   * tombstones the revision it replaces, so search never shows both or neither. Every live index
+   * of the collection is updated (an upload lands in each of them).
+   */
+  async revealRevision(tenant: string, collection: string, revision: string, replaced?: string): Promise<void> {
+    const { indexes } = await this.collection(tenant, collection);
+    const targets = indexes.size > 0 ? [...indexes.keys()] : [FIRST_INDEX];
+    if (indexes.size === 0) await this.ensure(tenant, collection);
+    for (const index of targets) {
+      try {
+        await this.db.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: this.key(tenant, collection, index),
+            UpdateExpression: `DELETE pending :revision ADD #version :one${replaced ? ", tombstones :replaced" : ""}`,
+            ConditionExpression: "attribute_exists(pk) AND attribute_not_exists(dropped)",
+            ExpressionAttributeNames: { "#version": "version" },
+            ExpressionAttributeValues: {
+              ":revision": new Set([revision]),
+              ":one": 1,
+              ...(replaced ? { ":replaced": new Set([replaced]) } : {}),
+            },
+          }),
+        );
+      } catch (error) {
+        // An index dropped meanwhile has nothing to show.
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    }
+  }
+
+  /**
+   * Compaction's swap: the merged segment replaces its sources — only if every source is still listed
+   * (another compaction did not take them) — and the tombstones no segment holds any more are dropped.
+   * The sources' objects are recorded as retired (deleted later, once no search can still be reading them).
+   * Segments added meanwhile are untouched.
    */
   async replaceSegments(
     manifest: Manifest & { index?: string },
@@ -200,16 +242,29 @@ export class ManifestStore {
     purgedTombstones: string[],
   ): Promise<void> {
     const names: Record<string, string> = { "#segments": "segments", "#version": "version", "#added": added.id };
-    const removals = removed.map((id, i) => {
+    const values: Record<string, unknown> = { ":added": added, ":one": 1 };
+    const conditions = ["attribute_not_exists(#segments.#added)"];
+    const removals: string[] = [];
+    const retirements: string[] = [];
+    const retiredAt = new Date().toISOString();
+    const keys = new Map(manifest.segments.map((ref) => [ref.id, ref.key]));
+    removed.forEach((id, i) => {
       names[`#r${i}`] = id;
-      return `#segments.#r${i}`;
+      removals.push(`#segments.#r${i}`);
+      conditions.push(`attribute_exists(#segments.#r${i})`);
+      const key = keys.get(id);
+      if (key !== undefined && id !== added.id) {
+        names[`#k${i}`] = key;
+        retirements.push(`#retired.#k${i} = :retiredAt`);
+      }
     });
-    const values: Record<string, unknown> = {
-      ":added": added,
-      ":expected": manifest.version,
-      ":next": manifest.version + 1,
-    };
-    let update = `SET #segments.#added = :added, #version = :next REMOVE ${removals.join(", ")}`;
+    if (retirements.length > 0) {
+      names["#retired"] = "retired";
+      values[":retiredAt"] = retiredAt;
+    }
+    // The retired map must exist before entries can be set in it.
+    if (retirements.length > 0 && manifest.retired === undefined) await this.ensureRetired(manifest);
+    let update = `SET ${["#segments.#added = :added", ...retirements].join(", ")} ADD #version :one REMOVE ${removals.join(", ")}`;
     if (purgedTombstones.length > 0) {
       values[":purged"] = new Set(purgedTombstones);
       update += " DELETE tombstones :purged";
@@ -220,15 +275,87 @@ export class ManifestStore {
           TableName: this.table,
           Key: this.key(manifest.tenant, manifest.collection, manifest.index),
           UpdateExpression: update,
-          ConditionExpression: "#version = :expected",
+          ConditionExpression: conditions.join(" AND "),
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
         }),
       );
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException)
-        throw new ManifestConflict("the manifest changed meanwhile");
+        throw new ManifestConflict("the segments to replace changed meanwhile");
       throw error;
+    }
+  }
+
+  private async ensureRetired(manifest: Manifest & { index?: string }): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: this.key(manifest.tenant, manifest.collection, manifest.index),
+        UpdateExpression: "SET retired = if_not_exists(retired, :empty)",
+        ExpressionAttributeValues: { ":empty": {} },
+      }),
+    );
+  }
+
+  /** Forgets retired segment objects (after they were deleted). */
+  async forgetRetired(
+    tenant: string,
+    collection: string,
+    keys: readonly string[],
+    index: string = FIRST_INDEX,
+  ): Promise<void> {
+    if (keys.length === 0) return;
+    const names: Record<string, string> = { "#retired": "retired" };
+    const removals = keys.map((key, i) => {
+      names[`#k${i}`] = key;
+      return `#retired.#k${i}`;
+    });
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: this.key(tenant, collection, index),
+        UpdateExpression: `REMOVE ${removals.join(", ")}`,
+        ExpressionAttributeNames: names,
+      }),
+    );
+  }
+
+  /**
+   * Takes (or renews) the collection's compaction lease for `seconds`, unless another holder has it:
+   * one compaction at a time per collection, with no process to manage.
+   */
+  async tryLease(tenant: string, collection: string, holder: string, seconds: number): Promise<boolean> {
+    const now = Date.now();
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: `COLLECTION#${tenant}#${collection}`, sk: "COMPACTION", holder, until: now + seconds * 1000 },
+          ConditionExpression: "attribute_not_exists(pk) OR #until < :now OR holder = :holder",
+          ExpressionAttributeNames: { "#until": "until" },
+          ExpressionAttributeValues: { ":now": now, ":holder": holder },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async releaseLease(tenant: string, collection: string, holder: string): Promise<void> {
+    try {
+      await this.db.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { pk: `COLLECTION#${tenant}#${collection}`, sk: "COMPACTION" },
+          ConditionExpression: "holder = :holder",
+          ExpressionAttributeValues: { ":holder": holder },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
   }
 
@@ -408,7 +535,8 @@ export class ManifestStore {
           TableName: this.table,
           Key: this.documentKey(tenant, documentId),
           UpdateExpression: "SET revision = :id, #collection = :collection, revisionCreatedAt = :created",
-          ConditionExpression: "attribute_not_exists(revision) OR revisionCreatedAt < :created",
+          // A replay of the same promotion changes nothing and replaces nothing.
+          ConditionExpression: "attribute_not_exists(revision) OR revisionCreatedAt < :created OR revision = :id",
           ExpressionAttributeNames: { "#collection": "collection" },
           ExpressionAttributeValues: {
             ":id": revision.id,
@@ -485,6 +613,8 @@ function toManifest(
     version: Number(item?.version ?? 0),
     segments,
     tombstones: [...((item?.tombstones as Set<string> | undefined) ?? [])].sort(),
+    ...(item?.retired ? { retired: { ...(item.retired as Record<string, string>) } } : {}),
+    pending: [...((item?.pending as Set<string> | undefined) ?? [])].sort(),
   };
 }
 

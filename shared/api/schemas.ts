@@ -91,13 +91,33 @@ export const uploadRequest = z
   .meta({ id: "UploadRequest" });
 export type UploadRequest = z.output<typeof uploadRequest>;
 
+const uploadUrl = z.url().meta({ description: "Where to send the file, straight to S3." });
 export const presignedUpload = z
-  .object({
-    method: z.enum(["PUT", "POST"]),
-    url: z.url(),
-    headers: z.record(z.string(), z.string()).optional().meta({ description: "Headers the PUT must carry." }),
-    fields: z.record(z.string(), z.string()).optional().meta({ description: "Form fields the POST must carry." }),
-  })
+  .discriminatedUnion("method", [
+    z
+      .object({
+        method: z.literal("PUT"),
+        url: uploadUrl,
+        headers: z.record(z.string(), z.string()).meta({
+          description:
+            "Headers the PUT must carry, exactly as given: they are signed into the URL. `Content-Type` is the " +
+            "declared type; `If-None-Match: *` makes the URL one-shot (S3 answers a second PUT with 412 " +
+            "Precondition Failed, and a PUT without these headers with 403). The body's length must be the " +
+            "declared size (clients send Content-Length themselves). Browsers: the bucket's CORS rules allow them.",
+          example: { "Content-Type": "text/markdown", "If-None-Match": "*" },
+        }),
+      })
+      .meta({ id: "PresignedPut", description: "A presigned PUT: send the file as the body, with `headers`." }),
+    z
+      .object({
+        method: z.literal("POST"),
+        url: uploadUrl,
+        fields: z.record(z.string(), z.string()).meta({
+          description: "Form fields the POST must carry before the `file` field (a browser-style POST policy).",
+        }),
+      })
+      .meta({ id: "PresignedPost", description: "A presigned POST form: the `fields`, then the file as `file`." }),
+  ])
   .meta({
     id: "PresignedUpload",
     description: "Where and how to send the file: straight to S3, once, before `expiresAt`.",
@@ -232,6 +252,10 @@ export const searchResponse = z
     segments: z.number().int().min(0).meta({ description: "Index segments searched." }),
     index: z.string().meta({ description: "The collection's index that answered (its active one)." }),
     model: z.string().meta({ description: "The embedding model of that index's vectors (the query's too)." }),
+    shards: z.number().int().min(2).optional().meta({
+      description:
+        "Shards searched in parallel (each by a search-shard function), when the collection is larger than one shard.",
+    }),
     rerank: rerankReport,
   })
   .meta({ id: "SearchResponse" });

@@ -32,6 +32,7 @@ import winkBm25 from "wink-bm25-text-search";
 import stopWordList from "wink-nlp-utils/src/dictionaries/stop_words.json" with { type: "json" };
 // @ts-expect-error -- untyped CommonJS module
 import winkStem from "wink-nlp-utils/src/string-stem.js";
+import { compareCodePoints } from "./binary.ts";
 import { selectTopK } from "./top-k.ts";
 
 /** Porter 2 stemmer (the one behind wink-nlp-utils `string.stem` / `tokens.stem`). */
@@ -138,6 +139,299 @@ export function analyze(text: string): AnalyzedToken[] {
 /** BM25 inverse document frequency, as wink computes it. */
 export function bm25Idf(docCount: number, documentFrequency: number, k: number = DEFAULT_BM25_PARAMS.k): number {
   return Math.log((docCount - documentFrequency + 0.5) / (documentFrequency + 0.5) + k);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Postings: what a segment stores and search reads
+
+/**
+ * BM25 postings in compressed-sparse-row form, terms in code point order. `weights` are what wink's
+ * `consolidate()` stores (idf × tf part, rounded to 6 decimals), so a query's score is the sum of its
+ * terms' weights; `tfs` and `lengths` let compaction recompute the weights of a merged segment (new N,
+ * new average length, new document frequencies) without analysing any text again.
+ */
+export interface Bm25Postings {
+  params: Bm25Params;
+  terms: string[];
+  /** The postings of term t are slots [start[t], start[t+1]); df(t) = start[t+1] − start[t]. */
+  start: Uint32Array;
+  /** Document ordinal per slot, ascending within a term. */
+  docs: Uint32Array;
+  /**
+   * Weight per slot in millionths: wink rounds weights to 6 decimals, so the integer keeps them exactly
+   * (`micro / 1e6` is the very double wink holds; a float32 would break its ties).
+   */
+  weights: Uint32Array;
+  /** Term frequency per slot (saturated at 65,535, where the tf part has long stopped changing). */
+  tfs: Uint16Array;
+  /** Document lengths in index terms. */
+  lengths: Uint32Array;
+  totalLength: number;
+}
+
+const MAX_TF = 0xffff;
+
+/** The weight wink's `consolidate()` stores for a term in a document (same operations, same rounding). */
+export function winkWeight(tf: number, length: number, avgLength: number, idf: number, params: Bm25Params): number {
+  const { k1, b } = params;
+  const norm = 1 - b + b * (length / avgLength);
+  return Math.sign(tf) * Number((Math.abs((tf * (k1 + 1)) / (k1 * norm + tf)) * idf).toFixed(WINK_PRECISION));
+}
+
+/**
+ * Indexes `texts` (document ordinal = position) with wink-bm25-text-search when it accepts the collection
+ * (3 documents or more), else by the same formula directly, and returns its postings.
+ */
+export function buildBm25Postings(
+  texts: readonly string[],
+  options: Pick<Bm25BuildOptions, "params"> = {},
+): Bm25Postings {
+  const params: Bm25Params = { ...DEFAULT_BM25_PARAMS, ...options.params };
+  const n = texts.length;
+  const lengths = new Uint32Array(n);
+  // Per document: [term, tf] pairs; terms by their index in `vocabulary`.
+  const vocabulary = new Map<string, number>();
+  const perDoc: { terms: Int32Array; tfs: Int32Array }[] = [];
+  let winkDocs: Record<string, WinkDoc> | undefined;
+  if (n >= WINK_MIN_DOCS) {
+    const wink = createWinkBm25(params);
+    // Ordinals as ids: integer-like keys keep wink's document table in ordinal order.
+    texts.forEach((text, i) => {
+      wink.addDoc({ [FIELD]: text }, String(i));
+    });
+    const tokens = wink.getTokens();
+    const names: string[] = [];
+    for (const [term, index] of Object.entries(tokens)) names[index] = term;
+    winkDocs = wink.getDocs();
+    for (let i = 0; i < n; i += 1) {
+      const doc = winkDocs[String(i)] as WinkDoc;
+      lengths[i] = doc.length;
+      const keys = Object.keys(doc.freq);
+      const terms = new Int32Array(keys.length);
+      const tfs = new Int32Array(keys.length);
+      keys.forEach((key, j) => {
+        const name = names[Number(key)] as string;
+        let t = vocabulary.get(name);
+        if (t === undefined) {
+          t = vocabulary.size;
+          vocabulary.set(name, t);
+        }
+        terms[j] = t;
+        tfs[j] = doc.freq[key] as number;
+      });
+      perDoc.push({ terms, tfs });
+    }
+    wink.consolidate(WINK_PRECISION);
+  } else {
+    texts.forEach((text, i) => {
+      const counts = new Map<number, number>();
+      for (const term of prepareText(text)) {
+        let t = vocabulary.get(term);
+        if (t === undefined) {
+          t = vocabulary.size;
+          vocabulary.set(term, t);
+        }
+        counts.set(t, (counts.get(t) ?? 0) + 1);
+        lengths[i] = (lengths[i] as number) + 1;
+      }
+      perDoc.push({ terms: Int32Array.from(counts.keys()), tfs: Int32Array.from(counts.values()) });
+    });
+  }
+  // Terms in code point order.
+  const unsorted = [...vocabulary.keys()];
+  const order = unsorted
+    .map((_, i) => i)
+    .sort((a, b) => compareCodePoints(unsorted[a] as string, unsorted[b] as string));
+  const rank = new Int32Array(order.length);
+  order.forEach((t, r) => {
+    rank[t] = r;
+  });
+  const terms = order.map((t) => unsorted[t] as string);
+  const start = new Uint32Array(terms.length + 1);
+  for (const doc of perDoc) {
+    for (const t of doc.terms) {
+      const slot = (rank[t] as number) + 1;
+      start[slot] = (start[slot] as number) + 1;
+    }
+  }
+  for (let t = 0; t < terms.length; t += 1) start[t + 1] = (start[t + 1] as number) + (start[t] as number);
+  const total = start[terms.length] as number;
+  const docs = new Uint32Array(total);
+  const weights = new Uint32Array(total);
+  const tfs = new Uint16Array(total);
+  const cursor = start.slice(0, terms.length);
+  let totalLength = 0;
+  for (let i = 0; i < n; i += 1) totalLength += lengths[i] as number;
+  const avgLength = n > 0 ? totalLength / n : 0;
+  const idf = terms.map((_, r) => bm25Idf(n, (start[r + 1] as number) - (start[r] as number), params.k));
+  perDoc.forEach((doc, i) => {
+    const consolidated = winkDocs?.[String(i)]?.freq;
+    const keys = consolidated === undefined ? undefined : Object.keys(consolidated);
+    for (let j = 0; j < doc.terms.length; j += 1) {
+      const r = rank[doc.terms[j] as number] as number;
+      const at = cursor[r] as number;
+      const tf = doc.tfs[j] as number;
+      docs[at] = i;
+      tfs[at] = Math.min(tf, MAX_TF);
+      weights[at] = toMicro(
+        consolidated !== undefined
+          ? (consolidated[(keys as string[])[j] as string] as number)
+          : winkWeight(tf, lengths[i] as number, avgLength, idf[r] as number, params),
+      );
+      cursor[r] = at + 1;
+    }
+  });
+  return { params, terms, start, docs, weights, tfs, lengths, totalLength };
+}
+
+/** Read access to a segment's stored postings, for merging. */
+export interface PostingSource {
+  termCount: number;
+  /** Compares term t with `key` (UTF-8), in byte order. */
+  compareTerm(t: number, key: Uint8Array): number;
+  termBytes(t: number): Uint8Array;
+  start: Uint32Array;
+  docs: Uint32Array;
+  tfs: Uint16Array;
+  lengths: Uint32Array;
+  /** Old document ordinal → new ordinal in the merged segment, or −1 when the document is dropped. */
+  remap: Int32Array;
+}
+
+/**
+ * The postings of several segments' surviving documents as one segment's (`n` documents): terms united,
+ * postings re-numbered, weights recomputed with the merged statistics exactly as wink would compute them
+ * on the merged documents' texts. Each source's remap must be increasing over the documents it keeps.
+ */
+export function mergeBm25Postings(
+  sources: readonly PostingSource[],
+  n: number,
+  params: Bm25Params,
+): Omit<Bm25Postings, "terms"> & { termBytes: Uint8Array[] } {
+  const lengths = new Uint32Array(n);
+  for (const source of sources) {
+    source.remap.forEach((target, old) => {
+      if (target >= 0) lengths[target] = source.lengths[old] as number;
+    });
+  }
+  let totalLength = 0;
+  for (let i = 0; i < n; i += 1) totalLength += lengths[i] as number;
+  const avgLength = n > 0 ? totalLength / n : 0;
+  let capacity = 0;
+  for (const source of sources) capacity += source.docs.length;
+  const docs = new Uint32Array(capacity);
+  const tfs = new Uint16Array(capacity);
+  const weights = new Uint32Array(capacity);
+  const termBytes: Uint8Array[] = [];
+  const starts: number[] = [0];
+  const cursors = sources.map(() => 0);
+  const lists: { source: PostingSource; at: number; end: number }[] = [];
+  let written = 0;
+  for (;;) {
+    // The smallest next term among the sources.
+    let smallest: Uint8Array | undefined;
+    for (let s = 0; s < sources.length; s += 1) {
+      const source = sources[s] as PostingSource;
+      const t = cursors[s] as number;
+      if (t >= source.termCount) continue;
+      if (smallest === undefined || source.compareTerm(t, smallest) < 0) smallest = source.termBytes(t);
+    }
+    if (smallest === undefined) break;
+    lists.length = 0;
+    for (let s = 0; s < sources.length; s += 1) {
+      const source = sources[s] as PostingSource;
+      const t = cursors[s] as number;
+      if (t < source.termCount && source.compareTerm(t, smallest) === 0) {
+        lists.push({ source, at: source.start[t] as number, end: source.start[t + 1] as number });
+        cursors[s] = t + 1;
+      }
+    }
+    // k-way merge by new ordinal, skipping dropped documents.
+    const first = written;
+    for (;;) {
+      let best = -1;
+      let bestDoc = Number.POSITIVE_INFINITY;
+      for (let l = 0; l < lists.length; l += 1) {
+        const list = lists[l] as (typeof lists)[number];
+        while (list.at < list.end && (list.source.remap[list.source.docs[list.at] as number] as number) < 0)
+          list.at += 1;
+        if (list.at >= list.end) continue;
+        const target = list.source.remap[list.source.docs[list.at] as number] as number;
+        if (target < bestDoc) {
+          bestDoc = target;
+          best = l;
+        }
+      }
+      if (best < 0) break;
+      const list = lists[best] as (typeof lists)[number];
+      docs[written] = bestDoc;
+      tfs[written] = list.source.tfs[list.at] as number;
+      list.at += 1;
+      written += 1;
+    }
+    if (written === first) continue;
+    const idf = bm25Idf(n, written - first, params.k);
+    for (let p = first; p < written; p += 1) {
+      weights[p] = toMicro(winkWeight(tfs[p] as number, lengths[docs[p] as number] as number, avgLength, idf, params));
+    }
+    termBytes.push(smallest.slice());
+    starts.push(written);
+  }
+  return {
+    params,
+    termBytes,
+    start: Uint32Array.from(starts),
+    docs: docs.slice(0, written),
+    weights: weights.slice(0, written),
+    tfs: tfs.slice(0, written),
+    lengths,
+    totalLength,
+  };
+}
+
+/** A weight rounded to 6 decimals, in millionths. */
+const toMicro = (weight: number) => Math.round(weight * 1e6);
+
+/** One query term's postings in one segment, and the factor that turns its weights into collection-wide scores. */
+export interface TermPostings {
+  docs: Uint32Array;
+  /** In millionths (see `Bm25Postings.weights`). */
+  weights: Uint32Array;
+  scale: number;
+}
+
+/**
+ * The `k` best documents of a segment of `n` for the given terms' postings (a term given twice counts
+ * twice, as in wink), best first; only documents allowed by `allow` when given.
+ */
+export function scoreBm25(
+  n: number,
+  postings: readonly TermPostings[],
+  k: number,
+  allow: Uint8Array | undefined,
+  scratch: { scores: Float64Array; seen: Uint8Array },
+): { ordinal: number; score: number }[] {
+  if (k <= 0 || n === 0 || postings.length === 0) return [];
+  const { scores, seen } = scratch;
+  const touched: number[] = [];
+  for (const { docs, weights, scale } of postings) {
+    for (let p = 0; p < docs.length; p += 1) {
+      const d = docs[p] as number;
+      if (allow !== undefined && allow[d] === 0) continue;
+      if (seen[d] === 0) {
+        seen[d] = 1;
+        touched.push(d);
+      }
+      scores[d] = (scores[d] as number) + ((weights[p] as number) / 1e6) * scale;
+    }
+  }
+  const best = selectTopK(touched, (d) => scores[d] as number, k);
+  const hits = best.map((ordinal) => ({ ordinal, score: scores[ordinal] as number }));
+  for (const d of touched) {
+    scores[d] = 0;
+    seen[d] = 0;
+  }
+  return hits;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -43,3 +43,12 @@ export class ExtractionError extends DomainError {
 }
 
 export const isDomainError = (error: unknown): error is DomainError => error instanceof DomainError;
+
+/** A pipeline message that cannot fit the topic's size limit: the same content always fails. */
+export class MessageTooLarge extends DomainError {
+  constructor(bytes: number, maxBytes: number) {
+    super("MESSAGE_TOO_LARGE", `a pipeline message of ${bytes} bytes exceeds the ${maxBytes}-byte limit of the topic`, {
+      retryable: false,
+    });
+  }
+}

@@ -428,7 +428,40 @@ const FRONT_MATTER =
  */
 export function markdownToText(markdown: string): string {
   const body = markdown.replace(/^\ufeff/, "").replace(FRONT_MATTER, "");
-  return renderBlocks(Lexer.lex(body, { gfm: true })).join("\n\n");
+  // marked parses nested blocks by recursion: a blockquote or list nested thousands deep would
+  // exhaust the stack. Such a document is read as plain text with its block markers removed.
+  if (markdownNesting(body) > MAX_MARKDOWN_NESTING) return markdownAsPlainText(body);
+  try {
+    return renderBlocks(Lexer.lex(body, { gfm: true })).join("\n\n");
+  } catch (error) {
+    // Deep inline nesting (brackets, emphasis) recurses too; the stack error is the only signal.
+    if (error instanceof RangeError) return markdownAsPlainText(body);
+    throw error;
+  }
+}
+
+/** Deeper block nesting than this is read as plain text (real documents nest a handful of levels). */
+export const MAX_MARKDOWN_NESTING = 64;
+
+/** The deepest block nesting of any line: its leading blockquote markers plus list indentation levels. */
+export function markdownNesting(markdown: string): number {
+  let deepest = 0;
+  for (const match of markdown.matchAll(/^[ \t>*+\-\d.)]+/gm)) {
+    const prefix = match[0];
+    let quotes = 0;
+    for (const char of prefix) if (char === ">") quotes++;
+    const indent = (/^[ \t]*/.exec(prefix)?.[0].replace(/\t/g, "    ").length ?? 0) >> 1;
+    deepest = Math.max(deepest, quotes + indent);
+  }
+  return deepest;
+}
+
+/** Markdown as plain text without parsing: each line loses its blockquote and list markers. */
+function markdownAsPlainText(markdown: string): string {
+  return markdown
+    .split(/\r?\n/)
+    .map((line) => line.replace(/^(?:[ \t]*>)+[ \t]?/, "").replace(/^[ \t]*(?:[*+-]|\d{1,9}[.)])[ \t]+/, ""))
+    .join("\n");
 }
 
 function renderBlocks(tokens: Token[]): string[] {

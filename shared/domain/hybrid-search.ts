@@ -1,19 +1,28 @@
 /**
- * Hybrid search over a collection's segments: BM25 and dense retrieval in every segment, merged,
- * de-duplicated by chunk id, filtered, and fused (reciprocal rank fusion or a weighted blend of
- * min-max normalised scores). Reranking with the cross-encoder stays with the caller, which reranks the
- * fused top-N and can record the result with `applyRerank`.
+ * Hybrid search over a collection's segments, in two halves so the first can run on several machines:
  *
- * Filters and tombstones are applied inside each retriever (as a mask over the segment's chunks) before
- * its top-N is taken, so a selective filter never starves the results. A tombstone hides one revision of a
- * document (its `documentKey`) or, as a bare document id, every revision of it. BM25 uses collection-wide idf
- * (document frequencies summed over the segments), so scores from segments of different sizes are
- * comparable. A chunk id held by several segments (redelivery, re-ingestion) is answered only from the
- * newest of them (by header createdAt, then position), even when only an older copy matched.
+ * 1. `retrieve` (a shard's work): BM25 and dense retrieval in each of a set of segments, the chunks of
+ *    masked documents (see visibility.ts) and those the filters exclude skipped inside each retriever
+ *    (a mask over the segment's chunks) before its top-N is taken, so a selective filter never starves
+ *    the results. BM25 uses collection-wide idf (document frequencies summed over every segment of the
+ *    collection, given by the caller), so scores from segments of different sizes and from different
+ *    shards are comparable. Dense retrieval is exact in small segments (faiss flat) and approximate in
+ *    large ones (IVF-PQ, see ann.ts), whose shortlist — pooled over the segments — is re-scored exactly
+ *    with the stored vectors. A chunk id held by several segments (redelivery, re-ingestion) is answered
+ *    only from the newest of them (by age, given by the caller), even when only an older copy matched.
+ * 2. `mergeLists` + `fuse` (the coordinator's): the per-shard lists merged into one per retriever, then
+ *    fused (reciprocal rank fusion or a weighted blend of min-max normalised scores).
+ *
+ * `searchSegments` does both in one process. Reranking with the cross-encoder stays with the caller,
+ * which reranks the fused top-N and can record the result with `applyRerank`.
  */
-import { bm25Idf, prepareText } from "./bm25.ts";
+import { searchIvfPq } from "./ann.ts";
+import { utf8Bytes } from "./binary.ts";
+import { bm25Idf, prepareText, scoreBm25, type TermPostings } from "./bm25.ts";
 import { compareAge, type MetadataValue, type Segment, type StoredChunk } from "./segment.ts";
-import type { VectorInput } from "./vector-index.ts";
+import type { LabelHit, VectorInput } from "./vector-index.ts";
+import { normalizeInto } from "./vector-index.ts";
+import { isMasked, maskTargets } from "./visibility.ts";
 
 export type SearchMode = "hybrid" | "dense" | "bm25";
 export type FusionMethod = "rrf" | "weighted";
@@ -26,6 +35,16 @@ export interface SearchFilters {
   /** Only documents whose metadata has every one of these key/value pairs (strict equality). */
   metadata?: Readonly<Record<string, MetadataValue>>;
 }
+
+/** How approximate dense retrieval trades recall for time. */
+export interface AnnSettings {
+  /** Inverted lists scanned per segment (default 48). */
+  nprobe: number;
+  /** Shortlist re-scored exactly, as a multiple of the retrieval depth (default 4). */
+  rescore: number;
+}
+
+export const DEFAULT_ANN: Readonly<AnnSettings> = Object.freeze({ nprobe: 48, rescore: 4 });
 
 export interface SearchQuery {
   text: string;
@@ -47,10 +66,11 @@ export interface SearchQuery {
   rrfK?: number;
   filters?: SearchFilters;
   /**
-   * Deleted or replaced documents: `documentKey`s (`<documentId>@<revision>`, hiding that revision) and/or
-   * bare document ids (hiding every revision of the document).
+   * Masked documents (deleted, replaced, or pending: a job not completed): `documentKey`s (`<documentId>@<revision>`, hiding that revision)
+   * and/or bare document ids (hiding every revision of the document).
    */
   tombstones?: ReadonlySet<string>;
+  ann?: Partial<AnnSettings>;
 }
 
 export interface CandidateScores {
@@ -73,110 +93,341 @@ export interface Candidate {
 
 export const DEFAULT_RRF_K = 60;
 export const DEFAULT_CANDIDATES = 100;
+/** A filter that leaves at most this many chunks of an ANN segment is answered by an exact scan of them. */
+const EXACT_SCAN_LIMIT = 4096;
 
-interface Hit {
+/** One retrieved chunk. Hits from another process carry their chunk (`chunk`) instead of a `segment`. */
+export interface Hit {
   chunkId: string;
   score: number;
-  segment: Segment;
-  /** Recency rank of the segment (higher = newer). */
+  segmentId: string;
+  /** Recency of the segment in the collection (higher = newer). */
   age: number;
   ordinal: number;
+  segment?: Segment;
+  chunk?: StoredChunk;
+}
+
+/** What a shard returns: each retriever's best hits over its segments, best first. */
+export interface RetrievedLists {
+  dense: Hit[];
+  bm25: Hit[];
+}
+
+/** A shard's part of a query: everything but the fusion. */
+export interface RetrievalQuery {
+  /** Index terms of the query (`prepareText`), for BM25; empty for dense only. */
+  terms: readonly string[];
+  /** Normalised query embedding, for dense retrieval. */
+  vector?: Float32Array;
+  depth: number;
+  filters?: SearchFilters;
+  masked?: ReadonlySet<string>;
+  /** Collection-wide idf per term (default: computed over the given segments). */
+  idf?: ReadonlyMap<string, number>;
+  ann?: Partial<AnnSettings>;
+}
+
+export interface AgedSegment {
+  segment: Segment;
+  age: number;
 }
 
 function mediaType(contentType: string): string {
   return (contentType.split(";")[0] ?? "").trim().toLowerCase();
 }
 
-/**
- * Allowed chunks of `segment` as a 0/1 mask by chunk ordinal; undefined when every chunk is allowed,
- * null when none is.
- */
-function segmentMask(
-  segment: Segment,
-  filters: SearchFilters | undefined,
-  tombstones: ReadonlySet<string> | undefined,
-): Uint8Array | null | undefined {
-  const filtering =
-    filters !== undefined &&
-    (filters.documentIds !== undefined || filters.contentTypes !== undefined || filters.metadata !== undefined);
-  // Does any tombstone hit this segment? Iterate the smaller side; a tombstone matches a document's key
-  // (one revision) or its public id (every revision).
-  let tombstoned = false;
-  if (tombstones !== undefined && tombstones.size > 0) {
-    if (tombstones.size <= segment.documents.size) {
-      for (const id of tombstones) {
-        if (segment.documents.has(id) || segment.documentKeys.has(id)) {
-          tombstoned = true;
-          break;
-        }
-      }
-    } else {
-      for (const [key, doc] of segment.documents) {
-        if (tombstones.has(key) || tombstones.has(doc.info.documentId)) {
-          tombstoned = true;
-          break;
-        }
-      }
+/** Every segment with its age: oldest first by createdAt, then position (a segment given twice counts once). */
+export function agesOf(segments: readonly Segment[]): AgedSegment[] {
+  return [...new Set(segments)]
+    .map((segment, position) => ({ segment, position }))
+    .sort((a, b) => compareAge(a.segment, a.position, b.segment, b.position))
+    .map(({ segment }, age) => ({ segment, age }));
+}
+
+/** Collection-wide idf of the terms: document frequencies and sizes summed over the segments. */
+export function collectionIdf(segments: readonly Segment[], terms: readonly string[]): Map<string, number> {
+  const idf = new Map<string, number>();
+  const docCount = segments.reduce((sum, segment) => sum + segment.size, 0);
+  const k = segments[0]?.header.bm25.params.k;
+  for (const term of new Set(terms)) {
+    let df = 0;
+    for (const segment of segments) {
+      const t = segment.terms.find(term);
+      if (t >= 0) df += segment.terms.documentFrequency(t);
     }
+    if (df > 0) idf.set(term, bm25Idf(docCount, df, k));
   }
-  if (!filtering && !tombstoned) return undefined;
-  const documentIds =
-    filters?.documentIds === undefined
-      ? undefined
-      : filters.documentIds instanceof Set
-        ? (filters.documentIds as ReadonlySet<string>)
-        : new Set(filters.documentIds as readonly string[]);
-  const contentTypes = filters?.contentTypes === undefined ? undefined : new Set(filters.contentTypes.map(mediaType));
-  const metadata = filters?.metadata === undefined ? undefined : Object.entries(filters.metadata);
-  const mask = new Uint8Array(segment.chunks.length);
-  let allowed = 0;
-  /** Allows the chunks of the document stored under `key` unless it is tombstoned or filtered out. */
-  const consider = (key: string) => {
-    const doc = segment.documents.get(key);
-    if (doc === undefined) return;
-    if (tombstoned && (tombstones?.has(key) || tombstones?.has(doc.info.documentId))) return;
-    if (contentTypes !== undefined && !contentTypes.has(mediaType(doc.info.contentType))) return;
-    if (metadata !== undefined) {
-      const own = doc.info.metadata;
-      for (const [key, value] of metadata) {
-        if (own === undefined || !Object.hasOwn(own, key) || own[key] !== value) return;
-      }
-    }
-    for (const ordinal of doc.ordinals) mask[ordinal] = 1;
-    allowed += doc.ordinals.length;
-  };
-  // `documentIds` are public ids: iterate whichever is smaller, the filter or the segment's public ids.
-  if (documentIds !== undefined && documentIds.size < segment.documentKeys.size) {
-    for (const id of documentIds) {
-      const keys = segment.documentKeys.get(id);
-      if (keys !== undefined) for (const key of keys) consider(key);
-    }
-  } else {
-    for (const [key, doc] of segment.documents) {
-      if (documentIds === undefined || documentIds.has(doc.info.documentId)) consider(key);
-    }
-  }
-  return allowed === 0 ? null : mask;
+  return idf;
 }
 
 /**
- * Merges per-segment hit lists: one hit per chunk id, best first, top `depth`. A hit is dropped when a
- * newer segment also holds its chunk id (that newer version supersedes it, whether or not it matched).
+ * Allowed chunks of `segment` as a 0/1 mask by chunk ordinal with the count it allows; undefined when
+ * every chunk is allowed, null when none is.
  */
-function mergeHits(lists: Hit[][], depth: number, oldestFirst: readonly Segment[]): Hit[] {
-  const byChunk = new Map<string, Hit>();
-  for (const list of lists) {
-    for (const hit of list) {
-      let superseded = false;
-      for (let age = hit.age + 1; age < oldestFirst.length && !superseded; age += 1) {
-        superseded = (oldestFirst[age] as Segment).chunkOrdinals.has(hit.chunkId);
+export function segmentMask(
+  segment: Segment,
+  filters: SearchFilters | undefined,
+  masked: ReadonlySet<string> | undefined,
+): { mask: Uint8Array; allowed: number } | null | undefined {
+  const docs = segment.documents;
+  const n = segment.size;
+  // The documents masked here: look each entry up, or scan the documents when they are fewer.
+  const hidden = new Set<number>();
+  if (masked !== undefined && masked.size > 0) {
+    if (masked.size * 4 <= docs.count) {
+      for (const entry of masked) {
+        for (const { documentId, revision } of maskTargets(entry)) {
+          if (revision === undefined) {
+            const [lo, hi] = docs.withId(documentId);
+            for (let d = lo; d < hi; d += 1) hidden.add(d);
+          } else {
+            const d = docs.find(documentId, revision);
+            if (d >= 0) hidden.add(d);
+          }
+        }
       }
-      if (!superseded && !byChunk.has(hit.chunkId)) byChunk.set(hit.chunkId, hit);
+    } else {
+      for (let d = 0; d < docs.count; d += 1) if (isMasked(masked, docs.documentId(d), docs.revision(d))) hidden.add(d);
     }
   }
-  return [...byChunk.values()]
-    .sort((a, b) => b.score - a.score || (a.chunkId < b.chunkId ? -1 : a.chunkId > b.chunkId ? 1 : 0))
-    .slice(0, depth);
+  const filtering =
+    filters !== undefined &&
+    (filters.documentIds !== undefined || filters.contentTypes !== undefined || filters.metadata !== undefined);
+  if (!filtering && hidden.size === 0) return undefined;
+  const mask = new Uint8Array(n);
+  let allowed = 0;
+  const allow = (d: number) => {
+    if (hidden.has(d)) return;
+    const start = docs.chunkStart[d] as number;
+    const end = docs.chunkStart[d + 1] as number;
+    mask.fill(1, start, end);
+    allowed += end - start;
+  };
+  if (!filtering) {
+    for (let d = 0; d < docs.count; d += 1) allow(d);
+    return allowed === 0 ? null : { mask, allowed };
+  }
+  // Content types and metadata are stored once per distinct value: decide each value once.
+  let typeAllowed: boolean[] | undefined;
+  if (filters.contentTypes !== undefined) {
+    const wanted = new Set(filters.contentTypes.map(mediaType));
+    typeAllowed = docs.contentTypes.map((type) => wanted.has(mediaType(type)));
+  }
+  const metadata = filters.metadata === undefined ? undefined : Object.entries(filters.metadata);
+  const metadataAllowed = new Map<number, boolean>();
+  const passes = (d: number) => {
+    if (typeAllowed !== undefined && !typeAllowed[docs.contentTypeIndex[d] as number]) return false;
+    if (metadata !== undefined) {
+      const index = docs.metadataIndex[d] as number;
+      let ok = metadataAllowed.get(index);
+      if (ok === undefined) {
+        const own = docs.metadata(d);
+        ok = metadata.every(([key, value]) => own !== undefined && Object.hasOwn(own, key) && own[key] === value);
+        metadataAllowed.set(index, ok);
+      }
+      if (!ok) return false;
+    }
+    return true;
+  };
+  if (filters.documentIds !== undefined) {
+    // Public document ids: every revision of each.
+    for (const id of new Set(filters.documentIds)) {
+      const [lo, hi] = docs.withId(id);
+      for (let d = lo; d < hi; d += 1) if (passes(d)) allow(d);
+    }
+  } else {
+    for (let d = 0; d < docs.count; d += 1) if (passes(d)) allow(d);
+  }
+  return allowed === 0 ? null : { mask, allowed };
+}
+
+const scratchSpace = new WeakMap<Segment, { scores: Float64Array; seen: Uint8Array }>();
+
+function scratch(segment: Segment) {
+  let space = scratchSpace.get(segment);
+  if (space === undefined) {
+    space = { scores: new Float64Array(segment.size), seen: new Uint8Array(segment.size) };
+    scratchSpace.set(segment, space);
+  }
+  return space;
+}
+
+function compareHits(a: Hit, b: Hit): number {
+  return b.score - a.score || (a.chunkId < b.chunkId ? -1 : a.chunkId > b.chunkId ? 1 : 0);
+}
+
+/**
+ * Merges hit lists: one hit per chunk id (the newest segment's), best first, top `depth`. With
+ * `segments`, a hit is also dropped when a newer one of them holds its chunk id (that newer version
+ * supersedes it, whether or not it matched), unless that newer version is masked: a revision still
+ * being indexed, or one that failed (`pending`), must not take the place of the revision search shows.
+ */
+export function mergeLists(
+  lists: readonly Hit[][],
+  depth: number,
+  segments?: readonly AgedSegment[],
+  masked?: ReadonlySet<string>,
+): Hit[] {
+  const byChunk = new Map<string, Hit>();
+  const newer = segments === undefined ? [] : [...segments].sort((a, b) => a.age - b.age);
+  const supersedes = (segment: Segment, key: Uint8Array) => {
+    const ordinal = segment.chunkIds.find(key);
+    if (ordinal < 0) return false;
+    if (masked === undefined || masked.size === 0) return true;
+    const docs = segment.documents;
+    const doc = docs.documentOf(ordinal);
+    return !isMasked(masked, docs.documentId(doc), docs.revision(doc));
+  };
+  for (const list of lists) {
+    for (const hit of list) {
+      const held = byChunk.get(hit.chunkId);
+      if (held !== undefined && held.age >= hit.age) continue;
+      if (newer.length > 0) {
+        const key = utf8Bytes(hit.chunkId);
+        if (newer.some(({ segment, age }) => age > hit.age && supersedes(segment, key))) continue;
+      }
+      byChunk.set(hit.chunkId, hit);
+    }
+  }
+  return [...byChunk.values()].sort(compareHits).slice(0, depth);
+}
+
+/**
+ * A shard's retrieval: each retriever's best `depth` hits over `segments`, superseded copies removed.
+ * Dense hits carry exact scores (ANN shortlists are re-scored).
+ */
+export async function retrieve(segments: readonly AgedSegment[], query: RetrievalQuery): Promise<RetrievedLists> {
+  const depth = Math.max(1, Math.floor(query.depth));
+  const live = segments.filter(({ segment }) => segment.size > 0);
+  const masks = new Map<Segment, { mask: Uint8Array; allowed: number } | undefined>();
+  for (const { segment } of live) {
+    const mask = segmentMask(segment, query.filters, query.masked);
+    if (mask !== null) masks.set(segment, mask);
+  }
+  const searched = live.filter(({ segment }) => masks.has(segment));
+  const [dense, bm25] = await Promise.all([
+    query.vector === undefined ? [] : denseHits(searched, masks, query.vector, depth, { ...DEFAULT_ANN, ...query.ann }),
+    query.terms.length === 0 ? [] : bm25Hits(searched, masks, query, depth),
+  ]);
+  return {
+    dense: mergeLists([dense], depth, segments, query.masked),
+    bm25: mergeLists([bm25], depth, segments, query.masked),
+  };
+}
+
+async function bm25Hits(
+  segments: readonly AgedSegment[],
+  masks: ReadonlyMap<Segment, { mask: Uint8Array; allowed: number } | undefined>,
+  query: RetrievalQuery,
+  depth: number,
+): Promise<Hit[]> {
+  const idf =
+    query.idf ??
+    collectionIdf(
+      segments.map(({ segment }) => segment),
+      query.terms,
+    );
+  const lists = await Promise.all(
+    segments.map(async ({ segment, age }) => {
+      const found = query.terms.map((term) => segment.terms.find(term));
+      const unique = [...new Set(found.filter((t) => t >= 0))];
+      if (unique.length === 0) return [];
+      const blocks = await segment.postings(unique);
+      const k = segment.header.bm25.params.k;
+      const postings: TermPostings[] = [];
+      found.forEach((t, i) => {
+        if (t < 0) return;
+        const block = blocks[unique.indexOf(t)];
+        if (block === undefined) return;
+        const local = bm25Idf(segment.size, segment.terms.documentFrequency(t), k);
+        const global = idf.get(query.terms[i] as string);
+        postings.push({ ...block, scale: global === undefined || local === 0 ? 1 : global / local });
+      });
+      return scoreBm25(segment.size, postings, depth, masks.get(segment)?.mask, scratch(segment)).map(
+        ({ ordinal, score }): Hit => ({
+          chunkId: segment.chunkIds.id(ordinal),
+          score,
+          segmentId: segment.id,
+          age,
+          ordinal,
+          segment,
+        }),
+      );
+    }),
+  );
+  return lists.flat();
+}
+
+async function denseHits(
+  segments: readonly AgedSegment[],
+  masks: ReadonlyMap<Segment, { mask: Uint8Array; allowed: number } | undefined>,
+  vector: Float32Array,
+  depth: number,
+  ann: AnnSettings,
+): Promise<Hit[]> {
+  const exact: Hit[] = [];
+  // Each ANN segment's shortlist is re-scored exactly (per segment, so results do not depend on how
+  // segments are grouped into shards).
+  const shortlistSize = Math.max(depth, Math.ceil(depth * ann.rescore));
+  const toHit = (aged: AgedSegment, { ordinal, score }: LabelHit): Hit => ({
+    chunkId: aged.segment.chunkIds.id(ordinal),
+    score,
+    segmentId: aged.segment.id,
+    age: aged.age,
+    ordinal,
+    segment: aged.segment,
+  });
+  /** Exact scores of the given chunks of a segment, best `depth` of them. */
+  const rescore = async (aged: AgedSegment, ordinals: number[]) => {
+    const rows = await aged.segment.vectors(ordinals);
+    const scored = ordinals.map((ordinal, i) => ({ ordinal, score: dot(vector, rows[i] as Float32Array) }));
+    scored.sort((a, b) => b.score - a.score || a.ordinal - b.ordinal);
+    for (const hit of scored.slice(0, depth)) exact.push(toHit(aged, hit));
+  };
+  const reads: Promise<void>[] = [];
+  for (const aged of segments) {
+    const { segment } = aged;
+    const mask = masks.get(segment);
+    const flat = segment.flatIndex;
+    const index = segment.annIndex;
+    if (flat !== undefined) {
+      for (const hit of flat.search(vector, depth, mask?.mask)) exact.push(toHit(aged, hit));
+    } else if (index !== undefined && mask !== undefined && mask.allowed <= EXACT_SCAN_LIMIT) {
+      // A selective filter: score its few chunks exactly.
+      const allowed: number[] = [];
+      mask.mask.forEach((bit, ordinal) => {
+        if (bit !== 0) allowed.push(ordinal);
+      });
+      reads.push(rescore(aged, allowed));
+    } else if (index !== undefined) {
+      const options =
+        mask === undefined ? { nprobe: ann.nprobe } : { nprobe: ann.nprobe, allow: mask.mask, allowed: mask.allowed };
+      const shortlist = searchIvfPq(index, vector, shortlistSize, options);
+      reads.push(
+        rescore(
+          aged,
+          shortlist.map((hit) => hit.ordinal),
+        ),
+      );
+    }
+  }
+  await Promise.all(reads);
+  return exact;
+}
+
+/** Inner product in float32 steps, as faiss computes it, so exact and flat scores agree. */
+function dot(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i += 1) sum = Math.fround(sum + Math.fround((a[i] as number) * (b[i] as number)));
+  return sum;
+}
+
+export interface FusedHit {
+  /** The hit the chunk is read from (the newest copy among those the retrievers returned). */
+  hit: Hit;
+  scores: CandidateScores;
+  ranks: { bm25?: number; dense?: number };
 }
 
 function minMax(hits: readonly Hit[]): (score: number) => number {
@@ -192,120 +443,127 @@ function minMax(hits: readonly Hit[]): (score: number) => number {
 }
 
 /**
- * Searches every segment and returns up to `query.k` fused candidates, best first. In "bm25" and
- * "dense" mode `scores.fused` is that retriever's score; in "hybrid" mode it is the RRF or weighted score.
+ * Fuses the merged retriever lists into the best `query.k`, best first. In "bm25" and "dense" mode
+ * `scores.fused` is that retriever's score; in "hybrid" mode it is the RRF or weighted score.
  */
-export function searchSegments(segments: readonly Segment[], query: SearchQuery): Candidate[] {
+export function fuse(
+  lists: RetrievedLists,
+  query: Pick<SearchQuery, "k" | "mode" | "fusion" | "weights" | "rrfK">,
+): FusedHit[] {
   const { mode } = query;
-  const k = Math.floor(query.k);
-  if (!(k > 0)) return [];
-  const useDense = mode === "dense" || mode === "hybrid";
-  const useBm25 = mode === "bm25" || mode === "hybrid";
-  if (useDense && query.vector === undefined) throw new Error(`search mode "${mode}" needs query.vector`);
-  const depth = Math.max(1, Math.floor(query.candidates ?? Math.max(k, DEFAULT_CANDIDATES)));
-
-  // Oldest first (a segment passed twice counts once); age = position in that order.
-  const oldestFirst = [...new Set(segments)]
-    .map((segment, position) => ({ segment, position }))
-    .sort((a, b) => compareAge(a.segment, a.position, b.segment, b.position))
-    .map(({ segment }) => segment);
-  const ages = new Map(oldestFirst.map((segment, age) => [segment, age]));
-
-  const terms = useBm25 ? prepareText(query.text) : [];
-  let idf: Map<string, number> | undefined;
-  if (terms.length > 0 && oldestFirst.length > 1) {
-    const docCount = oldestFirst.reduce((sum, segment) => sum + segment.bm25.size, 0);
-    idf = new Map();
-    for (const term of new Set(terms)) {
-      let df = 0;
-      for (const segment of oldestFirst) df += segment.bm25.documentFrequency(term);
-      if (df > 0) idf.set(term, bm25Idf(docCount, df, oldestFirst[0]?.bm25.params.k));
-    }
-  }
-
-  const denseLists: Hit[][] = [];
-  const bm25Lists: Hit[][] = [];
-  for (const segment of oldestFirst) {
-    if (segment.chunks.length === 0) continue;
-    const mask = segmentMask(segment, query.filters, query.tombstones);
-    if (mask === null) continue;
-    const age = ages.get(segment) as number;
-    if (useDense) {
-      const hits = segment.vectors.search(
-        query.vector as VectorInput,
-        depth,
-        mask === undefined ? {} : { allow: mask },
-      );
-      denseLists.push(hits.map((hit) => ({ chunkId: hit.id, score: hit.score, segment, age, ordinal: hit.label })));
-    }
-    if (useBm25 && terms.length > 0) {
-      const order = segment.bm25ToChunk;
-      let allow = mask;
-      if (mask !== undefined && order !== undefined)
-        allow = Uint8Array.from(order, (ordinal) => mask[ordinal] as number);
-      const options = { ...(idf === undefined ? {} : { idf }), ...(allow === undefined ? {} : { allow }) };
-      const hits = segment.bm25.search(terms, depth, options);
-      bm25Lists.push(
-        hits.map((hit) => ({
-          chunkId: hit.id,
-          score: hit.score,
-          segment,
-          age,
-          ordinal: order === undefined ? hit.ordinal : (order[hit.ordinal] as number),
-        })),
-      );
-    }
-  }
-  const dense = mergeHits(denseLists, depth, oldestFirst);
-  const bm25 = mergeHits(bm25Lists, depth, oldestFirst);
-
-  // Fuse. One entry per chunk id; the chunk text comes from the newest segment that returned it.
   const fusion = query.fusion ?? "rrf";
   const rrfK = query.rrfK ?? DEFAULT_RRF_K;
   const weightDense = query.weights?.dense ?? (fusion === "weighted" ? 0.5 : 1);
   const weightBm25 = query.weights?.bm25 ?? (fusion === "weighted" ? 0.5 : 1);
-  const normDense = minMax(dense);
-  const normBm25 = minMax(bm25);
-  const fused = new Map<string, Candidate & { age: number }>();
+  const normDense = minMax(lists.dense);
+  const normBm25 = minMax(lists.bm25);
+  const fused = new Map<string, FusedHit>();
   const add = (hit: Hit, rank: number, retriever: "dense" | "bm25") => {
-    let candidate = fused.get(hit.chunkId);
-    if (candidate === undefined || hit.age > candidate.age) {
-      const chunk = hit.segment.chunks[hit.ordinal] as StoredChunk;
-      const previous = candidate;
-      candidate = { chunk, segmentId: hit.segment.header.segmentId, scores: { fused: 0 }, ranks: {}, age: hit.age };
-      if (previous !== undefined) {
-        candidate.scores = previous.scores;
-        candidate.ranks = previous.ranks;
-      }
-      fused.set(hit.chunkId, candidate);
-    }
-    candidate.scores[retriever] = hit.score;
-    candidate.ranks[retriever] = rank;
-    if (mode !== "hybrid") candidate.scores.fused = hit.score;
+    let entry = fused.get(hit.chunkId);
+    if (entry === undefined) {
+      entry = { hit, scores: { fused: 0 }, ranks: {} };
+      fused.set(hit.chunkId, entry);
+    } else if (hit.age > entry.hit.age) entry.hit = hit;
+    entry.scores[retriever] = hit.score;
+    entry.ranks[retriever] = rank;
+    if (mode !== "hybrid") entry.scores.fused = hit.score;
     else if (fusion === "rrf") {
-      candidate.scores.fused += (retriever === "dense" ? weightDense : weightBm25) / (rrfK + rank);
+      entry.scores.fused += (retriever === "dense" ? weightDense : weightBm25) / (rrfK + rank);
     } else {
-      candidate.scores.fused +=
+      entry.scores.fused +=
         retriever === "dense" ? weightDense * normDense(hit.score) : weightBm25 * normBm25(hit.score);
     }
   };
-  dense.forEach((hit, i) => {
-    add(hit, i + 1, "dense");
-  });
-  bm25.forEach((hit, i) => {
-    add(hit, i + 1, "bm25");
-  });
-
+  if (mode !== "bm25") {
+    lists.dense.forEach((hit, i) => {
+      add(hit, i + 1, "dense");
+    });
+  }
+  if (mode !== "dense") {
+    lists.bm25.forEach((hit, i) => {
+      add(hit, i + 1, "bm25");
+    });
+  }
   return [...fused.values()]
     .sort(
       (a, b) =>
         b.scores.fused - a.scores.fused ||
         (b.scores.dense ?? Number.NEGATIVE_INFINITY) - (a.scores.dense ?? Number.NEGATIVE_INFINITY) ||
         (b.scores.bm25 ?? Number.NEGATIVE_INFINITY) - (a.scores.bm25 ?? Number.NEGATIVE_INFINITY) ||
-        (a.chunk.chunkId < b.chunk.chunkId ? -1 : a.chunk.chunkId > b.chunk.chunkId ? 1 : 0),
+        (a.hit.chunkId < b.hit.chunkId ? -1 : a.hit.chunkId > b.hit.chunkId ? 1 : 0),
     )
-    .slice(0, k)
-    .map(({ age: _age, ...candidate }) => candidate);
+    .slice(0, Math.max(0, Math.floor(query.k)));
+}
+
+/** The chunks of hits: carried by remote hits, read from their segments (batched per segment) otherwise. */
+export async function hydrate(hits: readonly Hit[]): Promise<StoredChunk[]> {
+  const out = new Array<StoredChunk>(hits.length);
+  const bySegment = new Map<Segment, number[]>();
+  hits.forEach((hit, i) => {
+    if (hit.chunk !== undefined) out[i] = hit.chunk;
+    else if (hit.segment !== undefined) {
+      const positions = bySegment.get(hit.segment) ?? [];
+      positions.push(i);
+      bySegment.set(hit.segment, positions);
+    } else throw new Error(`hit ${hit.chunkId} has neither its chunk nor its segment`);
+  });
+  await Promise.all(
+    [...bySegment].map(async ([segment, positions]) => {
+      const chunks = await segment.chunks(positions.map((i) => (hits[i] as Hit).ordinal));
+      positions.forEach((i, j) => {
+        out[i] = chunks[j] as StoredChunk;
+      });
+    }),
+  );
+  return out;
+}
+
+/** The query's retriever depth, terms and normalised vector. */
+export function retrievalQuery(query: SearchQuery): RetrievalQuery {
+  const k = Math.floor(query.k);
+  const useDense = query.mode === "dense" || query.mode === "hybrid";
+  const useBm25 = query.mode === "bm25" || query.mode === "hybrid";
+  if (useDense && query.vector === undefined) throw new Error(`search mode "${query.mode}" needs query.vector`);
+  const vector = useDense
+    ? normalizeInto(query.vector as VectorInput, new Float32Array(query.vector?.length ?? 0))
+    : undefined;
+  const retrieval: RetrievalQuery = {
+    terms: useBm25 ? prepareText(query.text) : [],
+    depth: Math.max(1, Math.floor(query.candidates ?? Math.max(k, DEFAULT_CANDIDATES))),
+  };
+  if (vector !== undefined) retrieval.vector = vector;
+  if (query.filters !== undefined) retrieval.filters = query.filters;
+  if (query.tombstones !== undefined) retrieval.masked = query.tombstones;
+  if (query.ann !== undefined) retrieval.ann = query.ann;
+  return retrieval;
+}
+
+/** Fused candidates with their chunks. */
+export async function candidatesOf(fused: readonly FusedHit[]): Promise<Candidate[]> {
+  const chunks = await hydrate(fused.map((entry) => entry.hit));
+  return fused.map((entry, i) => ({
+    chunk: chunks[i] as StoredChunk,
+    segmentId: entry.hit.segmentId,
+    scores: entry.scores,
+    ranks: entry.ranks,
+  }));
+}
+
+/**
+ * Searches every segment in this process and returns up to `query.k` fused candidates, best first.
+ */
+export async function searchSegments(segments: readonly Segment[], query: SearchQuery): Promise<Candidate[]> {
+  if (!(Math.floor(query.k) > 0)) return [];
+  const retrieval = retrievalQuery(query);
+  const aged = agesOf(segments);
+  if (retrieval.terms.length > 0) {
+    retrieval.idf = collectionIdf(
+      aged.map(({ segment }) => segment),
+      retrieval.terms,
+    );
+  }
+  const lists = await retrieve(aged, retrieval);
+  return candidatesOf(fuse(lists, query));
 }
 
 /**

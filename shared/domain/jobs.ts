@@ -43,6 +43,12 @@ export interface Job {
   error?: string;
   /** The last error a stage hit; becomes the failure reason if its retries run out. */
   lastError?: string;
+  /** When the job's presigned upload stops being accepted (ISO 8601). */
+  uploadExpiresAt?: string;
+  /** ETag of the uploaded object the job accepted: later stages read that version only. */
+  uploadEtag?: string;
+  /** Times its dead-lettered batches were redriven automatically (transient faults). */
+  autoRedrives?: number;
   createdAt: string;
   updatedAt: string;
 }

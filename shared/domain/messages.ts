@@ -28,6 +28,8 @@ export const documentUploaded = z.object({
   bucket: z.string().min(1),
   key: z.string().min(1),
   size: z.number().int().min(0),
+  /** The ETag of the object on-upload accepted: split reads that version or fails the job. */
+  etag: z.string().optional(),
 });
 export type DocumentUploaded = z.infer<typeof documentUploaded>;
 

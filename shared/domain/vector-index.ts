@@ -25,6 +25,7 @@ export interface FaissIndex {
 
 interface FaissModule {
   IndexFlatIP: { new (d: number): FaissIndex; fromBuffer(src: Buffer): FaissIndex };
+  Index: { fromFactory(d: number, description: string, metric: number): FaissIndex };
 }
 
 let faissModule: FaissModule | undefined;
@@ -32,6 +33,11 @@ let faissModule: FaissModule | undefined;
 /** Loads faiss-node (once); throws a clear error when the native addon is missing or not built. */
 export function loadFaiss(): FaissModule {
   if (faissModule === undefined) {
+    // faiss parallelises training with OpenMP, whose threads spin-wait at every barrier: with more threads
+    // than free cores (a 2 GB Lambda has about one vCPU; a busy machine) a k-means step waits on a
+    // descheduled thread, and training an IVF-PQ index ran over 3× slower in wall time than on one
+    // thread here. One thread unless the environment says otherwise (read when the library loads).
+    process.env.OMP_NUM_THREADS ??= "1";
     try {
       faissModule = createRequire(import.meta.url)("faiss-node") as FaissModule;
     } catch (error) {
@@ -63,8 +69,6 @@ export type VectorInput = Float32Array | readonly number[];
 const MAX_FAISS_OVERFETCH = 4096;
 /** Multiply-adds under which a filtered query scans the allowed rows in JS instead of asking faiss. */
 const SCAN_BUDGET = 256 * 1024;
-/** Vectors handed to faiss `add()` per call (it copies a JS array element by element). */
-const ADD_BATCH = 2048;
 
 /** L2-normalises `vector` into `out` (all zeros stay zeros); returns `out`. */
 export function normalizeInto(vector: VectorInput, out: Float32Array, offset = 0): Float32Array {
@@ -102,18 +106,141 @@ export function flatVectorsFromFaissBuffer(buffer: Uint8Array, count: number, di
   return new Float32Array(bytes.buffer);
 }
 
+/**
+ * faiss's serialization of an `IndexFlatIP` holding `vectors`, written directly: the header faiss writes
+ * for an empty index of this dimension with ntotal patched, then the n·d float count and the floats. One
+ * copy of the vectors (instead of handing faiss `add()` a JS array of n·d numbers).
+ */
+function flatBuffer(vectors: Float32Array, dimension: number): Buffer {
+  const { IndexFlatIP } = loadFaiss();
+  const empty = new IndexFlatIP(dimension).toBuffer();
+  const count = vectors.length / dimension;
+  const head = Buffer.from(empty.subarray(0, empty.length - 8));
+  if (
+    head.toString("latin1", 0, 4) !== "IxFI" ||
+    head.readInt32LE(4) !== dimension ||
+    empty.readBigUInt64LE(empty.length - 8) !== 0n
+  ) {
+    throw new Error("unsupported faiss IndexFlat serialization layout");
+  }
+  head.writeBigInt64LE(BigInt(count), 8);
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64LE(BigInt(vectors.length));
+  return Buffer.concat([head, size, Buffer.from(vectors.buffer, vectors.byteOffset, vectors.byteLength)]);
+}
+
+/** A hit of a label-only index: the row (chunk ordinal) and its inner product with the query. */
+export interface LabelHit {
+  ordinal: number;
+  score: number;
+}
+
+/**
+ * Exact inner-product search over an n × d matrix of normalised vectors (rows = labels): faiss
+ * `IndexFlatIP` for whole-index queries, an exact scan of the allowed rows for filtered ones when that
+ * is cheaper. The matrix stays readable (`vector`), since faiss-node has no `reconstruct()`.
+ */
+export class FlatIndex {
+  private constructor(
+    readonly vectors: Float32Array,
+    readonly dimension: number,
+    private readonly faiss: FaissIndex | undefined,
+  ) {}
+
+  /** Indexes the rows of `vectors` (already normalised). */
+  static fromVectors(vectors: Float32Array, dimension: number): FlatIndex {
+    if (dimension === 0) {
+      if (vectors.length > 0) throw new Error("FlatIndex: vectors must have a dimension");
+      return new FlatIndex(vectors, dimension, undefined);
+    }
+    if (vectors.length % dimension !== 0) throw new Error("FlatIndex: matrix size is not a multiple of the dimension");
+    const { IndexFlatIP } = loadFaiss();
+    return new FlatIndex(vectors, dimension, IndexFlatIP.fromBuffer(flatBuffer(vectors, dimension)));
+  }
+
+  get size(): number {
+    return this.dimension === 0 ? 0 : this.vectors.length / this.dimension;
+  }
+
+  vector(label: number): Float32Array {
+    if (!(label >= 0 && label < this.size)) throw new RangeError(`label ${label} out of range`);
+    return this.vectors.subarray(label * this.dimension, (label + 1) * this.dimension);
+  }
+
+  /** faiss's own serialization of the index. */
+  toBuffer(): Buffer {
+    return this.faiss === undefined ? Buffer.alloc(0) : this.faiss.toBuffer();
+  }
+
+  /** The `k` best rows for a normalised query, best first; with `allow`, only rows it allows. */
+  search(q: Float32Array, k: number, allow?: Uint8Array): LabelHit[] {
+    const n = this.size;
+    if (k <= 0 || n === 0) return [];
+    if (q.length !== this.dimension) {
+      throw new Error(`vector search: query has dimension ${q.length}, index has ${this.dimension}`);
+    }
+    if (allow === undefined) return this.faissSearch(q, Math.min(k, n));
+    let allowed = 0;
+    for (let i = 0; i < n; i += 1) if (allow[i] !== 0) allowed += 1;
+    if (allowed === 0) return [];
+    // Few allowed rows: scanning them is cheaper than any faiss call that must return them.
+    if (allowed * this.dimension <= SCAN_BUDGET) return this.scan(q, k, allow, allowed);
+    // faiss's top (k + excluded) necessarily contains the allowed top k.
+    const fetch = Math.min(n, Math.min(k, allowed) + (n - allowed));
+    if (fetch <= MAX_FAISS_OVERFETCH || allowed * 2 > n) {
+      return this.faissSearch(q, fetch)
+        .filter((hit) => allow[hit.ordinal] !== 0)
+        .slice(0, k);
+    }
+    return this.scan(q, k, allow, allowed);
+  }
+
+  private faissSearch(q: Float32Array, k: number): LabelHit[] {
+    const { distances, labels } = (this.faiss as FaissIndex).search(Array.from(q), k);
+    const hits: LabelHit[] = [];
+    for (let i = 0; i < labels.length; i += 1) {
+      const label = labels[i] as number;
+      if (label >= 0) hits.push({ ordinal: label, score: distances[i] as number });
+    }
+    return hits;
+  }
+
+  /** Exact scan of the allowed rows in JS. */
+  private scan(q: Float32Array, k: number, allow: Uint8Array, allowed: number): LabelHit[] {
+    const flat = this.vectors;
+    const d = this.dimension;
+    const labels = new Int32Array(allowed);
+    const scores = new Float64Array(allowed);
+    let m = 0;
+    for (let label = 0; label < this.size; label += 1) {
+      if (allow[label] === 0) continue;
+      let dot = 0;
+      const base = label * d;
+      for (let j = 0; j < d; j += 1) dot += (q[j] as number) * (flat[base + j] as number);
+      labels[m] = label;
+      scores[m] = dot;
+      m += 1;
+    }
+    const slots = Int32Array.from({ length: m }, (_, i) => i);
+    return selectTopK(slots, (slot) => scores[slot] as number, k).map((slot) => ({
+      ordinal: labels[slot] as number,
+      score: Math.fround(scores[slot] as number),
+    }));
+  }
+}
+
 /** An immutable exact (flat) inner-product index with string ids. */
 export class VectorIndex {
   readonly ids: readonly string[];
-  readonly dimension: number;
-  private readonly faiss: FaissIndex | undefined;
-  private readonly flat: Float32Array;
+  private readonly flat: FlatIndex;
 
-  private constructor(ids: readonly string[], dimension: number, faiss: FaissIndex | undefined, flat: Float32Array) {
+  private constructor(ids: readonly string[], flat: FlatIndex) {
     this.ids = ids;
-    this.dimension = dimension;
-    this.faiss = faiss;
     this.flat = flat;
+  }
+
+  get dimension(): number {
+    return this.flat.dimension;
   }
 
   /**
@@ -140,17 +267,9 @@ export class VectorIndex {
   /** Indexes an n×d row-major matrix of vectors that are already normalised. */
   static fromFlat(ids: readonly string[], flat: Float32Array, dimension: number): VectorIndex {
     if (flat.length !== ids.length * dimension) throw new Error("VectorIndex.fromFlat: matrix size mismatch");
-    if (dimension === 0) {
-      if (ids.length > 0) throw new Error("VectorIndex.fromFlat: vectors must have a dimension");
-      return new VectorIndex([], 0, undefined, flat);
-    }
-    const { IndexFlatIP } = loadFaiss();
-    const index = new IndexFlatIP(dimension);
-    const batch = ADD_BATCH * dimension;
-    for (let start = 0; start < flat.length; start += batch) {
-      index.add(Array.from(flat.subarray(start, Math.min(flat.length, start + batch))));
-    }
-    return new VectorIndex([...ids], dimension, index, flat);
+    if (dimension === 0 && ids.length > 0) throw new Error("VectorIndex.fromFlat: vectors must have a dimension");
+    const index = FlatIndex.fromVectors(flat, dimension);
+    return new VectorIndex([...ids], dimension === 0 ? FlatIndex.fromVectors(flat, 0) : index);
   }
 
   /**
@@ -160,16 +279,15 @@ export class VectorIndex {
   static fromBuffer(buffer: Uint8Array, ids: readonly string[]): VectorIndex {
     if (buffer.length === 0) {
       if (ids.length > 0) throw new Error("VectorIndex.fromBuffer: empty buffer but ids given");
-      return new VectorIndex([], 0, undefined, new Float32Array(0));
+      return new VectorIndex([], FlatIndex.fromVectors(new Float32Array(0), 0));
     }
-    const { IndexFlatIP } = loadFaiss();
-    const nodeBuffer = Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-    const index = IndexFlatIP.fromBuffer(nodeBuffer);
-    if (index.ntotal() !== ids.length) {
-      throw new Error(`VectorIndex.fromBuffer: index holds ${index.ntotal()} vectors but ${ids.length} ids given`);
+    const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    const dimension = view.getInt32(4, true);
+    const count = Number(view.getBigInt64(8, true));
+    if (count !== ids.length) {
+      throw new Error(`VectorIndex.fromBuffer: index holds ${count} vectors but ${ids.length} ids given`);
     }
-    const dimension = index.getDimension();
-    return new VectorIndex([...ids], dimension, index, flatVectorsFromFaissBuffer(buffer, ids.length, dimension));
+    return VectorIndex.fromFlat(ids, flatVectorsFromFaissBuffer(buffer, ids.length, dimension), dimension);
   }
 
   get size(): number {
@@ -178,19 +296,18 @@ export class VectorIndex {
 
   /** All vectors as one n×d row-major Float32Array (normalised). */
   vectors(): Float32Array {
-    return this.flat;
+    return this.flat.vectors;
   }
 
   /** The stored (normalised) vector with this label. */
   vector(label: number): Float32Array {
     if (!(label >= 0 && label < this.ids.length)) throw new RangeError(`label ${label} out of range`);
-    return this.vectors().subarray(label * this.dimension, (label + 1) * this.dimension);
+    return this.flat.vector(label);
   }
 
   /** The faiss serialization (`Index.toBuffer()`); empty for an index without a dimension. */
   toBuffer(): Buffer {
-    if (this.faiss === undefined) return Buffer.alloc(0);
-    return this.faiss.toBuffer();
+    return this.flat.toBuffer();
   }
 
   /**
@@ -198,60 +315,13 @@ export class VectorIndex {
    * cosines), best first. `k` is clamped to the index size; an empty index returns [].
    */
   search(query: VectorInput, k: number, options: VectorSearchOptions = {}): VectorHit[] {
-    const n = this.ids.length;
-    if (k <= 0 || n === 0) return [];
+    if (k <= 0 || this.ids.length === 0) return [];
     if (query.length !== this.dimension) {
       throw new Error(`VectorIndex.search: query has dimension ${query.length}, index has ${this.dimension}`);
     }
     const q = normalizeInto(query, new Float32Array(this.dimension));
-    const { allow } = options;
-    if (allow === undefined) return this.faissSearch(q, Math.min(k, n));
-    let allowed = 0;
-    for (let i = 0; i < n; i += 1) if (allow[i] !== 0) allowed += 1;
-    if (allowed === 0) return [];
-    // Few allowed rows: scanning them is cheaper than any faiss call that must return them.
-    if (allowed * this.dimension <= SCAN_BUDGET) return this.scan(q, k, allow, allowed);
-    // faiss's top (k + excluded) necessarily contains the allowed top k.
-    const fetch = Math.min(n, Math.min(k, allowed) + (n - allowed));
-    if (fetch <= MAX_FAISS_OVERFETCH || allowed * 2 > n) {
-      return this.faissSearch(q, fetch)
-        .filter((hit) => allow[hit.label] !== 0)
-        .slice(0, k);
-    }
-    return this.scan(q, k, allow, allowed);
-  }
-
-  private faissSearch(q: Float32Array, k: number): VectorHit[] {
-    const { distances, labels } = (this.faiss as FaissIndex).search(Array.from(q), k);
-    const hits: VectorHit[] = [];
-    for (let i = 0; i < labels.length; i += 1) {
-      const label = labels[i] as number;
-      if (label < 0) continue;
-      hits.push({ id: this.ids[label] as string, score: distances[i] as number, label });
-    }
-    return hits;
-  }
-
-  /** Exact scan of the allowed rows in JS. */
-  private scan(q: Float32Array, k: number, allow: Uint8Array, allowed: number): VectorHit[] {
-    const flat = this.flat;
-    const d = this.dimension;
-    const labels = new Int32Array(allowed);
-    const scores = new Float64Array(allowed);
-    let m = 0;
-    for (let label = 0; label < this.ids.length; label += 1) {
-      if (allow[label] === 0) continue;
-      let dot = 0;
-      const base = label * d;
-      for (let j = 0; j < d; j += 1) dot += (q[j] as number) * (flat[base + j] as number);
-      labels[m] = label;
-      scores[m] = dot;
-      m += 1;
-    }
-    const slots = Int32Array.from({ length: m }, (_, i) => i);
-    return selectTopK(slots, (slot) => scores[slot] as number, k).map((slot) => {
-      const label = labels[slot] as number;
-      return { id: this.ids[label] as string, score: Math.fround(scores[slot] as number), label };
-    });
+    return this.flat
+      .search(q, k, options.allow)
+      .map((hit) => ({ id: this.ids[hit.ordinal] as string, score: hit.score, label: hit.ordinal }));
   }
 }

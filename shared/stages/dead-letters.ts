@@ -11,6 +11,7 @@ import type { JobState } from "../domain/jobs.ts";
 
 const failedBatch = z.object({
   requestContext: z.object({ functionArn: z.string(), approximateInvokeCount: z.number().optional() }).loose(),
+  responseContext: z.object({ functionError: z.string().optional() }).loose().optional(),
   timestamp: z.string(),
   payload: z.object({
     records: z.record(
@@ -37,6 +38,12 @@ export interface DeadLetter {
   records: number;
   failedAt: string;
   attempts?: number;
+  /**
+   * True when the function itself failed (an error it threw, a timeout, a crash): the batch is
+   * not retried automatically. False when the function answered that transient faults kept these
+   * records from completing (a partial batch response): the sweeper redrives such a batch.
+   */
+  functionFailed: boolean;
   jobIds: string[];
   tenants: string[];
   /** The job ids of each tenant in the batch. */
@@ -44,10 +51,10 @@ export interface DeadLetter {
 }
 
 /** What one tenant may see of a dead letter: its own jobs, not its neighbours' in the batch. */
-export type TenantDeadLetter = Omit<DeadLetter, "jobsByTenant">;
+export type TenantDeadLetter = Omit<DeadLetter, "jobsByTenant" | "functionFailed">;
 
 export function tenantView(letter: DeadLetter, tenant: string): TenantDeadLetter {
-  const { jobsByTenant, ...rest } = letter;
+  const { jobsByTenant, functionFailed: _internal, ...rest } = letter;
   return { ...rest, jobIds: jobsByTenant[tenant] ?? [], tenants: [tenant] };
 }
 
@@ -94,6 +101,7 @@ export function describeDeadLetter(key: string, batch: FailedBatch): DeadLetter 
     records: messages.length,
     failedAt: batch.timestamp,
     ...(batch.requestContext.approximateInvokeCount ? { attempts: batch.requestContext.approximateInvokeCount } : {}),
+    functionFailed: (batch.responseContext?.functionError ?? "Unhandled") !== "",
     jobIds: unique(messages.map((message) => message.jobId)),
     tenants: unique(messages.map((message) => message.tenant)),
     jobsByTenant: Object.fromEntries(
@@ -105,8 +113,20 @@ export function describeDeadLetter(key: string, batch: FailedBatch): DeadLetter 
   };
 }
 
-/** Fails every job a dead-lettered batch carried, with the last error its stage recorded. */
+/**
+ * What becomes of the jobs of a new dead letter. When the function itself failed on the batch,
+ * every job it carried fails, with the last error its stage recorded. When transient faults kept
+ * the records from completing, the jobs stay open: the sweeper redrives the batch once the cause
+ * is gone (`autoRedrive`), and the jobs note why they wait.
+ */
 export async function failJobsOfDeadLetter(letter: DeadLetter, jobs: JobStore): Promise<void> {
+  if (!letter.functionFailed) {
+    await jobs.noteErrors(
+      letter.jobIds,
+      `${letter.functionName}: dead-lettered after transient faults; redriven automatically once the cause is gone`,
+    );
+    return;
+  }
   for (const jobId of letter.jobIds) {
     const job = await jobs.get(jobId);
     const cause = job?.lastError ? `: ${job.lastError}` : "";
@@ -166,4 +186,51 @@ export async function redrive(deps: RedriveDeps, tenant?: string): Promise<{ red
     redriven.push(letter);
   }
   return { redriven };
+}
+
+/** Automatic redrives of one job before its transient faults count as permanent. */
+export const MAX_AUTO_REDRIVES = 3;
+
+/**
+ * The sweeper's dead-letter duty: batches dead-lettered because of transient faults are replayed
+ * onto their topic once that works again (a failed publish leaves them for the next run), each
+ * job at most MAX_AUTO_REDRIVES times (then it fails with its last error). Batches the function
+ * itself failed on wait for an operator's redrive.
+ */
+export async function autoRedrive(
+  deps: RedriveDeps,
+): Promise<{ redriven: DeadLetter[]; exhausted: string[]; waiting: DeadLetter[] }> {
+  const result = { redriven: [] as DeadLetter[], exhausted: [] as string[], waiting: [] as DeadLetter[] };
+  for (const letter of await listDeadLetters(deps)) {
+    if (letter.functionFailed) continue;
+    const body = await deps.objects.read(deps.bucket, letter.key);
+    for (const jobId of letter.jobIds) {
+      const job = await deps.jobs.get(jobId);
+      if (job && job.state !== "COMPLETED" && job.state !== "FAILED" && (job.autoRedrives ?? 0) >= MAX_AUTO_REDRIVES) {
+        await deps.jobs.fail(
+          jobId,
+          `gave up after ${MAX_AUTO_REDRIVES} automatic redrives${job.lastError ? `: ${job.lastError}` : ""}`,
+        );
+        result.exhausted.push(jobId);
+      }
+    }
+    const messages = batchMessages(parseFailedBatch(body));
+    try {
+      for (const topic of new Set(messages.map((message) => message.topic))) {
+        await deps.publish(
+          topic,
+          messages.filter((message) => message.topic === topic),
+        );
+      }
+    } catch {
+      // The cause is not gone yet (Kafka unreachable): the next run tries again.
+      result.waiting.push(letter);
+      continue;
+    }
+    for (const jobId of letter.jobIds) await deps.jobs.countAutoRedrive(jobId);
+    await deps.objects.write(deps.bucket, `${REDRIVEN_PREFIX}${letter.key}`, body, "application/json");
+    await deps.objects.delete(deps.bucket, letter.key);
+    result.redriven.push(letter);
+  }
+  return result;
 }

@@ -1,6 +1,6 @@
 import type { JobStore } from "../adapters/job-store.ts";
 import { type ChunkGroup, type EmbeddedGroup, encodeVector, type IndexTarget } from "../domain/messages.ts";
-import { batchCount, liveGroups } from "./progress.ts";
+import { batchCount, distinctGroups, liveGroups } from "./progress.ts";
 
 export interface EmbedDeps {
   jobs: Pick<JobStore, "getMany" | "countBatches">;
@@ -22,13 +22,14 @@ export interface EmbedDeps {
 export async function embedGroups(
   groups: ChunkGroup[],
   deps: EmbedDeps,
-): Promise<{ embedded: number; skipped: number }> {
-  const { live } = await liveGroups(groups, deps.jobs);
+): Promise<{ embedded: number; counted: number; skipped: number }> {
+  const { live } = await liveGroups(distinctGroups(groups), deps.jobs);
   const targets = new Map<string, Promise<IndexTarget>>();
   const targeted = await Promise.all(
     live.map(async (group) => {
       if (group.target) return { ...group, target: group.target };
-      const key = `${group.tenant}\n${group.document.collection}`;
+      const key = `${group.tenant}
+${group.document.collection}`;
       if (!targets.has(key)) targets.set(key, deps.activeTarget(group.tenant, group.document.collection));
       return { ...group, target: await (targets.get(key) as Promise<IndexTarget>) };
     }),
@@ -38,10 +39,8 @@ export async function embedGroups(
   const embedded: EmbeddedGroup[] = [];
   let texts = 0;
   for (const [model, modelGroups] of byModel) {
-    const vectors = await deps.embed(
-      modelGroups.flatMap((group) => group.chunks.map((chunk) => chunk.text)),
-      model,
-    );
+    const batch = modelGroups.flatMap((group) => group.chunks.map((chunk) => chunk.text));
+    const vectors = batch.length > 0 ? await deps.embed(batch, model) : [];
     texts += vectors.length;
     let next = 0;
     for (const group of modelGroups) {
@@ -49,6 +48,11 @@ export async function embedGroups(
     }
   }
   await deps.publish(embedded);
-  await deps.jobs.countBatches("embedded", live.map(batchCount));
-  return { embedded: texts, skipped: groups.length - live.length };
+  const counted = await deps.jobs.countBatches("embedded", live.map(batchCount));
+  return {
+    embedded: texts,
+    // Chunks counted on their jobs by this call (a redelivered batch is embedded again, counted once).
+    counted: counted.reduce((sum, batch) => sum + batch.chunks, 0),
+    skipped: groups.length - live.length,
+  };
 }

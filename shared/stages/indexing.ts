@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { JobStore } from "../adapters/job-store.ts";
 import type { ManifestStore } from "../adapters/manifest-store.ts";
+import { type CompactionPolicy, nextMerge } from "../domain/compaction-policy.ts";
 import { isTerminal, type Job } from "../domain/jobs.ts";
 import {
   FIRST_INDEX,
@@ -9,7 +10,6 @@ import {
   isMigrationJob,
   LEGACY_MODEL_ID,
   ModelMismatch,
-  type SegmentRef,
 } from "../domain/manifest.ts";
 import {
   type ChunkGroup,
@@ -18,29 +18,30 @@ import {
   type IndexTarget,
   type ReembedSegment,
 } from "../domain/messages.ts";
-import {
-  buildSegment,
-  decodeSegment,
-  encodeSegment,
-  mergeSegments,
-  type Segment,
-  type StoredChunk,
-} from "../domain/segment.ts";
+import { decodeSegment, encodeBatchSegment, SEGMENT_FORMAT_VERSION, type Segment } from "../domain/segment.ts";
 import { type DocumentInfo, documentKey, type EmbeddedChunk } from "../domain/types.ts";
 import type { SegmentBlobs } from "./ports.ts";
-import { batchCount, liveGroups } from "./progress.ts";
+import { batchCount, distinctGroups, liveGroups } from "./progress.ts";
 
 export interface IndexDeps {
-  jobs: Pick<JobStore, "getMany" | "uncounted" | "countIndexed" | "addWork">;
+  jobs: Pick<JobStore, "getMany" | "uncounted" | "countIndexed" | "completeIfDone" | "addWork">;
   manifests: Pick<
     ManifestStore,
-    "get" | "collection" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision"
+    "get" | "collection" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision" | "revealRevision"
   >;
   blobs: SegmentBlobs;
   /** Sends groups (without vectors) to chunks.to-embed: copies for a second index, and re-routed groups. */
   toEmbed: (groups: ChunkGroup[]) => Promise<void>;
-  /** Compaction starts once a collection has more live segments than this. */
-  maxSegments: number;
+  /**
+   * Compaction runs apart from ingestion: after a batch, a collection the policy finds worth compacting is
+   * handed to `request` (an asynchronous invocation of the compaction function).
+   * A failed request is logged, never fails the batch.
+   */
+  compaction?: {
+    policy: CompactionPolicy;
+    request(tenant: string, collection: string): Promise<void>;
+    onError?(error: unknown): void;
+  };
 }
 
 /** index/<tenant>/<collection>/segments/<id>.seg (the first index), …/indexes/<index>/segments/<id>.seg (later ones) */
@@ -55,8 +56,9 @@ const targetOf = (group: ChunkGroup): IndexTarget => group.target ?? { index: FI
  * in that index's manifest, then counts each group as indexed exactly once and completes jobs whose
  * every chunk is indexed (the batch's bookkeeping is a couple of reads and one transaction).
  * Groups already counted (a redelivered batch) are skipped; a segment id derives from its groups,
- * so a replay of the same batch writes the same object and the manifest lists it once. When a
- * collection has too many segments, the smallest are merged.
+ * so a replay of the same batch writes the same object and the manifest lists it once. Compaction is
+ * requested, not run, here (after the bookkeeping: the revisions this batch completed are shown by then,
+ * so their segments can be merged): a batch's time and memory do not depend on the collection's size.
  *
  * Indexes and models: a segment goes to the index its groups were embedded for, which lists it
  * only if its model is the index's. An upload's groups, once written, are also sent to be
@@ -67,11 +69,8 @@ const targetOf = (group: ChunkGroup): IndexTarget => group.target ?? { index: FI
  * search de-duplicates chunk ids). Groups for an index that was dropped meanwhile go back to
  * embed for the active index; copies for it are counted and dropped.
  */
-export async function indexGroups(
-  groups: EmbeddedGroup[],
-  deps: IndexDeps,
-): Promise<{ indexed: number; skipped: number; forwarded: number; rerouted: number }> {
-  const { live, running } = await liveGroups(groups, deps.jobs);
+export async function indexGroups(groups: EmbeddedGroup[], deps: IndexDeps): Promise<IndexResult> {
+  const { live, running, found } = await liveGroups(distinctGroups(groups), deps.jobs);
   const fresh = await deps.jobs.uncounted(
     "indexed",
     live.map((group) => ({ ...batchCount(group), group })),
@@ -93,10 +92,14 @@ export async function indexGroups(
     batches.set(key, batch);
   }
   const rerouted = new Set<string>();
+  const segments: IndexResult["segments"] = [];
   let forwarded = 0;
   for (const { tenant, collection, target, groups: batch } of batches.values()) {
     try {
-      for (const part of oneRevisionPerDocument(batch)) await writeSegment(part, target, deps);
+      for (const part of oneRevisionPerDocument(batch)) {
+        const written = await writeSegment(part, target, deps);
+        if (written) segments.push(written);
+      }
     } catch (error) {
       if (!(error instanceof IndexGone || error instanceof ModelMismatch)) throw error;
       // Copies for an index that is gone are dropped (and counted, so their job finishes);
@@ -107,17 +110,69 @@ export async function indexGroups(
       continue;
     }
     forwarded += await forwardToOtherIndexes(tenant, collection, target, batch, running, deps);
-    await compactIfNeeded(tenant, collection, deps, false, target.index);
   }
   const counting = fresh.filter(({ group }) => !rerouted.has(group.groupId));
-  const { counted, completed } = await deps.jobs.countIndexed(counting, running);
-  for (const job of completed) if (!isMigrationJob(job.jobId)) await promote(job, deps);
+  const { counted, finished } = await deps.jobs.countIndexed(counting, running);
+  // A job is searchable before it is COMPLETED, so a client that sees COMPLETED finds it. Jobs
+  // read with every chunk counted but not completed are those of an invocation that stopped
+  // between the two (this is its replay): finished here, idempotently.
+  const stalled = [...running.values()].filter((job) => job.chunksTotal > 0 && job.chunksIndexed >= job.chunksTotal);
+  // A replay of a batch that completed its jobs promotes them again (idempotent).
+  const replayed = [...found.values()].filter((job) => job.state === "COMPLETED");
+  // A group written here but counted by another invocation (a duplicate delivered to both at once)
+  // listed its revision as pending again, perhaps after that invocation revealed it: look again.
+  const countedHere = new Set(counted.map((batch) => batch.batchId));
+  const handled = new Set([...finished, ...stalled, ...replayed].map((job) => job.jobId));
+  const raced = [
+    ...new Set(counting.filter(({ batchId }) => !countedHere.has(batchId)).map(({ jobId }) => jobId)),
+  ].filter((jobId) => !handled.has(jobId));
+  const racedJobs = raced.length === 0 ? [] : [...(await deps.jobs.getMany(raced)).values()];
+  const completedElsewhere = racedJobs.filter((job) => job.state === "COMPLETED");
+  const finishedElsewhere = racedJobs.filter(
+    (job) => !isTerminal(job.state) && job.chunksTotal > 0 && job.chunksIndexed >= job.chunksTotal,
+  );
+  const completed: Job[] = [];
+  for (const job of distinctJobs([...finished, ...stalled, ...finishedElsewhere])) {
+    // A migration's job fills its new index: nothing to promote (its revisions are the uploads').
+    const migration = isMigrationJob(job.jobId);
+    if (!migration) await promote(job, deps);
+    if (await deps.jobs.completeIfDone(job.jobId)) completed.push(job);
+    else if (!migration && (await deps.jobs.getMany([job.jobId])).get(job.jobId)?.state === "FAILED") {
+      // Failed meanwhile (a rare race with the dead-letter function): a FAILED job shows nothing.
+      await deps.manifests.addTombstone(job.tenant, job.collection, revisionOf(job));
+    }
+  }
+  for (const job of [...replayed, ...completedElsewhere]) if (!isMigrationJob(job.jobId)) await promote(job, deps);
+  // Compaction last: the revisions this batch completed are shown now, so their segments can be merged.
+  for (const { tenant, collection, target } of batches.values()) {
+    await requestCompaction(tenant, collection, target.index, deps);
+  }
   return {
     indexed: counted.reduce((sum, batch) => sum + batch.chunks, 0),
     skipped: groups.length - fresh.length,
     forwarded,
     rerouted: rerouted.size,
+    segments,
+    completed,
+    promotedAgain: [...replayed, ...completedElsewhere].map((job) => job.jobId),
   };
+}
+
+export interface IndexResult {
+  /** Chunks counted as indexed by this call. */
+  indexed: number;
+  /** Groups not written: repeats, already counted, or of jobs no longer running. */
+  skipped: number;
+  /** Copies of uploads' groups sent to be embedded for the collection's other index. */
+  forwarded: number;
+  /** Uploads' groups sent back to embedding: their index was dropped or changed model. */
+  rerouted: number;
+  /** Segments written and the revisions each listed as pending. */
+  segments: { id: string; revisions: string[]; listed: boolean }[];
+  /** Jobs this call completed (each job is completed by exactly one call), as they were before. */
+  completed: Job[];
+  /** Jobs found completed already, promoted again (idempotent). */
+  promotedAgain: string[];
 }
 
 /**
@@ -160,9 +215,13 @@ async function forwardToOtherIndexes(
   return copies.length;
 }
 
-async function writeSegment(groups: EmbeddedGroup[], target: IndexTarget, deps: IndexDeps): Promise<void> {
+async function writeSegment(
+  groups: EmbeddedGroup[],
+  target: IndexTarget,
+  deps: IndexDeps,
+): Promise<IndexResult["segments"][number] | undefined> {
   const [first] = groups;
-  if (!first) return;
+  if (!first) return undefined;
   const { tenant } = first;
   const { collection } = first.document;
   const segmentId = createHash("sha256")
@@ -176,21 +235,36 @@ async function writeSegment(groups: EmbeddedGroup[], target: IndexTarget, deps: 
     .slice(0, 24);
   const chunks: EmbeddedChunk[] = [];
   const documents = new Map<string, DocumentInfo>();
+  const revisions = new Set<string>();
   for (const group of groups) {
-    documents.set(group.document.documentId, { ...group.document, revision: group.revision ?? group.jobId });
+    const revision = group.revision ?? group.jobId;
+    // An upload's revision stays hidden until its job completes; a migration re-embeds revisions
+    // the old index shows already (the job that wrote them is not this one).
+    if (!isMigrationJob(group.jobId)) revisions.add(documentKey({ documentId: group.document.documentId, revision }));
+    documents.set(group.document.documentId, { ...group.document, revision });
     group.chunks.forEach((chunk, i) => {
       chunks.push({ ...chunk, collection, vector: decodeVector(group.vectors[i] ?? "") });
     });
   }
-  const bytes = encodeSegment(buildSegment(segmentId, chunks, documents, { model: target.model }));
+  const encoded = encodeBatchSegment(segmentId, chunks, documents, { model: target.model });
   const key = segmentKey(tenant, collection, segmentId, target.index);
-  await deps.blobs.write(key, bytes);
-  await deps.manifests.addSegment(
+  await deps.blobs.write(key, encoded.parts);
+  // Its revisions stay hidden (pending) until their jobs complete.
+  const listed = await deps.manifests.addSegment(
     tenant,
     collection,
-    { id: segmentId, key, chunks: chunks.length, bytes: bytes.byteLength, createdAt: new Date().toISOString() },
+    {
+      id: segmentId,
+      key,
+      chunks: encoded.header.chunkCount,
+      bytes: encoded.byteLength,
+      createdAt: encoded.header.createdAt,
+      format: SEGMENT_FORMAT_VERSION,
+    },
     target,
+    [...revisions],
   );
+  return { id: segmentId, revisions: [...revisions], listed };
 }
 
 /** A segment describes each document once: two uploads of one document in a batch go to separate segments. */
@@ -210,72 +284,42 @@ function oneRevisionPerDocument(groups: EmbeddedGroup[]): EmbeddedGroup[][] {
   return parts.map((part) => part.groups);
 }
 
-/** A completed upload becomes its document's live revision; the one it replaces is tombstoned. */
+const revisionOf = (job: Job) => documentKey({ documentId: job.documentId, revision: job.jobId });
+
+const distinctJobs = (jobs: Job[]) => [...new Map(jobs.map((job) => [job.jobId, job])).values()];
+
+/**
+ * A completed upload becomes its document's live revision: searchable from now on, and the
+ * revision it replaces tombstoned (in the same manifest write when both are in one collection).
+ * Idempotent, so a replay can run it again.
+ */
 async function promote(job: Job, deps: IndexDeps): Promise<void> {
+  const revision = revisionOf(job);
   const replaced = await deps.manifests.promoteRevision(job.tenant, job.documentId, {
     id: job.jobId,
     collection: job.collection,
     createdAt: job.createdAt,
   });
-  if (replaced) {
-    await deps.manifests.addTombstone(
-      job.tenant,
-      replaced.collection,
-      documentKey({ documentId: job.documentId, revision: replaced.id }),
-    );
+  const replacedKey = replaced && documentKey({ documentId: job.documentId, revision: replaced.id });
+  if (replaced && replaced.collection !== job.collection) {
+    await deps.manifests.addTombstone(job.tenant, replaced.collection, replacedKey as string);
+    await deps.manifests.revealRevision(job.tenant, job.collection, revision);
+  } else {
+    await deps.manifests.revealRevision(job.tenant, job.collection, revision, replacedKey);
   }
 }
 
-/**
- * Merges the smallest segments once there are more than `maxSegments`, dropping tombstoned
- * revisions and duplicate chunks. Tombstones are only forgotten when every segment was merged
- * (no other segment can still hold their chunks). A lost race with another writer is left for
- * the next run.
- */
-export async function compactIfNeeded(
-  tenant: string,
-  collection: string,
-  deps: Pick<IndexDeps, "manifests" | "blobs" | "maxSegments">,
-  force = false,
-  index: string = FIRST_INDEX,
-): Promise<boolean> {
-  const manifest = await deps.manifests.get(tenant, collection, index);
-  const { segments } = manifest;
-  if (segments.length < 2 || (!force && segments.length <= deps.maxSegments)) return false;
-  const victims: SegmentRef[] = force
-    ? segments
-    : [...segments].sort((a, b) => a.chunks - b.chunks).slice(0, segments.length - Math.floor(deps.maxSegments / 2));
-  const decoded = await Promise.all(victims.map(async (ref) => decodeSegment(await deps.blobs.read(ref.key))));
-  const mergedId = createHash("sha256")
-    .update(
-      victims
-        .map((ref) => ref.id)
-        .sort()
-        .join("\n"),
-    )
-    .digest("hex")
-    .slice(0, 24);
-  const merged = mergeSegments(
-    decoded,
-    new Set(manifest.tombstones),
-    mergedId,
-    manifest.model ? { model: manifest.model } : {},
-  );
-  const bytes = encodeSegment(merged);
-  const key = segmentKey(tenant, collection, mergedId, index);
-  await deps.blobs.write(key, bytes);
-  const everything = victims.length === segments.length;
+/** Hands the collection to the compaction function when one of its indexes has something to merge or to drop. */
+async function requestCompaction(tenant: string, collection: string, index: string, deps: IndexDeps): Promise<void> {
+  const { compaction } = deps;
+  if (compaction === undefined) return;
   try {
-    await deps.manifests.replaceSegments(
-      manifest,
-      victims.map((ref) => ref.id),
-      { id: mergedId, key, chunks: merged.chunks.length, bytes: bytes.byteLength, createdAt: new Date().toISOString() },
-      everything ? manifest.tombstones : [],
-    );
-    return true;
+    const manifest = await deps.manifests.get(tenant, collection, index);
+    if (nextMerge(manifest.segments, compaction.policy) !== undefined) {
+      await compaction.request(tenant, collection);
+    }
   } catch (error) {
-    if ((error as Error).name === "ManifestConflict") return false;
-    throw error;
+    compaction.onError?.(error);
   }
 }
 
@@ -313,7 +357,7 @@ export async function fanOutReembeds(
       );
       continue;
     }
-    const groups = storedGroups(decodeSegment(bytes), request, deps.chunksPerGroup);
+    const groups = await storedGroups(decodeSegment(bytes), request, deps.chunksPerGroup);
     await deps.toEmbed(groups);
     published += groups.length;
   }
@@ -321,13 +365,24 @@ export async function fanOutReembeds(
 }
 
 /** A segment's stored chunks as groups for chunks.to-embed, one document revision per group. */
-function storedGroups(segment: Segment, request: ReembedSegment, chunksPerGroup: number): ChunkGroup[] {
+async function storedGroups(segment: Segment, request: ReembedSegment, chunksPerGroup: number): Promise<ChunkGroup[]> {
   const groups: ChunkGroup[] = [];
-  for (const { info, ordinals } of segment.documents.values()) {
-    const chunks = ordinals.map((ordinal) => {
-      const { chunkId, documentId, ordinal: position, page, start, end, text } = segment.chunks[ordinal] as StoredChunk;
-      return { chunkId, documentId, ordinal: position, page, start, end, text };
-    });
+  const docs = segment.documents;
+  for (let doc = 0; doc < docs.count; doc += 1) {
+    const info = docs.info(doc);
+    const ordinals: number[] = [];
+    for (let ordinal = docs.chunkStart[doc] as number; ordinal < (docs.chunkStart[doc + 1] as number); ordinal += 1) {
+      ordinals.push(ordinal);
+    }
+    const chunks = (await segment.chunks(ordinals)).map(({ chunkId, documentId, ordinal, page, start, end, text }) => ({
+      chunkId,
+      documentId,
+      ordinal,
+      page,
+      start,
+      end,
+      text,
+    }));
     for (let from = 0; from < chunks.length; from += chunksPerGroup) {
       groups.push({
         jobId: request.jobId,

@@ -27,7 +27,8 @@ export type UploadOutcome =
  * leading bytes matching the declared type. An accepted upload is published to documents.uploaded
  * and then its job moves to UPLOADED (in that order, so a crash in between republishes rather than
  * loses it; the split stage tolerates the duplicate). A rejected one fails the job with a reason.
- * Replays of an event already handled are ignored.
+ * Events for a job no longer waiting for its upload (a replay, or a second PUT/POST to a used
+ * URL) are ignored; the accepted object's ETag is recorded, and split reads that version only.
  */
 export async function checkUpload(bucket: string, key: string, deps: UploadCheckDeps): Promise<UploadOutcome> {
   const parsed = parseUploadKey(key);
@@ -59,13 +60,18 @@ export async function checkUpload(bucket: string, key: string, deps: UploadCheck
     bucket,
     key,
     size,
+    ...(start.etag ? { etag: start.etag } : {}),
   };
   await deps.publish(message);
-  await deps.jobs.advance(job.jobId, "UPLOADED", { size });
+  await deps.jobs.advance(job.jobId, "UPLOADED", { size, ...(start.etag ? { uploadEtag: start.etag } : {}) });
   return { kind: "accepted", message };
 }
 
-function uploadProblem(job: Job, start: { size: number; leading: Uint8Array }, deps: UploadCheckDeps) {
+function uploadProblem(
+  job: Job,
+  start: { size: number; leading: Uint8Array },
+  deps: Pick<UploadCheckDeps, "maxUploadBytes" | "matchesDeclaredType">,
+) {
   if (start.size === 0) return "the uploaded file is empty";
   if (start.size > deps.maxUploadBytes) {
     return `the uploaded file is ${start.size} bytes, over the maximum of ${deps.maxUploadBytes} bytes`;

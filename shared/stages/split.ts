@@ -1,5 +1,5 @@
 import type { JobStore } from "../adapters/job-store.ts";
-import type { ObjectStore } from "../adapters/object-store.ts";
+import { ObjectChanged, type ObjectStore } from "../adapters/object-store.ts";
 import { ExtractionError, isDomainError } from "../domain/errors.ts";
 import { isTerminal } from "../domain/jobs.ts";
 import type { ChunkGroup, DocumentUploaded } from "../domain/messages.ts";
@@ -11,6 +11,28 @@ export interface SplitDeps {
   /** Extracted text → chunks (extraction + token-aware chunking). */
   split: (documentId: string, bytes: Uint8Array, contentType: string) => Promise<Chunk[]>;
   chunksPerGroup: number;
+}
+
+/**
+ * Most bytes of chunks in one group (one chunks.to-embed message): with their vectors added by
+ * embed, a group stays well under the topic's 1 MiB message limit whatever `chunksPerGroup` is.
+ */
+export const MAX_GROUP_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * Splits a batch of uploaded documents (each job once, however often it was delivered) and then
+ * publishes all their groups; a job's chunk total is recorded before any of its groups is
+ * published, so completion can never be declared early.
+ */
+export async function splitDocuments(
+  messages: DocumentUploaded[],
+  deps: SplitDeps & { publish: (groups: ChunkGroup[]) => Promise<void> },
+): Promise<{ outcomes: (SplitOutcome & { jobId: string })[] }> {
+  const distinct = [...new Map(messages.map((message) => [message.jobId, message])).values()];
+  const outcomes: (SplitOutcome & { jobId: string })[] = [];
+  for (const message of distinct) outcomes.push({ jobId: message.jobId, ...(await splitDocument(message, deps)) });
+  await deps.publish(outcomes.flatMap((outcome) => (outcome.kind === "split" ? outcome.groups : [])));
+  return { outcomes };
 }
 
 export type SplitOutcome =
@@ -36,25 +58,46 @@ export async function splitDocument(message: DocumentUploaded, deps: SplitDeps):
 
   let chunks: Chunk[];
   try {
-    const bytes = await deps.objects.read(message.bucket, message.key);
+    const bytes = await deps.objects.read(message.bucket, message.key, undefined, message.etag);
     chunks = await deps.split(message.document.documentId, bytes, message.document.contentType);
     if (chunks.length === 0) throw new ExtractionError("NO_TEXT", "the document holds no text to index");
   } catch (error) {
+    if (error instanceof ObjectChanged) {
+      const reason = "the uploaded file was replaced after it was accepted: upload it again with a new upload URL";
+      await deps.jobs.fail(jobId, reason);
+      return { kind: "failed", reason };
+    }
     if (!isDomainError(error) || error.retryable) throw error;
     await deps.jobs.fail(jobId, error.message);
     return { kind: "failed", reason: error.message };
   }
 
   await deps.jobs.advance(jobId, "EMBEDDING", { chunksTotal: chunks.length });
-  const groups: ChunkGroup[] = [];
-  for (let start = 0; start < chunks.length; start += deps.chunksPerGroup) {
-    groups.push({
-      jobId,
-      tenant: message.tenant,
-      groupId: `${jobId}:${groups.length}`,
-      document: message.document,
-      chunks: chunks.slice(start, start + deps.chunksPerGroup),
-    });
-  }
+  const groups = groupChunks(chunks, deps.chunksPerGroup, MAX_GROUP_CHUNK_BYTES).map((part, i) => ({
+    jobId,
+    tenant: message.tenant,
+    groupId: `${jobId}:${i}`,
+    document: message.document,
+    chunks: part,
+  }));
   return { kind: "split", chunks: chunks.length, groups };
+}
+
+/** Consecutive chunks in groups of at most `perGroup` chunks and `maxBytes` bytes (a chunk alone may exceed it). */
+export function groupChunks(chunks: Chunk[], perGroup: number, maxBytes: number): Chunk[][] {
+  const groups: Chunk[][] = [];
+  let group: Chunk[] = [];
+  let bytes = 0;
+  for (const chunk of chunks) {
+    const size = Buffer.byteLength(JSON.stringify(chunk));
+    if (group.length > 0 && (group.length >= perGroup || bytes + size > maxBytes)) {
+      groups.push(group);
+      group = [];
+      bytes = 0;
+    }
+    group.push(chunk);
+    bytes += size;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
 }

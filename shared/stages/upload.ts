@@ -8,6 +8,9 @@ import { NAME_PATTERN, type UploadRequest, type uploadResponse } from "../api/sc
 
 export { DEFAULT_COLLECTION, type UploadRequest, uploadRequest } from "../api/schemas.ts";
 
+/** When the sweeper first looks at a job still waiting for its upload (a lost upload event is recovered then). */
+export const FIRST_UPLOAD_CHECK_MS = 2 * 60_000;
+
 export type UploadResponse = z.output<typeof uploadResponse>;
 
 export interface UploadPolicy {
@@ -72,17 +75,25 @@ export async function requestUpload(
   const jobId = randomUUID();
   const documentId = request.documentId ?? documentIdFor(tenant, request.collection, request.filename);
   const key = uploadKey(tenant, jobId);
-  await deps.jobs.create({
-    jobId,
-    tenant,
-    documentId,
-    collection: request.collection,
-    filename: request.filename,
-    contentType: request.contentType,
-    size: request.size,
-    metadata: request.metadata,
-    objectKey: key,
-  });
+  const now = deps.now?.() ?? new Date();
+  const expiresAt = new Date(now.getTime() + policy.ttlSeconds * 1000);
+  await deps.jobs.create(
+    {
+      jobId,
+      tenant,
+      documentId,
+      collection: request.collection,
+      filename: request.filename,
+      contentType: request.contentType,
+      size: request.size,
+      metadata: request.metadata,
+      objectKey: key,
+      uploadExpiresAt: expiresAt.toISOString(),
+    },
+    // The sweeper looks at the job then: a lost upload event is recovered, an upload that never
+    // came fails the job once the URL expired (shared/stages/sweeper.ts).
+    new Date(now.getTime() + FIRST_UPLOAD_CHECK_MS),
+  );
   const upload = await deps.objects.presignUpload({
     bucket: policy.bucket,
     key,
@@ -92,6 +103,5 @@ export async function requestUpload(
     ttlSeconds: policy.ttlSeconds,
     method: policy.method,
   });
-  const now = deps.now?.() ?? new Date();
-  return { jobId, documentId, upload, expiresAt: new Date(now.getTime() + policy.ttlSeconds * 1000).toISOString() };
+  return { jobId, documentId, upload, expiresAt: expiresAt.toISOString() };
 }

@@ -5,11 +5,11 @@
  * searches, and shows the right document first with highlights, page and scores.
  * `UPDATE_SCREENSHOT=1` also refreshes docs/console.png for the README.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it, onTestFailed } from "vitest";
 import { DataDistillerClient } from "../../cli/api-client.ts";
 import { LOCAL_CONSOLE_TENANT } from "../../localstack/platform/console.ts";
 import type { Platform } from "../../localstack/platform/platform.ts";
@@ -22,6 +22,7 @@ let browser: Browser;
 let page: Page;
 const logs: string[] = [];
 const browserErrors: string[] = [];
+const network: string[] = [];
 // A fresh collection per run: the console's tenant ("local") is shared with `npm start`.
 const collection = `console-${Date.now().toString(36)}`;
 
@@ -55,10 +56,29 @@ beforeAll(async () => {
   page.on("console", (message) => {
     if (message.type() === "error") browserErrors.push(`${message.text()} ${message.location().url}`);
   });
+  // What the browser sent and got back, shown when the test fails (the uploads go straight to S3).
+  page.on("request", (request) =>
+    network.push(
+      `${new Date().toISOString()} → ${request.method()} ${request.url().split("?")[0]} ${JSON.stringify(request.headers())}`,
+    ),
+  );
+  page.on("response", async (response) =>
+    network.push(
+      `${new Date().toISOString()} ← ${response.status()} ${response.request().method()} ${response.url().split("?")[0]} ${JSON.stringify(await response.allHeaders())}${response.ok() ? "" : ` ${await response.text().catch(() => "")}`}`,
+    ),
+  );
+  page.on("requestfailed", (request) =>
+    network.push(
+      `${new Date().toISOString()} ✗ ${request.method()} ${request.url().split("?")[0]} ${request.failure()?.errorText}`,
+    ),
+  );
 }, 600_000);
 
 afterAll(async () => {
   await browser?.close();
+  mkdirSync(join(repoRoot, "test-results"), { recursive: true });
+  writeFileSync(join(repoRoot, "test-results/console-network.log"), `${network.join("\n")}\n`);
+  writeFileSync(join(repoRoot, "test-results/console-platform.log"), `${logs.join("\n")}\n`);
   if (platform) {
     // Tidy the shared "local" tenant: drop this run's documents.
     const token = await mintToken({ tenant: LOCAL_CONSOLE_TENANT, audience: "datadistiller" });
@@ -72,6 +92,10 @@ afterAll(async () => {
 });
 
 it("uploads through the drop zone, watches the jobs complete, and finds the document first", async () => {
+  onTestFailed(() => {
+    console.error(`browser network:\n${network.join("\n")}\nbrowser errors:\n${browserErrors.join("\n")}`);
+    console.error(`platform log (last 200 lines):\n${logs.slice(-200).join("\n")}`);
+  });
   const apiUrl = platform.runtime.apiUrl;
   await page.goto(`${apiUrl}/console/`);
   await expect.poll(() => page.getByTestId("tenant").textContent()).toContain(`tenant ${LOCAL_CONSOLE_TENANT}`);

@@ -3,14 +3,17 @@
  * uploads through the API and presigned uploads, the Kafka pipeline, job accounting, failures,
  * redelivery and search.
  */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { Kafka, logLevel } from "kafkajs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
 import { ApiError, DataDistillerClient, type JobStatus, uploadFile } from "../../cli/api-client.ts";
-import { type Platform, serviceFunction } from "../../localstack/platform/platform.ts";
+import type { Platform } from "../../localstack/platform/platform.ts";
 import { mintToken } from "../../localstack/platform/tokens.ts";
+import { repoRoot } from "../../localstack/servers/paths.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { decodeSegment } from "../../shared/domain/segment.ts";
@@ -43,7 +46,19 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await platform?.stop();
+  mkdirSync(join(repoRoot, "test-results"), { recursive: true });
+  writeFileSync(join(repoRoot, "test-results/platform-e2e.log"), `${logs.join("\n")}\n`);
 });
+
+/** On a failure: the collection's manifest (what search hides) and the jobs, printed with the test. */
+async function explainSearch(collection: string, jobIds: string[]) {
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: platform.env.DYNAMODB_ENDPOINT }));
+  const manifest = await new ManifestStore(db, findName("StorageJobs")).get(tenant, collection);
+  const jobs = await Promise.all(jobIds.map((jobId) => api.job(jobId).catch((error) => String(error))));
+  console.error(
+    `manifest ${tenant}/${collection}: ${JSON.stringify({ ...manifest, segments: manifest.segments.map((s) => s.id) })}\njobs: ${JSON.stringify(jobs)}`,
+  );
+}
 
 /** The local name of a template resource, by the start of its logical id. */
 const findName = (prefix: string) => {
@@ -169,75 +184,6 @@ describe("fault tolerance", () => {
   }, 360_000);
 });
 
-describe("dead letters", () => {
-  it("dead-letters a batch that keeps failing, fails its job with the reason, and redrives it once the cause is fixed", async () => {
-    // A job whose file never arrived, announced on documents.uploaded anyway: split cannot read it.
-    const bytes = makeUtf8Text("Redriven documents come back once their cause is fixed.");
-    const ticket = await api.requestUpload({
-      filename: "late.txt",
-      contentType: "text/plain",
-      size: bytes.byteLength,
-      collection: "dlq",
-    });
-    const job = await api.job(ticket.jobId);
-    const kafka = new Kafka({ brokers: platform.env.KAFKA_BROKERS?.split(",") ?? [], logLevel: logLevel.NOTHING });
-    const producer = kafka.producer();
-    await producer.connect();
-    const key = new URL(ticket.upload.url).pathname.split("/").slice(2).join("/");
-    await producer.send({
-      topic: "documents.uploaded",
-      messages: [
-        {
-          key: job.documentId,
-          value: JSON.stringify({
-            jobId: job.jobId,
-            tenant,
-            document: {
-              documentId: job.documentId,
-              collection: "dlq",
-              contentType: "text/plain",
-              filename: "late.txt",
-            },
-            bucket: findName("StorageUploads"),
-            key: decodeURIComponent(key),
-            size: bytes.byteLength,
-          }),
-        },
-      ],
-    });
-    await producer.disconnect();
-
-    const failed = await api.waitForJob(ticket.jobId, { timeoutMs: 120_000 });
-    expect(failed.state).toBe("FAILED");
-    expect(failed.error).toMatch(/split/);
-
-    // The tenant sees its dead letter through the API (the operator too, by invoking the function);
-    // another tenant does not.
-    const { deadLetters } = await api.deadLetters();
-    const letter = deadLetters.find((candidate) => candidate.jobIds.includes(ticket.jobId));
-    expect(letter).toMatchObject({ topic: "documents.uploaded", tenants: [tenant] });
-    expect(letter?.functionName).toMatch(/split/i);
-    expect((await otherTenant.deadLetters()).deadLetters).toEqual([]);
-    const listed = await platform.runtime.invoke(serviceFunction(platform.runtime, "redrive"), {
-      tenant,
-      dryRun: true,
-    });
-    expect(listed.ok && (listed.value as { deadLetters: { key: string }[] }).deadLetters.map((l) => l.key)).toContain(
-      letter?.key,
-    );
-
-    // The cause is fixed (the file arrives); the redrive replays the dead letter and the job completes.
-    await uploadFile(ticket.upload, bytes, "text/plain");
-    expect((await otherTenant.redriveDeadLetters()).redriven).toEqual([]);
-    const { redriven } = await api.redriveDeadLetters();
-    expect(redriven.map((replayed) => replayed.key)).toContain(letter?.key);
-    expect((await api.deadLetters()).deadLetters.map((pending) => pending.key)).not.toContain(letter?.key);
-    const done = await api.waitForJob(ticket.jobId, { timeoutMs: 120_000 });
-    expect(done.state).toBe("COMPLETED");
-    expect(done.counts.chunksIndexed).toBe(done.counts.chunksTotal);
-  }, 240_000);
-});
-
 describe("bad input", () => {
   it("fails a corrupt PDF with a clear reason, and other documents are unaffected", async () => {
     const corrupt = await api.ingest({
@@ -322,6 +268,10 @@ describe("search", () => {
       "The lease agreement names the tenant and the landlord, sets the monthly rent, and says the deposit is returned within thirty days after the contract ends. Clause QX-7741 covers pets.",
   } as const;
   const ids: Record<string, string> = {};
+  const jobIds: string[] = [];
+  beforeEach(() => {
+    onTestFailed(() => explainSearch("search", jobIds));
+  });
 
   beforeAll(async () => {
     const tickets = await Promise.all(
@@ -331,6 +281,7 @@ describe("search", () => {
           { collection: "search", metadata: { topic: name } },
         );
         ids[name] = ticket.documentId;
+        jobIds.push(ticket.jobId);
         return ticket;
       }),
     );
@@ -401,6 +352,7 @@ describe("search", () => {
       { collection: "search" },
     );
     expect(ticket.documentId).toBe(ids.volcano);
+    jobIds.push(ticket.jobId);
     expect((await api.waitForJob(ticket.jobId, { timeoutMs: 120_000 })).state).toBe("COMPLETED");
     const { results } = await api.search({ query: "magma lava ash eruption", collection: "search", mode: "bm25" });
     expect(results.map((result) => result.documentId)).not.toContain(ids.volcano);
@@ -419,7 +371,7 @@ async function indexedChunkIds(collection: string): Promise<string[]> {
   const ids: string[] = [];
   for (const ref of manifest.segments) {
     const segment = decodeSegment(await objects.read(bucket, ref.key));
-    ids.push(...segment.chunks.map((chunk) => chunk.chunkId));
+    for (let ordinal = 0; ordinal < segment.size; ordinal += 1) ids.push(segment.chunkIds.id(ordinal));
   }
   return ids;
 }

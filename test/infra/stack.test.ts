@@ -5,7 +5,7 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import { beforeAll, describe, expect, it } from "vitest";
 import { buildApp, cdkJsonContext } from "../../infra/app.ts";
 import { KAFKA_CONSUMERS } from "../../infra/kafka-consumer.ts";
-import { FUNCTION_NAMES } from "../../shared/adapters/config.ts";
+import { SINGLE_FUNCTION_NAMES } from "../../shared/adapters/config.ts";
 import { paths } from "../../shared/api/openapi.ts";
 
 // ---- Synthesis (once per variant: NodejsFunction bundling runs esbuild for every function) ------
@@ -315,6 +315,88 @@ describe("buckets", () => {
   });
 });
 
+// ---- Compaction and search shards ---------------------------------------------------------------------
+
+describe("compaction and search shards", () => {
+  const byService = (service: string) =>
+    Object.entries(json.Resources)
+      .filter(([, r]) => r.Type === "AWS::Lambda::Function" && r.Metadata?.DataDistiller?.service === service)
+      .map(([id]) => id);
+  const variables = (id: string) => json.Resources[id]?.Properties?.Environment.Variables as Record<string, Json>;
+
+  it("the index function hands collections to a compaction function it may invoke, and nothing more", () => {
+    const [compact] = byService("compact");
+    const index = functionId(json, "index");
+    expect(variables(index).COMPACT_FUNCTION).toEqual({ Ref: compact });
+    expect(variables(index)).toMatchObject({ MERGE_FACTOR: "4", MAX_SEGMENT_CHUNKS: "262144" });
+    expect(actionsOn(statementsOf(json, index), compact as string)).toEqual(["lambda:InvokeFunction"]);
+    const compactEnv = variables(compact as string);
+    expect(compactEnv).toMatchObject({ MERGE_FACTOR: "4", MAX_SEGMENT_CHUNKS: "262144", ANN_MIN_CHUNKS: "4096" });
+    expect(compactEnv.INDEX_BUCKET).toEqual({ Ref: ids.index });
+    const properties = json.Resources[compact as string]?.Properties ?? {};
+    expect(properties.MemorySize).toBe(2048);
+    expect(properties.Timeout).toBe(900);
+    const statements = statementsOf(json, compact as string);
+    expect(actionsOn(statements, ids.index)).toEqual(["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]);
+    expect(JSON.stringify(statements.find((st) => st.Sid === "Segments")?.Resource)).toContain("/index/*");
+    expect(actionsOn(statements, ids.table)).toEqual([
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+    ]);
+    // It continues a long compaction by invoking itself.
+    expect(actionsOn(statements, compact as string)).toEqual(["lambda:InvokeFunction"]);
+    // Not a Kafka consumer: no event source mapping targets it.
+    for (const mapping of logicalIds(json, "AWS::Lambda::EventSourceMapping")) {
+      expect(JSON.stringify(json.Resources[mapping]?.Properties?.FunctionName)).not.toContain(compact);
+    }
+  });
+
+  it("search fans large collections out to shard functions that only read segments", () => {
+    const shards = byService("search-shard");
+    expect(shards).toHaveLength(10);
+    const search = functionId(json, "search");
+    const names = variables(search).SEARCH_SHARD_FUNCTIONS as Json;
+    expect(JSON.stringify(names)).toContain(shards[0]);
+    expect(variables(search).SHARD_MAX_CHUNKS).toBe("1000000");
+    const invoke = statementsOf(json, search).find((st) => st.Sid === "InvokeSearchShards");
+    expect(actionsOf(invoke as Statement)).toEqual(["lambda:InvokeFunction"]);
+    expect(resourcesOf(invoke as Statement)).toHaveLength(10);
+    for (const shard of shards) {
+      const statements = statementsOf(json, shard);
+      expect(allActions(statements).filter((a) => !a.startsWith("logs:"))).toEqual(["s3:GetObject"]);
+      expect(Object.keys(variables(shard)).sort()).toEqual(
+        [
+          "STAGE",
+          "POWERTOOLS_SERVICE_NAME",
+          "POWERTOOLS_METRICS_NAMESPACE",
+          "NODE_OPTIONS",
+          "INDEX_BUCKET",
+          "SEGMENT_CACHE_DIR",
+        ].sort(),
+      );
+      expect(variables(shard).INDEX_BUCKET).toEqual({ Ref: ids.index });
+      expect(json.Resources[shard]?.Properties?.EphemeralStorage).toEqual({ Size: 10240 });
+    }
+    expect(json.Resources[search]?.Properties?.EphemeralStorage).toEqual({ Size: 10240 });
+  });
+
+  it("the shard functions and merge bounds come from the configuration", () => {
+    const variant = synthesize(
+      { searchShardFunctions: 0, maxSegmentChunks: 65536, mergeFactor: 8 },
+      { bundle: false },
+    ).json;
+    const fns = Object.entries(variant.Resources).filter(([, r]) => r.Type === "AWS::Lambda::Function");
+    expect(fns.filter(([, r]) => r.Metadata?.DataDistiller?.service === "search-shard")).toHaveLength(0);
+    const env = (service: string) =>
+      fns.find(([, r]) => r.Metadata?.DataDistiller?.service === service)?.[1].Properties?.Environment.Variables;
+    expect(env("search").SEARCH_SHARD_FUNCTIONS).toBeUndefined();
+    expect(env("compact")).toMatchObject({ MAX_SEGMENT_CHUNKS: "65536", MERGE_FACTOR: "8" });
+    expect(env("index")).toMatchObject({ MAX_SEGMENT_CHUNKS: "65536", MERGE_FACTOR: "8" });
+  });
+});
+
 // ---- Functions: configuration and least privilege ------------------------------------------------------
 
 describe("functions", () => {
@@ -322,6 +404,16 @@ describe("functions", () => {
   // The API's functions verify bearer tokens themselves.
   const AUTH = ["TENANT_CLAIM", "JWT_ISSUER", "JWT_AUDIENCE"];
   const ENV: Record<string, string[]> = {
+    sweeper: [
+      "JOBS_TABLE",
+      "UPLOAD_BUCKET",
+      "DEAD_LETTER_BUCKET",
+      "MAX_UPLOAD_BYTES",
+      "KAFKA_BROKERS",
+      "KAFKA_SASL_MECHANISM",
+      "TOPIC_DOCUMENTS_UPLOADED",
+      "JOB_RETENTION_DAYS",
+    ],
     "upload-url": [
       "JOBS_TABLE",
       "UPLOAD_BUCKET",
@@ -365,13 +457,26 @@ describe("functions", () => {
       "JOBS_TABLE",
       "INDEX_BUCKET",
       "JOB_RETENTION_DAYS",
-      "MAX_SEGMENTS",
       "KAFKA_BROKERS",
       "KAFKA_SASL_MECHANISM",
       "TOPIC_CHUNKS_TO_EMBED",
       "CHUNKS_PER_GROUP",
+      "COMPACT_FUNCTION",
+      "MERGE_FACTOR",
+      "MAX_SEGMENT_CHUNKS",
     ],
-    search: ["JOBS_TABLE", "INDEX_BUCKET", ...AUTH, "EMBEDDING_MODEL", "EMBEDDING_MODELS", "MODEL_DIR"],
+    compact: ["JOBS_TABLE", "INDEX_BUCKET", "MERGE_FACTOR", "MAX_SEGMENT_CHUNKS", "ANN_MIN_CHUNKS"],
+    search: [
+      "JOBS_TABLE",
+      "INDEX_BUCKET",
+      ...AUTH,
+      "EMBEDDING_MODEL",
+      "EMBEDDING_MODELS",
+      "MODEL_DIR",
+      "SEGMENT_CACHE_DIR",
+      "SEARCH_SHARD_FUNCTIONS",
+      "SHARD_MAX_CHUNKS",
+    ],
     collections: [
       "JOBS_TABLE",
       "INDEX_BUCKET",
@@ -401,7 +506,7 @@ describe("functions", () => {
   const COMMON = ["STAGE", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "NODE_OPTIONS"];
 
   it("each function gets exactly its environment, with Refs to the resources it names", () => {
-    for (const name of FUNCTION_NAMES) {
+    for (const name of SINGLE_FUNCTION_NAMES) {
       const variables = json.Resources[functionId(json, name)]?.Properties?.Environment.Variables as Record<
         string,
         unknown
@@ -437,7 +542,7 @@ describe("functions", () => {
   });
 
   it("node 22+/x86_64, ES module bundles, JSON logs, explicit memory and timeout", () => {
-    for (const name of FUNCTION_NAMES) {
+    for (const name of SINGLE_FUNCTION_NAMES) {
       const properties = json.Resources[functionId(json, name)]?.Properties ?? {};
       expect(properties.Runtime, name).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
       expect(properties.Architectures, name).toEqual(["x86_64"]);
@@ -458,12 +563,13 @@ describe("functions", () => {
     expect(reserved("search")).toBeUndefined();
     // One redrive at a time (two would replay the same dead letters); S3-notified functions reserve nothing.
     expect(reserved("redrive")).toBe(1);
+    expect(reserved("sweeper")).toBe(1);
     expect(reserved("dead-letter")).toBeUndefined();
   });
 
-  it("Kafka producers (and redrive) run in the private subnets; dead-letter stays out of the VPC", () => {
+  it("Kafka producers (redrive and the sweeper too) run in the private subnets; dead-letter stays out of the VPC", () => {
     const vpcConfig = (name: string) => json.Resources[functionId(json, name)]?.Properties?.VpcConfig;
-    for (const name of ["on-upload", "split", "embed", "index", "migration-fanout", "redrive"]) {
+    for (const name of ["on-upload", "split", "embed", "index", "migration-fanout", "redrive", "sweeper"]) {
       expect(vpcConfig(name)?.SubnetIds, name).toEqual(
         expect.arrayContaining([{ Ref: expect.stringMatching(/privateSubnet/) }]),
       );
@@ -506,7 +612,7 @@ describe("functions", () => {
   });
 
   it("no function has wildcard actions or managed policies", () => {
-    for (const name of FUNCTION_NAMES) {
+    for (const name of SINGLE_FUNCTION_NAMES) {
       for (const action of allActions(statementsOf(json, functionId(json, name)))) {
         expect(action, name).not.toMatch(/\*$/);
       }
@@ -653,6 +759,57 @@ describe("functions", () => {
     ).toEqual(["dynamodb:UpdateItem", "s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:PutObject"]);
   });
 
+  it("the sweeper queries upload due dates, reads uploads, replays and archives dead letters, and republishes", () => {
+    const statements = statementsOf(json, functionId(json, "sweeper"));
+    expect(actionsOn(statements, ids.table)).toEqual([
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+      "dynamodb:UpdateItem",
+    ]);
+    expect(actionsOn(statements, ids.uploads)).toEqual(["s3:GetObject", "s3:ListBucket"]);
+    expect(actionsOn(statements, ids.deadLetters)).toEqual([
+      "s3:DeleteObject",
+      "s3:GetObject",
+      "s3:ListBucket",
+      "s3:PutObject",
+    ]);
+    expect(statements.find((s) => s.Sid === "ArchiveDeadLetters")?.Resource).toEqual({
+      "Fn::Join": ["", [{ "Fn::GetAtt": [ids.deadLetters, "Arn"] }, "/redriven/*"]],
+    });
+    expect(actionsOn(statements, ids.index)).toEqual([]);
+    for (const topic of ["documents.uploaded", "chunks.to-embed", "chunks.embedded"]) {
+      expect(
+        actionsOn(statements, `/${topic}`).filter((a) => a.startsWith("kafka-cluster:")),
+        topic,
+      ).toEqual(["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]);
+    }
+  });
+
+  it("embed and index read a batch's jobs with BatchGetItem (an action of its own in IAM)", () => {
+    for (const name of ["embed", "index"]) {
+      expect(actionsOn(statementsOf(json, functionId(json, name)), ids.table), name).toEqual([
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+      ]);
+    }
+  });
+
+  it("every Kafka mapping reports batch item failures; the sweeper runs every minute on a schedule", () => {
+    const ofType = (type: string) => Object.values(json.Resources).filter((resource) => resource.Type === type);
+    const mappings = ofType("AWS::Lambda::EventSourceMapping");
+    expect(mappings).toHaveLength(3);
+    for (const mapping of mappings)
+      expect(mapping.Properties?.FunctionResponseTypes).toEqual(["ReportBatchItemFailures"]);
+    const rules = ofType("AWS::Events::Rule");
+    expect(rules).toHaveLength(1);
+    expect(rules[0]?.Properties?.ScheduleExpression).toBe("rate(1 minute)");
+    expect(rules[0]?.Properties?.Targets[0]?.Arn).toEqual({ "Fn::GetAtt": [functionId(json, "sweeper"), "Arn"] });
+  });
+
   it("the stack outputs the redrive function's name for operators", () => {
     synth.template.hasOutput("RedriveFunctionName", { Value: { Ref: functionId(json, "redrive") } });
   });
@@ -682,7 +839,7 @@ describe("functions", () => {
   });
 
   it("each function writes only to its own log group", () => {
-    for (const name of FUNCTION_NAMES) {
+    for (const name of SINGLE_FUNCTION_NAMES) {
       const fnId = functionId(json, name);
       const logGroup = json.Resources[fnId]?.Properties?.LoggingConfig?.LogGroup;
       const logs = statementsOf(json, fnId).filter((s) => actionsOf(s).some((a) => a.startsWith("logs:")));
@@ -737,10 +894,14 @@ describe("alarms and dashboard", () => {
   const alarms = () => logicalIds(json, "AWS::CloudWatch::Alarm").map((id) => json.Resources[id]?.Properties ?? {});
   const named = (suffix: string) => alarms().find((a) => String(a.AlarmName).endsWith(`-${suffix}`));
 
-  it("alarm on dead letters (S3 PutRequests on the dead-letter bucket)", () => {
+  it("alarm on dead letters (the dead-letter function's count, or S3 PutRequests on the dead-letter bucket)", () => {
     const alarm = named("dead-letters");
-    expect(alarm).toMatchObject({ Namespace: "AWS/S3", MetricName: "PutRequests", Threshold: 1 });
-    expect(alarm?.Dimensions).toEqual(
+    expect(alarm).toMatchObject({ Threshold: 1 });
+    const puts = ((alarm?.Metrics ?? []) as Json[]).find(
+      (query) => query.MetricStat?.Metric.MetricName === "PutRequests",
+    );
+    expect(puts.MetricStat.Metric.Namespace).toBe("AWS/S3");
+    expect(puts.MetricStat.Metric.Dimensions).toEqual(
       expect.arrayContaining([{ Name: "BucketName", Value: { Ref: ids.deadLetters } }]),
     );
     synth.template.hasResourceProperties("AWS::S3::Bucket", { MetricsConfigurations: [{ Id: "EntireBucket" }] });
@@ -755,7 +916,8 @@ describe("alarms and dashboard", () => {
   });
 
   it("alarm on errors and throttles of every function, API 5xx and p99 latency", () => {
-    for (const fn of FUNCTION_NAMES) {
+    const shards = Array.from({ length: 10 }, (_, shard) => `search-shard-${shard}`);
+    for (const fn of [...SINGLE_FUNCTION_NAMES, ...shards]) {
       expect(named(`${fn}-errors`), fn).toMatchObject({ MetricName: "Errors" });
       expect(named(`${fn}-throttles`), fn).toMatchObject({ MetricName: "Throttles" });
     }
@@ -801,7 +963,7 @@ describe("configuration variants", () => {
     expect(new AwsSolutionsChecks().validateScope(variant.app).violations).toEqual([]);
   });
 
-  it("models from S3: MODEL_S3_URI and read access to that prefix only; nag-clean", () => {
+  it("models from S3: MODEL_S3_URI, read and list access to that prefix only; nag-clean", () => {
     const variant = synthesize({ modelLocation: "s3://acme-models/datadistiller/v1" }, { bundle: false });
     for (const name of ["embed", "search", "split"]) {
       const fnId = functionId(variant.json, name);
@@ -810,6 +972,12 @@ describe("configuration variants", () => {
       const read = statementsOf(variant.json, fnId).find((s) => s.Sid === "ReadModels");
       expect(actionsOf(read as Statement)).toEqual(["s3:GetObject"]);
       expect(JSON.stringify(read?.Resource)).toContain(":s3:::acme-models/datadistiller/v1/*");
+      // Each copies the prefix to /tmp during init (syncS3Prefix lists it).
+      const list = statementsOf(variant.json, fnId).find((s) => s.Sid === "ListModels") as Statement & {
+        Condition?: unknown;
+      };
+      expect(actionsOf(list), name).toEqual(["s3:ListBucket"]);
+      expect(list.Condition).toEqual({ StringLike: { "s3:prefix": ["datadistiller/v1/*"] } });
     }
     expect(new AwsSolutionsChecks().validateScope(variant.app).violations).toEqual([]);
   });
@@ -845,7 +1013,7 @@ describe("configuration variants", () => {
       { bundle: false },
     );
     expect(variant.stack.stackName).toBe("DataDistiller-test");
-    for (const name of FUNCTION_NAMES) {
+    for (const name of SINGLE_FUNCTION_NAMES) {
       const id = functionId(variant.json, name);
       expect(variant.json.Resources[id]?.Properties?.ReservedConcurrentExecutions, id).toBeUndefined();
     }

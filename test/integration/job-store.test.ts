@@ -94,7 +94,26 @@ describe("JobStore on DynamoDB Local", () => {
     expect(jobs.get("cb2")?.chunksEmbedded).toBe(8);
   });
 
-  it("indexes a batch in one transaction: counts, INDEXING, and COMPLETED for the jobs it finishes", async () => {
+  it("absorbs the same batch repeated inside one delivery: read once, counted once, finished once", async () => {
+    await newJob("dup1");
+    for (const state of ["UPLOADED", "SPLITTING"] as const) await store.advance("dup1", state);
+    await store.advance("dup1", "EMBEDDING", { chunksTotal: 5 });
+    const g0 = { jobId: "dup1", batchId: "dup1:0", chunks: 3 };
+    const g1 = { jobId: "dup1", batchId: "dup1:1", chunks: 2 };
+    // BatchGetItem refuses repeated keys, and a transaction may touch an item once: both must cope.
+    expect(await store.uncounted("embedded", [g0, g0, g1, g0])).toEqual([g0, g1]);
+    expect(await store.countBatches("embedded", [g0, g0, g1])).toEqual([g0, g1]);
+    const seen = await store.getMany(["dup1", "dup1"]);
+    const { counted, finished } = await store.countIndexed([g0, g1, g0, g1], seen);
+    expect(counted).toEqual([g0, g1]);
+    expect(finished.map((job) => job.jobId)).toEqual(["dup1"]);
+    // Counted, not completed: the index stage completes the job once it made it searchable.
+    expect(await store.get("dup1")).toMatchObject({ state: "INDEXING", chunksEmbedded: 5, chunksIndexed: 5 });
+    expect(await store.completeIfDone("dup1")).toBe(true);
+    expect(await store.get("dup1")).toMatchObject({ state: "COMPLETED" });
+  });
+
+  it("indexes a batch in one transaction: counts and INDEXING, naming the jobs it finishes", async () => {
     const walkToEmbedding = async (jobId: string, chunksTotal: number) => {
       await newJob(jobId);
       for (const state of ["UPLOADED", "SPLITTING"] as const) await store.advance(jobId, state);
@@ -110,7 +129,8 @@ describe("JobStore on DynamoDB Local", () => {
     ];
     const first = await store.countIndexed(batches, seen);
     expect(first.counted).toEqual(batches);
-    expect(first.completed.map((job) => job.jobId)).toEqual(["ix1"]);
+    expect(first.finished.map((job) => job.jobId)).toEqual(["ix1"]);
+    expect(await store.completeIfDone("ix1")).toBe(true);
     let jobs = await store.getMany(["ix1", "ix2"]);
     expect(jobs.get("ix1")).toMatchObject({ state: "COMPLETED", chunksIndexed: 3 });
     expect(Object.keys(jobs.get("ix1")?.stages ?? {})).toEqual(expect.arrayContaining(["INDEXING", "COMPLETED"]));
@@ -118,11 +138,12 @@ describe("JobStore on DynamoDB Local", () => {
     const indexingSince = jobs.get("ix2")?.stages.INDEXING;
 
     // Replayed with the stale view: nothing is added, nothing completes twice.
-    expect(await store.countIndexed(batches, seen)).toEqual({ counted: [], completed: [] });
+    expect(await store.countIndexed(batches, seen)).toEqual({ counted: [], finished: [] });
     // The rest of ix2 against a fresh view completes it, keeping when it started indexing.
     const rest = [{ jobId: "ix2", batchId: "ix2:1", chunks: 6 }];
     const second = await store.countIndexed(rest, await store.getMany(["ix2"]));
-    expect(second.completed.map((job) => job.jobId)).toEqual(["ix2"]);
+    expect(second.finished.map((job) => job.jobId)).toEqual(["ix2"]);
+    expect(await store.completeIfDone("ix2")).toBe(true);
     jobs = await store.getMany(["ix1", "ix2"]);
     expect(jobs.get("ix1")?.chunksIndexed).toBe(3);
     expect(jobs.get("ix2")).toMatchObject({ state: "COMPLETED", chunksIndexed: 10 });
@@ -136,8 +157,8 @@ describe("JobStore on DynamoDB Local", () => {
     const batches = Array.from({ length: 150 }, (_, i) => ({ jobId: "big", batchId: `big:${i}`, chunks: 1 }));
     const result = await store.countIndexed(batches, await store.getMany(["big"]));
     expect(result.counted).toHaveLength(150);
-    expect(result.completed.map((job) => job.jobId)).toEqual(["big"]);
-    expect(await store.get("big")).toMatchObject({ state: "COMPLETED", chunksIndexed: 150 });
+    expect(result.finished.map((job) => job.jobId)).toEqual(["big"]);
+    expect(await store.get("big")).toMatchObject({ state: "INDEXING", chunksIndexed: 150 });
   });
 
   it("fails a job with its reason and never moves it backwards", async () => {

@@ -44,18 +44,38 @@ describe("ManifestStore on DynamoDB Local", () => {
     expect(manifest.version).toBe(2);
   });
 
-  it("swaps merged segments in only if nothing changed meanwhile, dropping purged tombstones", async () => {
+  it("swaps merged segments in while they are all still listed, keeps segments added meanwhile, drops purged tombstones", async () => {
     await store.addTombstone("acme", "docs", "doc-a@job-1");
     const manifest = await store.get("acme", "docs");
+    // Ingestion goes on while compaction merges s1 and s2.
     await store.addSegment("acme", "docs", segment("s3"), MINI);
-    await expect(
-      store.replaceSegments(manifest, ["s1", "s2"], segment("m1", 6), ["doc-a@job-1"]),
-    ).rejects.toBeInstanceOf(ManifestConflict);
-    const fresh = await store.get("acme", "docs");
-    await store.replaceSegments(fresh, ["s1", "s2", "s3"], segment("m1", 9), ["doc-a@job-1"]);
+    await store.replaceSegments(manifest, ["s1", "s2"], segment("m1", 6), ["doc-a@job-1"]);
     const after = await store.get("acme", "docs");
-    expect(after.segments.map((ref) => ref.id)).toEqual(["m1"]);
+    expect(after.segments.map((ref) => ref.id).sort()).toEqual(["m1", "s3"]);
     expect(after.tombstones).toEqual([]);
+    // The merged-away objects are retired, to be deleted later.
+    expect(Object.keys(after.retired ?? {}).sort()).toEqual([segment("s1").key, segment("s2").key]);
+    // Another compaction that also took s1 loses.
+    await expect(store.replaceSegments(manifest, ["s1", "s3"], segment("m2", 6), [])).rejects.toBeInstanceOf(
+      ManifestConflict,
+    );
+    expect((await store.get("acme", "docs")).segments.map((ref) => ref.id).sort()).toEqual(["m1", "s3"]);
+    await store.forgetRetired("acme", "docs", [segment("s1").key]);
+    expect(Object.keys((await store.get("acme", "docs")).retired ?? {})).toEqual([segment("s2").key]);
+  });
+
+  it("lets one compaction at a time hold a collection's lease", async () => {
+    expect(await store.tryLease("acme", "leased", "a", 60)).toBe(true);
+    expect(await store.tryLease("acme", "leased", "b", 60)).toBe(false);
+    // The holder renews; another holder's release changes nothing.
+    expect(await store.tryLease("acme", "leased", "a", 60)).toBe(true);
+    await store.releaseLease("acme", "leased", "b");
+    expect(await store.tryLease("acme", "leased", "b", 60)).toBe(false);
+    await store.releaseLease("acme", "leased", "a");
+    expect(await store.tryLease("acme", "leased", "b", 60)).toBe(true);
+    // An expired lease can be taken over.
+    expect(await store.tryLease("acme", "expiring", "a", -1)).toBe(true);
+    expect(await store.tryLease("acme", "expiring", "b", 60)).toBe(true);
   });
 
   it("promotes the newest upload of a document and names the revision it replaces", async () => {

@@ -65,6 +65,7 @@ beforeAll(async () => {
       startingPosition: "TRIM_HORIZON",
       maximumRetryAttempts: 2,
       bisectBatchOnFunctionError: false,
+      reportBatchItemFailures: false,
       eventSourceArn: "arn:aws:kafka:local:000000000000:cluster/local/test",
       bootstrapServers: process.env.KAFKA_BROKERS ?? "",
     },
@@ -81,6 +82,84 @@ afterAll(async () => {
   await source.stop();
   await host.close();
   await admin.disconnect();
+});
+
+describe("Kafka event source mapping with ReportBatchItemFailures", () => {
+  it("checkpoints before the lowest failed record, retries from there, and dead-letters only what keeps failing", async () => {
+    const partialFile = join(mkdtempSync(join(tmpdir(), "esm-partial-")), "records.jsonl");
+    const partialHost = new FunctionHost(
+      {
+        name: "partial",
+        modulePath: fixture,
+        exportName: "reportFailures",
+        environment: { RECORD_FILE: partialFile },
+        timeoutSeconds: 5,
+        memoryMb: 128,
+        concurrency: 1,
+      },
+      () => {},
+    );
+    const partialTopic = uniqueName("esm-partial");
+    await admin.createTopics({ topics: [{ topic: partialTopic, numPartitions: 1 }], waitForLeaders: true });
+    const letters: FailedBatchRecord[] = [];
+    const partial = new KafkaEventSource(
+      kafka,
+      {
+        id: "PartialMapping",
+        topics: [partialTopic],
+        consumerGroupId: uniqueName("esm-partial-group"),
+        batchSize: 3,
+        maximumBatchingWindowSeconds: 0.1,
+        startingPosition: "TRIM_HORIZON",
+        maximumRetryAttempts: 2,
+        bisectBatchOnFunctionError: false,
+        reportBatchItemFailures: true,
+        eventSourceArn: "arn:aws:kafka:local:000000000000:cluster/local/test",
+        bootstrapServers: process.env.KAFKA_BROKERS ?? "",
+      },
+      partialHost,
+      async (record) => {
+        letters.push(record);
+      },
+      () => {},
+    );
+    try {
+      await partial.start(1);
+      const producer = kafka.producer();
+      await producer.connect();
+      await producer.send({
+        topic: partialTopic,
+        messages: ["p1", "flaky-1", "p3", "p4", "stuck", "p6"].map((value) => ({ value })),
+      });
+      await producer.disconnect();
+      const values = () =>
+        existsSync(partialFile)
+          ? readFileSync(partialFile, "utf8")
+              .trim()
+              .split("\n")
+              .map((line) => JSON.parse(line).value as string)
+          : [];
+      await waitFor(() => letters.length === 1);
+      const handledValues = values();
+      // Records before a failed one are checkpointed: never delivered again.
+      expect(handledValues.filter((value) => value === "p1")).toHaveLength(1);
+      expect(handledValues.filter((value) => value === "p4")).toHaveLength(1);
+      // The flaky record succeeded on its retry; the one after it was delivered again (at least once).
+      expect(handledValues.filter((value) => value === "flaky-1")).toHaveLength(1);
+      expect(handledValues.filter((value) => value === "p3").length).toBeGreaterThanOrEqual(1);
+      // Only the stuck record and what follows it in its batch went to the destination, after 3 attempts.
+      const [letter] = letters;
+      expect(letter?.requestContext.approximateInvokeCount).toBe(3);
+      expect(letter?.responseContext.functionError).toBe("");
+      const deadValues = Object.values(letter?.payload.records ?? {})
+        .flat()
+        .map((record) => Buffer.from(record.value, "base64").toString());
+      expect(deadValues).toEqual(["stuck", "p6"]);
+    } finally {
+      await partial.stop();
+      await partialHost.close();
+    }
+  });
 });
 
 describe("Kafka event source mapping", () => {

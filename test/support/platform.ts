@@ -13,7 +13,7 @@ import { uniqueName } from "./clients.ts";
  */
 export async function startTestPlatform(
   log: (line: string) => void,
-  options: { withConsole?: boolean } = {},
+  options: { withConsole?: boolean; functionEnv?: Record<string, string> } = {},
 ): Promise<Platform> {
   const runStarted = Number(process.env.DATADISTILLER_TEST_RUN_STARTED ?? 0);
   let synthesizedAt = 0;
@@ -27,6 +27,7 @@ export async function startTestPlatform(
     apiPort: 0,
     skipSynth: runStarted > 0 && synthesizedAt > runStarted,
     ...(options.withConsole ? { localHandlers: [await consoleHandler({ log })] } : {}),
+    ...(options.functionEnv ? { functionEnv: options.functionEnv } : {}),
   });
 }
 

@@ -240,4 +240,33 @@ describe.skipIf(!existsSync(embedderTokenizer))("chunkDocument with the embedder
     // The encoding the embedder feeds the model is not truncated.
     for (const chunk of chunks) expect(tokenizer.encode(chunk.text).ids.length).toBe(counter.count(chunk.text) + 2);
   });
+
+  it("splits a huge single line the tokenizer reads as one unknown word into bounded chunks", () => {
+    const tokenizer = TextTokenizer.fromFile(embedderTokenizer, EMBEDDER_MAX_TOKENS);
+    const counter: TokenCounter = { count: (text) => tokenizer.countTokens(text) };
+    // WordPiece turns any word over 100 characters into a single [UNK]: tokens alone bound nothing.
+    expect(counter.count("x".repeat(5_000))).toBe(1);
+    const text = `${"x".repeat(2_000_000)} tail`;
+    const chunks = chunkDocument("huge", { text, pages: [] }, counter);
+    expect(chunks.length).toBeGreaterThan(800);
+    for (const chunk of chunks) {
+      expect(chunk.text.length).toBeLessThanOrEqual(200 * 12);
+      expect(text.slice(chunk.start, chunk.end)).toBe(chunk.text);
+    }
+    expect(chunks.at(-1)?.text.endsWith("tail")).toBe(true);
+  });
+});
+
+describe("chunkDocument character limit", () => {
+  it("bounds every chunk by characters as well as tokens, whatever the line structure", () => {
+    const oneWord: TokenCounter = { count: (text) => (text.trim() ? 1 : 0) }; // every span "one token"
+    for (const text of ["a".repeat(50_000), `${"long line ".repeat(5_000)}`, "é".repeat(9_999)]) {
+      const chunks = chunkDocument("d", { text, pages: [] }, oneWord, { maxTokens: 100, maxChars: 1_000 });
+      expect(chunks.length).toBeGreaterThan(1);
+      for (const chunk of chunks) {
+        expect(chunk.text.length).toBeLessThanOrEqual(1_000);
+        expect(text.slice(chunk.start, chunk.end)).toBe(chunk.text);
+      }
+    }
+  });
 });

@@ -36,7 +36,16 @@ describe("dead letters", () => {
       jobIds: ["a1", "a2", "g1"],
       tenants: ["acme", "globex"],
       jobsByTenant: { acme: ["a1", "a2"], globex: ["g1"] },
+      // No response context: taken as a failure of the function itself (never redriven on its own).
+      functionFailed: true,
     });
+  });
+
+  it("tell a batch the function failed on from one transient faults kept back (a partial batch response)", () => {
+    const failedOn = { ...batch, responseContext: { functionError: "Unhandled" } };
+    const keptBack = { ...batch, responseContext: { functionError: "" } };
+    expect(describeDeadLetter("k", failedOn).functionFailed).toBe(true);
+    expect(describeDeadLetter("k", keptBack).functionFailed).toBe(false);
   });
 
   it("show a tenant only its own jobs of a shared batch", () => {

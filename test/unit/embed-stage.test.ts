@@ -32,7 +32,7 @@ describe("embed stage", () => {
     const groups = [chunkGroup("j1", 0, 3), chunkGroup("j1", 1, 2), chunkGroup("j2", 0, 2)];
     const { deps, modelCalls, published } = harness(jobs);
 
-    expect(await embedGroups(groups, deps)).toEqual({ embedded: 7, skipped: 0 });
+    expect(await embedGroups(groups, deps)).toEqual({ embedded: 7, counted: 7, skipped: 0 });
     expect(modelCalls).toEqual([groups.flatMap((group) => group.chunks.map((chunk) => chunk.text))]);
     expect(published).toHaveLength(1);
     const [batch] = published as [EmbeddedGroup[]];
@@ -45,6 +45,9 @@ describe("embed stage", () => {
     expect(jobs.jobs.get("j2")?.chunksEmbedded).toBe(2);
     // Published before counted: a crash in between re-embeds on redelivery rather than losing a group.
     expect(jobs.calls).toEqual(["getMany", "countBatches"]);
+    // A redelivered batch is embedded again but counts nothing (what ChunksEmbedded reports).
+    expect(await embedGroups(groups, deps)).toMatchObject({ embedded: 7, counted: 0 });
+    expect(jobs.jobs.get("j1")?.chunksEmbedded).toBe(5);
   });
 
   it("a redelivered batch is published again but counted once", async () => {
@@ -65,7 +68,7 @@ describe("embed stage", () => {
     );
     const groups = ["live", "failed", "done", "gone"].map((jobId) => chunkGroup(jobId, 0, 1));
     const { deps, modelCalls, published } = harness(jobs);
-    expect(await embedGroups(groups, deps)).toEqual({ embedded: 1, skipped: 3 });
+    expect(await embedGroups(groups, deps)).toEqual({ embedded: 1, counted: 1, skipped: 3 });
     expect(modelCalls).toEqual([[groups[0]?.chunks[0]?.text]]);
     expect(published[0]?.map((group) => group.jobId)).toEqual(["live"]);
     expect(jobs.jobs.get("failed")?.chunksEmbedded).toBe(0);
@@ -74,7 +77,7 @@ describe("embed stage", () => {
   it("runs no model when nothing in the batch is live", async () => {
     const jobs = new InMemoryJobs(job("failed", "FAILED"));
     const { deps, modelCalls } = harness(jobs);
-    expect(await embedGroups([chunkGroup("failed", 0, 3)], deps)).toEqual({ embedded: 0, skipped: 1 });
+    expect(await embedGroups([chunkGroup("failed", 0, 3)], deps)).toEqual({ embedded: 0, counted: 0, skipped: 1 });
     expect(modelCalls).toEqual([]);
   });
 

@@ -10,13 +10,16 @@ describe("the environment contract", () => {
       "split",
       "embed",
       "index",
+      "compact",
       "search",
       "collections",
       "migration-fanout",
+      "search-shard",
       "job-status",
       "delete-document",
       "dead-letter",
       "redrive",
+      "sweeper",
       "dead-letter-api",
     ]);
   });
@@ -47,20 +50,20 @@ describe("the environment contract", () => {
   });
 
   it("fails at cold start with every missing or malformed variable named", () => {
-    const load = () => loadFunctionConfig("index", { MAX_SEGMENTS: "one", JOB_RETENTION_DAYS: "0" });
+    const load = () => loadFunctionConfig("index", { JOB_RETENTION_DAYS: "0", MERGE_FACTOR: "one" });
     expect(load).toThrow(ConfigError);
-    expect(load).toThrow(/JOBS_TABLE.*INDEX_BUCKET.*MAX_SEGMENTS.*JOB_RETENTION_DAYS/);
+    expect(load).toThrow(/JOBS_TABLE.*INDEX_BUCKET.*JOB_RETENTION_DAYS.*MERGE_FACTOR/);
   });
 
-  it("every function but the API's description, its dead-letter view and the migration fan-out needs the jobs table; only Kafka producers get brokers", () => {
+  it("every function but the API's description, its dead-letter view, the migration fan-out and the search shards needs the jobs table; only Kafka producers get brokers", () => {
     const producers = FUNCTION_NAMES.filter((name) =>
       (FUNCTION_ENVIRONMENT[name] as readonly string[]).includes("KAFKA_BROKERS"),
     );
     // index sends chunks back to embedding (a collection's second index, migrations);
     // migration-fanout sends a migration's re-embed requests for the collections API.
-    expect(producers).toEqual(["on-upload", "split", "embed", "index", "migration-fanout", "redrive"]);
+    expect(producers).toEqual(["on-upload", "split", "embed", "index", "migration-fanout", "redrive", "sweeper"]);
     for (const name of FUNCTION_NAMES) {
-      if (name === "api-meta" || name === "dead-letter-api" || name === "migration-fanout") continue;
+      if (["api-meta", "dead-letter-api", "migration-fanout", "search-shard"].includes(name)) continue;
       expect(FUNCTION_ENVIRONMENT[name] as readonly string[], name).toContain("JOBS_TABLE");
     }
   });

@@ -248,6 +248,20 @@ describe("extractText: Markdown", () => {
     expect(text).not.toMatch(/diagram|example\.com|Front matter/);
   });
 
+  it("reads a blockquote nested 5,000 deep as text instead of exhausting the stack", async () => {
+    const markdown = `${"> ".repeat(5_000)}deep thought\n\nA normal paragraph.`;
+    const { text } = await extractText(new TextEncoder().encode(markdown), "text/markdown");
+    expect(text).toContain("deep thought");
+    expect(text).toContain("A normal paragraph.");
+    expect(text).not.toContain(">");
+  });
+
+  it("survives inline nesting thousands deep", async () => {
+    const markdown = `${"[".repeat(20_000)}x${"]".repeat(20_000)} and ${"*".repeat(10_000)}y${"*".repeat(10_000)}`;
+    const { text } = await extractText(new TextEncoder().encode(markdown), "text/markdown");
+    expect(text).toContain("x");
+  });
+
   it("accepts text/x-markdown", async () => {
     expect((await extractText(makeMarkdown("## Title\n\nBody *text*."), "text/x-markdown")).text).toBe(
       "Title\n\nBody text.",

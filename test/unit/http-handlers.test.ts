@@ -1,3 +1,4 @@
+import type { Context } from "aws-lambda";
 /**
  * The HTTP layer without servers: one error shape (RFC 9457 problems) for validation, auth and
  * unexpected failures; bearer tokens verified as API Gateway's JWT authorizer would; names that
@@ -207,9 +208,12 @@ describe("bearer tokens", () => {
 });
 
 describe("unmatched routes ($default)", () => {
+  // The Lambda context the middy stack puts on the function's log lines.
+  const context = { functionName: "api-meta", awsRequestId: "test-request" } as Context;
   const request = (method: string, path: string) =>
     apiMeta(
       event(undefined, { rawPath: path, routeKey: "$default", requestContext: { http: { method, path } } } as never),
+      context,
     );
 
   it("a known path with another method is a 405 naming the allowed ones", async () => {

@@ -16,7 +16,6 @@ function harness(jobs: InMemoryJobs) {
     jobs,
     manifests,
     blobs,
-    maxSegments: 16,
     toEmbed: async (groups) => {
       sent.push(...groups);
     },

@@ -94,9 +94,9 @@ function corpus(seed: number, first = 0, count = 30) {
 const ids = (candidates: Candidate[]) => candidates.map((c) => c.chunk.chunkId);
 
 describe("fusion", () => {
-  it("RRF ranks a chunk found by both retrievers above chunks found by one", () => {
+  it("RRF ranks a chunk found by both retrievers above chunks found by one", async () => {
     const { segment, q } = fusionFixture();
-    const results = searchSegments([segment], { text: "alpha", vector: q, k: 10, mode: "hybrid", candidates: 2 });
+    const results = await searchSegments([segment], { text: "alpha", vector: q, k: 10, mode: "hybrid", candidates: 2 });
     expect(ids(results)).toEqual(["X:0", "B:0", "A:0"]);
     const [x, b, a] = results as [Candidate, Candidate, Candidate];
     expect(x.ranks).toEqual({ dense: 2, bm25: 2 });
@@ -109,9 +109,9 @@ describe("fusion", () => {
     expect(a.scores.bm25).toBeGreaterThan(x.scores.bm25 as number);
   });
 
-  it("supports RRF weights and constant", () => {
+  it("supports RRF weights and constant", async () => {
     const { segment, q } = fusionFixture();
-    const results = searchSegments([segment], {
+    const results = await searchSegments([segment], {
       text: "alpha",
       vector: q,
       k: 10,
@@ -125,9 +125,9 @@ describe("fusion", () => {
     expect(results[1]?.scores.fused).toBeCloseTo(3 / 11, 12);
   });
 
-  it("weighted fusion blends min-max normalised scores", () => {
+  it("weighted fusion blends min-max normalised scores", async () => {
     const { segment, q } = fusionFixture();
-    const results = searchSegments([segment], {
+    const results = await searchSegments([segment], {
       text: "alpha",
       vector: q,
       k: 10,
@@ -147,7 +147,7 @@ describe("fusion", () => {
     expect(byId.get("A:0")?.scores.fused).toBeCloseTo(0.3 * normBm25(bm25A), 5);
     expect(ids(results)).toEqual(["B:0", "X:0", "A:0"]);
     // Default weights are 0.5 / 0.5.
-    const even = searchSegments([segment], {
+    const even = await searchSegments([segment], {
       text: "alpha",
       vector: q,
       k: 10,
@@ -158,25 +158,28 @@ describe("fusion", () => {
     expect(even.find((c) => c.chunk.chunkId === "A:0")?.scores.fused).toBeCloseTo(0.5, 6);
   });
 
-  it("single-retriever modes return that retriever's scores", () => {
+  it("single-retriever modes return that retriever's scores", async () => {
     const { segment, q } = fusionFixture();
-    const bm25 = searchSegments([segment], { text: "alpha", k: 10, mode: "bm25" });
+    const bm25 = await searchSegments([segment], { text: "alpha", k: 10, mode: "bm25" });
     expect(ids(bm25)).toEqual(["A:0", "X:0"]);
     expect(bm25[0]?.scores.fused).toBe(bm25[0]?.scores.bm25);
-    const dense = searchSegments([segment], { text: "ignored", vector: q, k: 3, mode: "dense" });
+    const dense = await searchSegments([segment], { text: "ignored", vector: q, k: 3, mode: "dense" });
     expect(ids(dense)).toEqual(["B:0", "X:0", "A:0"]);
     expect(dense[0]?.scores.fused).toBeCloseTo(1, 6);
   });
 
-  it("handles empty queries, k <= 0 and a missing vector", () => {
+  it("handles empty queries, k <= 0 and a missing vector", async () => {
     const { segment, q } = fusionFixture();
-    expect(searchSegments([segment], { text: "the of and", k: 5, mode: "bm25" })).toEqual([]);
-    expect(searchSegments([segment], { text: "alpha", vector: q, k: 0, mode: "hybrid" })).toEqual([]);
-    expect(searchSegments([], { text: "alpha", vector: q, k: 5, mode: "hybrid" })).toEqual([]);
+    expect(await searchSegments([segment], { text: "the of and", k: 5, mode: "bm25" })).toEqual([]);
+    expect(await searchSegments([segment], { text: "alpha", vector: q, k: 0, mode: "hybrid" })).toEqual([]);
+    expect(await searchSegments([], { text: "alpha", vector: q, k: 5, mode: "hybrid" })).toEqual([]);
     // Stop-word-only text in hybrid mode: dense only.
-    expect(ids(searchSegments([segment], { text: "the", vector: q, k: 2, mode: "hybrid" }))).toEqual(["B:0", "X:0"]);
-    expect(() => searchSegments([segment], { text: "alpha", k: 5, mode: "hybrid" })).toThrow(/vector/);
-    expect(() => searchSegments([segment], { text: "alpha", k: 5, mode: "dense" })).toThrow(/vector/);
+    expect(ids(await searchSegments([segment], { text: "the", vector: q, k: 2, mode: "hybrid" }))).toEqual([
+      "B:0",
+      "X:0",
+    ]);
+    await expect(searchSegments([segment], { text: "alpha", k: 5, mode: "hybrid" })).rejects.toThrow(/vector/);
+    await expect(searchSegments([segment], { text: "alpha", k: 5, mode: "dense" })).rejects.toThrow(/vector/);
   });
 });
 
@@ -186,26 +189,28 @@ describe("filters, tombstones and de-duplication", () => {
   const vector = chunks[7]?.vector as number[];
   const base = { text: "tumor immune therapy", vector, k: 10, mode: "hybrid" as const, candidates: 5 };
 
-  it("filters by document id before taking the top candidates", () => {
-    const unfiltered = searchSegments([segment], base);
+  it("filters by document id before taking the top candidates", async () => {
+    const unfiltered = await searchSegments([segment], base);
     const outsider = [...docs.keys()].find((id) => !unfiltered.some((c) => c.chunk.documentId === id)) as string;
-    const results = searchSegments([segment], { ...base, filters: { documentIds: [outsider] } });
+    const results = await searchSegments([segment], { ...base, filters: { documentIds: [outsider] } });
     expect(ids(results).sort()).toEqual([`${outsider}:0`, `${outsider}:1`]);
-    expect(searchSegments([segment], { ...base, filters: { documentIds: new Set([outsider]) } })).toEqual(results);
-    expect(searchSegments([segment], { ...base, filters: { documentIds: ["unknown"] } })).toEqual([]);
+    expect(await searchSegments([segment], { ...base, filters: { documentIds: new Set([outsider]) } })).toEqual(
+      results,
+    );
+    expect(await searchSegments([segment], { ...base, filters: { documentIds: ["unknown"] } })).toEqual([]);
   });
 
-  it("filters by content type (media type, case-insensitive) and metadata", () => {
-    const plain = searchSegments([segment], { ...base, filters: { contentTypes: ["TEXT/PLAIN"] } });
+  it("filters by content type (media type, case-insensitive) and metadata", async () => {
+    const plain = await searchSegments([segment], { ...base, filters: { contentTypes: ["TEXT/PLAIN"] } });
     expect(plain).toHaveLength(10);
     for (const c of plain) expect(c.chunk.contentType).toBe("text/plain; charset=utf-8");
-    const meta = searchSegments([segment], { ...base, filters: { metadata: { year: 2001, open: false } } });
+    const meta = await searchSegments([segment], { ...base, filters: { metadata: { year: 2001, open: false } } });
     expect(meta.length).toBeGreaterThan(0);
     for (const c of meta) expect(c.chunk.metadata).toMatchObject({ year: 2001, open: false });
     // Strict equality: "2001" is not 2001.
-    expect(searchSegments([segment], { ...base, filters: { metadata: { year: "2001" } } })).toEqual([]);
-    expect(searchSegments([segment], { ...base, filters: { metadata: { missing: true } } })).toEqual([]);
-    const both = searchSegments([segment], {
+    expect(await searchSegments([segment], { ...base, filters: { metadata: { year: "2001" } } })).toEqual([]);
+    expect(await searchSegments([segment], { ...base, filters: { metadata: { missing: true } } })).toEqual([]);
+    const both = await searchSegments([segment], {
       ...base,
       filters: { contentTypes: ["application/pdf"], metadata: { open: true } },
     });
@@ -216,19 +221,19 @@ describe("filters, tombstones and de-duplication", () => {
     expect(both.length).toBeGreaterThan(0);
   });
 
-  it("drops tombstoned documents", () => {
-    const unfiltered = searchSegments([segment], base);
+  it("drops tombstoned documents", async () => {
+    const unfiltered = await searchSegments([segment], base);
     const dead = new Set(unfiltered.slice(0, 3).map((c) => c.chunk.documentId));
-    const results = searchSegments([segment], { ...base, tombstones: dead });
+    const results = await searchSegments([segment], { ...base, tombstones: dead });
     expect(results).toHaveLength(10);
     for (const c of results) expect(dead.has(c.chunk.documentId)).toBe(false);
   });
 
-  it("de-duplicates a chunk present in two segments, keeping the newest segment's copy", () => {
+  it("de-duplicates a chunk present in two segments, keeping the newest segment's copy", async () => {
     const old = buildSegment("old", chunks, docs, { createdAt: "2026-01-01T00:00:00Z" });
     const redelivered = buildSegment("new", chunks.slice(0, 20), docs, { createdAt: "2026-01-02T00:00:00Z" });
     for (const mode of ["hybrid", "dense", "bm25"] as const) {
-      const results = searchSegments([redelivered, old], { ...base, mode, k: 30, candidates: 30 });
+      const results = await searchSegments([redelivered, old], { ...base, mode, k: 30, candidates: 30 });
       const seen = ids(results);
       expect(new Set(seen).size).toBe(seen.length);
       expect(results.length).toBe(mode === "bm25" ? results.length : 30);
@@ -238,12 +243,12 @@ describe("filters, tombstones and de-duplication", () => {
       }
     }
     // Dense scores equal those of a single segment holding each chunk once.
-    const single = searchSegments([segment], { ...base, mode: "dense", k: 15 });
-    const dup = searchSegments([old, redelivered], { ...base, mode: "dense", k: 15 });
+    const single = await searchSegments([segment], { ...base, mode: "dense", k: 15 });
+    const dup = await searchSegments([old, redelivered], { ...base, mode: "dense", k: 15 });
     expect(ids(dup)).toEqual(ids(single));
   });
 
-  it("never returns a chunk version superseded by a newer segment", () => {
+  it("never returns a chunk version superseded by a newer segment", async () => {
     const v = [1, 0, 0, 0];
     const docs = new Map(["d", "e", "f"].map((id) => [id, info(id)]));
     const old = buildSegment(
@@ -256,8 +261,8 @@ describe("filters, tombstones and de-duplication", () => {
       createdAt: "2026-01-02T00:00:00Z",
     });
     // The old text matches "zebra", the new one does not: nothing is returned.
-    expect(searchSegments([updated, old], { text: "zebra", k: 5, mode: "bm25" })).toEqual([]);
-    const dense = searchSegments([old, updated, old], { text: "", vector: v, k: 5, mode: "dense" });
+    expect(await searchSegments([updated, old], { text: "zebra", k: 5, mode: "bm25" })).toEqual([]);
+    const dense = await searchSegments([old, updated, old], { text: "", vector: v, k: 5, mode: "dense" });
     const d = dense.find((c) => c.chunk.chunkId === "d:0");
     expect(d?.segmentId).toBe("new");
     expect(d?.chunk.text).toBe("horse");
@@ -265,32 +270,34 @@ describe("filters, tombstones and de-duplication", () => {
     expect(ids(dense).sort()).toEqual(["d:0", "e:0", "f:0"]);
   });
 
-  it("uses collection-wide idf: BM25 over two segments scores like one segment", () => {
+  it("uses collection-wide idf: BM25 over two segments scores like one segment", async () => {
     const first = corpus(21, 0, 15);
     const second = corpus(22, 15, 15);
     const allDocs = new Map([...first.docs, ...second.docs]);
     const a = buildSegment("a", first.chunks, allDocs, { createdAt: "2026-01-01T00:00:00Z" });
     const b = buildSegment("b", second.chunks, allDocs, { createdAt: "2026-01-02T00:00:00Z" });
-    const whole = mergeSegments([a, b], new Set(), "whole");
+    const whole = await mergeSegments([a, b], new Set(), "whole");
     const query = { text: "vitamin neuron", k: 60, mode: "bm25" as const };
-    const split = searchSegments([a, b], query);
-    const merged = new Map(searchSegments([whole], query).map((c) => [c.chunk.chunkId, c.scores.bm25 as number]));
+    const split = await searchSegments([a, b], query);
+    const merged = new Map(
+      (await searchSegments([whole], query)).map((c) => [c.chunk.chunkId, c.scores.bm25 as number]),
+    );
     // All chunks have 10 terms, so average lengths agree and scores must match (up to wink's 6 decimals;
     // ties may order differently).
     expect(split.length).toBe(merged.size);
     expect(split.length).toBeGreaterThan(20);
     for (const c of split) expect(c.scores.bm25).toBeCloseTo(merged.get(c.chunk.chunkId) as number, 4);
     // Without collection-wide idf the small segments would score differently from the whole.
-    const local = a.bm25.search("vitamin neuron", 60);
-    expect(Math.abs((local[0]?.score as number) - (merged.get(local[0]?.id as string) as number))).toBeGreaterThan(
-      0.01,
-    );
+    const [local] = await searchSegments([a], query);
+    expect(
+      Math.abs((local?.scores.bm25 as number) - (merged.get(local?.chunk.chunkId as string) as number)),
+    ).toBeGreaterThan(0.01);
   });
 
-  it("gives the same results from decoded segments", () => {
+  it("gives the same results from decoded segments", async () => {
     const decoded = decodeSegment(encodeSegment(segment));
     const query = { ...base, filters: { contentTypes: ["text/plain"] }, tombstones: new Set(["doc3"]) };
-    expect(searchSegments([decoded], query)).toEqual(searchSegments([segment], query));
+    expect(await searchSegments([decoded], query)).toEqual(await searchSegments([segment], query));
   });
 });
 
@@ -299,7 +306,7 @@ describe("document revisions", () => {
    * One segment holding two revisions of A (r2 newer: A:0; r1: A:1, A:2, A:0 superseded by r2), B without
    * a revision and C@r1. Every chunk mentions "kiwi"; vectors are distinct axes.
    */
-  function fixture() {
+  async function fixture() {
     const axis = (i: number) => Array.from({ length: 8 }, (_, j) => (j === i ? 1 : 0));
     const rev = (documentId: string, revision: string, metadata: DocumentInfo["metadata"]) => ({
       ...info(documentId, "text/plain", metadata),
@@ -329,8 +336,8 @@ describe("document revisions", () => {
         createdAt: "2026-01-02T00:00:00Z",
       },
     );
-    const segment = mergeSegments([older, newer], new Set(), "both");
-    expect([...segment.documents.keys()].sort()).toEqual(["A@r1", "A@r2", "B", "C@r1"]);
+    const segment = await mergeSegments([older, newer], new Set(), "both");
+    expect(segment.documents.keys().sort()).toEqual(["A@r1", "A@r2", "B", "C@r1"]);
     return { segment, older, newer, vector: Array.from({ length: 8 }, () => 1 / Math.sqrt(8)) };
   }
   const tagged = (candidates: Candidate[]) =>
@@ -339,13 +346,13 @@ describe("document revisions", () => {
   const padding = Array.from({ length: 10 }, (_, i) => `Z${i}@r${i}`);
   const modes = ["dense", "bm25", "hybrid"] as const;
 
-  it("a documentKey tombstone hides only that revision, a bare document id every revision", () => {
-    const { segment, vector } = fixture();
+  it("a documentKey tombstone hides only that revision, a bare document id every revision", async () => {
+    const { segment, vector } = await fixture();
     const all = ["A:0@r2", "A:1@r1", "A:2@r1", "B:0@-", "C:0@r1"];
     for (const mode of modes) {
-      const search = (tombstones?: string[]) =>
+      const search = async (tombstones?: string[]) =>
         tagged(
-          searchSegments([segment], {
+          await searchSegments([segment], {
             text: "kiwi",
             vector,
             k: 10,
@@ -353,38 +360,61 @@ describe("document revisions", () => {
             ...(tombstones === undefined ? {} : { tombstones: new Set(tombstones) }),
           }),
         );
-      expect(search()).toEqual(all);
+      expect(await search()).toEqual(all);
       for (const pad of [[], padding]) {
-        expect(search(["A@r1", ...pad])).toEqual(["A:0@r2", "B:0@-", "C:0@r1"]);
-        expect(search(["A@r2", ...pad])).toEqual(["A:1@r1", "A:2@r1", "B:0@-", "C:0@r1"]);
-        expect(search(["A", ...pad])).toEqual(["B:0@-", "C:0@r1"]);
-        expect(search(["C", "B", ...pad])).toEqual(["A:0@r2", "A:1@r1", "A:2@r1"]);
-        expect(search(["A@r9", "A:0", "r1", ...pad])).toEqual(all);
-        expect(search(["A", "B", "C@r1", ...pad])).toEqual([]);
+        expect(await search(["A@r1", ...pad])).toEqual(["A:0@r2", "B:0@-", "C:0@r1"]);
+        expect(await search(["A@r2", ...pad])).toEqual(["A:1@r1", "A:2@r1", "B:0@-", "C:0@r1"]);
+        expect(await search(["A", ...pad])).toEqual(["B:0@-", "C:0@r1"]);
+        expect(await search(["C", "B", ...pad])).toEqual(["A:0@r2", "A:1@r1", "A:2@r1"]);
+        expect(await search(["A@r9", "A:0", "r1", ...pad])).toEqual(all);
+        expect(await search(["A", "B", "C@r1", ...pad])).toEqual([]);
       }
     }
   });
 
-  it("applies the same tombstones across segments holding different revisions", () => {
-    const { older, newer, vector } = fixture();
+  it("applies the same tombstones across segments holding different revisions", async () => {
+    const { older, newer, vector } = await fixture();
     const query = { text: "kiwi", vector, k: 10, mode: "hybrid" as const };
-    expect(tagged(searchSegments([older, newer], { ...query, tombstones: new Set(["A@r1"]) }))).toEqual([
+    expect(tagged(await searchSegments([older, newer], { ...query, tombstones: new Set(["A@r1"]) }))).toEqual([
       "A:0@r2",
       "B:0@-",
       "C:0@r1",
     ]);
-    expect(tagged(searchSegments([older, newer], { ...query, tombstones: new Set(["A"]) }))).toEqual([
+    expect(tagged(await searchSegments([older, newer], { ...query, tombstones: new Set(["A"]) }))).toEqual([
       "B:0@-",
       "C:0@r1",
     ]);
   });
 
-  it("filters documentIds by public document id, across revisions", () => {
-    const { segment, vector } = fixture();
+  it("a hidden newer revision (pending or failed) never hides the shown revision's chunks of the same ids", async () => {
+    const { older, newer, vector } = await fixture();
     for (const mode of modes) {
-      const search = (documentIds: string[] | Set<string>, tombstones: string[] = []) =>
+      const query = { text: "kiwi", vector, k: 10, mode, tombstones: new Set(["A@r2"]) };
+      expect(tagged(await searchSegments([older, newer], query))).toEqual([
+        "A:0@r1",
+        "A:1@r1",
+        "A:2@r1",
+        "B:0@-",
+        "C:0@r1",
+      ]);
+    }
+    // Merged while r2 is pending, r1 keeps its chunk 0 (r2's is the one left out).
+    const merged = await mergeSegments([older, newer], new Set(), "m", { pending: new Set(["A@r2"]) });
+    expect(tagged(await searchSegments([merged], { text: "kiwi", vector, k: 10, mode: "hybrid" }))).toEqual([
+      "A:0@r1",
+      "A:1@r1",
+      "A:2@r1",
+      "B:0@-",
+      "C:0@r1",
+    ]);
+  });
+
+  it("filters documentIds by public document id, across revisions", async () => {
+    const { segment, vector } = await fixture();
+    for (const mode of modes) {
+      const search = async (documentIds: string[] | Set<string>, tombstones: string[] = []) =>
         tagged(
-          searchSegments([segment], {
+          await searchSegments([segment], {
             text: "kiwi",
             vector,
             k: 10,
@@ -394,20 +424,20 @@ describe("document revisions", () => {
           }),
         );
       for (const pad of [[], padding]) {
-        expect(search(["A", ...pad])).toEqual(["A:0@r2", "A:1@r1", "A:2@r1"]);
-        expect(search(new Set(["A", ...pad]))).toEqual(["A:0@r2", "A:1@r1", "A:2@r1"]);
-        expect(search(["C", "B", ...pad])).toEqual(["B:0@-", "C:0@r1"]);
+        expect(await search(["A", ...pad])).toEqual(["A:0@r2", "A:1@r1", "A:2@r1"]);
+        expect(await search(new Set(["A", ...pad]))).toEqual(["A:0@r2", "A:1@r1", "A:2@r1"]);
+        expect(await search(["C", "B", ...pad])).toEqual(["B:0@-", "C:0@r1"]);
         // A documentKey is not a public document id.
-        expect(search(["A@r1", "C@r1", ...pad])).toEqual([]);
-        expect(search(["A", ...pad], ["A@r2"])).toEqual(["A:1@r1", "A:2@r1"]);
-        expect(search(["A", "C", ...pad], ["A", ...pad])).toEqual(["C:0@r1"]);
+        expect(await search(["A@r1", "C@r1", ...pad])).toEqual([]);
+        expect(await search(["A", ...pad], ["A@r2"])).toEqual(["A:1@r1", "A:2@r1"]);
+        expect(await search(["A", "C", ...pad], ["A", ...pad])).toEqual(["C:0@r1"]);
       }
     }
   });
 
-  it("filters each revision by its own document info", () => {
-    const { segment, vector } = fixture();
-    const results = searchSegments([segment], {
+  it("filters each revision by its own document info", async () => {
+    const { segment, vector } = await fixture();
+    const results = await searchSegments([segment], {
       text: "kiwi",
       vector,
       k: 10,
@@ -415,7 +445,7 @@ describe("document revisions", () => {
       filters: { metadata: { v: 2 } },
     });
     expect(tagged(results)).toEqual(["A:0@r2"]);
-    const old = searchSegments([segment], {
+    const old = await searchSegments([segment], {
       text: "kiwi",
       vector,
       k: 10,
@@ -425,10 +455,10 @@ describe("document revisions", () => {
     expect(tagged(old)).toEqual(["A:1@r1", "A:2@r1", "B:0@-", "C:0@r1"]);
   });
 
-  it("gives the same results from a decoded segment", () => {
-    const { segment, vector } = fixture();
+  it("gives the same results from a decoded segment", async () => {
+    const { segment, vector } = await fixture();
     const decoded = decodeSegment(encodeSegment(segment));
-    expect(decoded.chunks).toEqual(segment.chunks);
+    expect(await decoded.allChunks()).toEqual(await segment.allChunks());
     for (const tombstones of [new Set(["A@r1"]), new Set(["A"])]) {
       const query = {
         text: "kiwi",
@@ -438,15 +468,15 @@ describe("document revisions", () => {
         tombstones,
         filters: { documentIds: ["A", "C"] },
       };
-      expect(searchSegments([decoded], query)).toEqual(searchSegments([segment], query));
+      expect(await searchSegments([decoded], query)).toEqual(await searchSegments([segment], query));
     }
   });
 });
 
 describe("applyRerank", () => {
-  it("re-sorts by the rerank score, records it and leaves the input alone", () => {
+  it("re-sorts by the rerank score, records it and leaves the input alone", async () => {
     const { segment, q } = fusionFixture();
-    const fused = searchSegments([segment], { text: "alpha", vector: q, k: 3, mode: "hybrid", candidates: 2 });
+    const fused = await searchSegments([segment], { text: "alpha", vector: q, k: 3, mode: "hybrid", candidates: 2 });
     const reranked = applyRerank(fused, [0.1, -2, 5]);
     expect(ids(reranked)).toEqual(["A:0", "X:0", "B:0"]);
     expect(reranked.map((c) => c.scores.rerank)).toEqual([5, 0.1, -2]);
@@ -459,7 +489,7 @@ describe("applyRerank", () => {
 });
 
 describe("cursors", () => {
-  it("encodes an opaque base64url offset and pages through results", () => {
+  it("encodes an opaque base64url offset and pages through results", async () => {
     const cursor = encodeCursor(20);
     expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(JSON.parse(Buffer.from(cursor, "base64url").toString())).toEqual({ o: 20 });
@@ -475,7 +505,7 @@ describe("cursors", () => {
     expect(page3).toEqual({ items: items.slice(20) });
   });
 
-  it("rejects malformed cursors and cursors of another query", () => {
+  it("rejects malformed cursors and cursors of another query", async () => {
     for (const bad of ["%%%", "bm90IGpzb24", encodeURIComponent("{}"), Buffer.from('{"o":-1}').toString("base64url")]) {
       expect(() => decodeCursor(bad)).toThrow(InvalidCursorError);
     }

@@ -52,6 +52,7 @@ type JobPort = Pick<
   | "countBatches"
   | "countIndexed"
   | "addWork"
+  | "completeIfDone"
   | "noteError"
   | "noteErrors"
 >;
@@ -124,17 +125,25 @@ export class InMemoryJobs implements JobPort {
   async countIndexed<B extends BatchCount>(
     batches: B[],
     seen: ReadonlyMap<string, Job>,
-  ): Promise<{ counted: B[]; completed: Job[] }> {
+  ): Promise<{ counted: B[]; finished: Job[] }> {
     this.calls.push("countIndexed");
     const counted = batches.filter((batch) => this.count("indexed", batch));
-    const completed: Job[] = [];
+    const finished: Job[] = [];
     for (const jobId of new Set(counted.map((batch) => batch.jobId))) {
       await this.advance(jobId, "INDEXING");
       const item = this.jobs.get(jobId);
       const done = item && item.chunksTotal > 0 && item.chunksIndexed >= item.chunksTotal && !isTerminal(item.state);
-      if (done && (await this.advance(jobId, "COMPLETED"))) completed.push(seen.get(jobId) ?? item);
+      if (done) finished.push(seen.get(jobId) ?? item);
     }
-    return { counted, completed };
+    return { counted, finished };
+  }
+
+  async completeIfDone(jobId: string): Promise<boolean> {
+    this.calls.push("completeIfDone");
+    const item = this.jobs.get(jobId);
+    if (!item || item.chunksTotal === 0 || item.chunksIndexed < item.chunksTotal) return false;
+    if (item.state !== "EMBEDDING" && item.state !== "INDEXING") return false;
+    return this.advance(jobId, "COMPLETED");
   }
 
   async addWork<B extends BatchCount>(batches: B[]): Promise<B[]> {
@@ -161,7 +170,7 @@ export class InMemoryJobs implements JobPort {
 
 type ManifestPort = Pick<
   ManifestStore,
-  "get" | "collection" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision"
+  "get" | "collection" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision" | "revealRevision"
 >;
 
 /** Indexes as the DynamoDB store keeps them: a manifest (with its model) per index, the active one, dropped ones. */
@@ -198,7 +207,7 @@ export class InMemoryManifests implements ManifestPort {
     const key = `${tenant}\n${collection}\n${index}`;
     let found = this.manifests.get(key);
     if (!found) {
-      found = { tenant, collection, index, version: 0, segments: [], tombstones: [] };
+      found = { tenant, collection, index, version: 0, segments: [], tombstones: [], pending: [] };
       this.manifests.set(key, found);
     }
     return found;
@@ -229,6 +238,7 @@ export class InMemoryManifests implements ManifestPort {
     collection: string,
     segment: SegmentRef,
     target: { index: string; model: string },
+    pendingRevisions: string[] = [],
   ): Promise<boolean> {
     const manifest = this.manifest(tenant, collection, target.index);
     if (manifest.dropped) throw new IndexGone(`index ${target.index} was dropped`);
@@ -236,8 +246,20 @@ export class InMemoryManifests implements ManifestPort {
     if (manifest.model !== target.model) throw new ModelMismatch(`index ${target.index} holds ${manifest.model}`);
     if (manifest.segments.some((listed) => listed.id === segment.id)) return false;
     manifest.segments.push(segment);
+    manifest.pending = [...new Set([...(manifest.pending ?? []), ...pendingRevisions])].sort();
     manifest.version++;
     return true;
+  }
+
+  async revealRevision(tenant: string, collection: string, revision: string, replaced?: string): Promise<void> {
+    const { indexes } = await this.collection(tenant, collection);
+    for (const index of indexes.size > 0 ? indexes.keys() : [FIRST_INDEX]) {
+      const manifest = this.manifest(tenant, collection, index);
+      manifest.pending = (manifest.pending ?? []).filter((pending) => pending !== revision);
+      if (replaced && !manifest.tombstones.includes(replaced))
+        manifest.tombstones = [...manifest.tombstones, replaced].sort();
+      manifest.version++;
+    }
   }
 
   async addTombstone(tenant: string, collection: string, revision: string): Promise<void> {
@@ -281,9 +303,9 @@ export class InMemoryBlobs implements SegmentBlobs {
   readonly objects = new Map<string, Uint8Array>();
   writes = 0;
 
-  async write(key: string, bytes: Uint8Array): Promise<void> {
+  async write(key: string, body: Uint8Array | readonly Uint8Array[]): Promise<void> {
     this.writes++;
-    this.objects.set(key, bytes.slice());
+    this.objects.set(key, Buffer.concat(body instanceof Uint8Array ? [body] : [...body]));
   }
 
   async read(key: string): Promise<Uint8Array> {

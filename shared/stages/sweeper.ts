@@ -1,0 +1,64 @@
+import type { JobStore } from "../adapters/job-store.ts";
+import type { ObjectStore } from "../adapters/object-store.ts";
+import type { UploadOutcome } from "./on-upload.ts";
+
+/**
+ * The operations sweeper's upload duty: nothing waits forever for an upload. A job is looked at
+ * when its due date comes (FIRST_UPLOAD_CHECK_MS after it was created, then once its URL has
+ * expired plus a grace period): if its object is there but the job still waits (the upload event
+ * was lost, or on-upload gave up during an outage), the upload is checked now; if the URL expired
+ * and nothing came, the job fails with a reason the user can act on.
+ */
+
+/** After the URL expired, a PUT that started in time may still be streaming: wait this long more. */
+export const UPLOAD_GRACE_MS = 5 * 60_000;
+
+export interface UploadSweepDeps {
+  jobs: Pick<JobStore, "dueUploads" | "get" | "fail" | "rescheduleUploadCheck">;
+  objects: Pick<ObjectStore, "exists">;
+  bucket: string;
+  /** on-upload's check of an object against its job (publishes documents.uploaded when accepted). */
+  check: (bucket: string, key: string) => Promise<UploadOutcome>;
+  graceMs?: number;
+}
+
+export interface UploadSweep {
+  /** Uploads that had landed without being taken up, checked now. */
+  recovered: string[];
+  /** Jobs failed because their upload never arrived. */
+  expired: string[];
+  /** Jobs still within their upload window, looked at again later. */
+  waiting: string[];
+}
+
+export async function sweepUploads(now: Date, deps: UploadSweepDeps): Promise<UploadSweep> {
+  const sweep: UploadSweep = { recovered: [], expired: [], waiting: [] };
+  const grace = deps.graceMs ?? UPLOAD_GRACE_MS;
+  for (const due of await deps.jobs.dueUploads(now)) {
+    const job = await deps.jobs.get(due.jobId);
+    if (job?.state !== "PENDING_UPLOAD") {
+      await deps.jobs.rescheduleUploadCheck(due.jobId, due.checkAt);
+      continue;
+    }
+    if (await deps.objects.exists(deps.bucket, job.objectKey)) {
+      await deps.check(deps.bucket, job.objectKey);
+      await deps.jobs.rescheduleUploadCheck(due.jobId, due.checkAt);
+      sweep.recovered.push(job.jobId);
+      continue;
+    }
+    const expiresAt = Date.parse(job.uploadExpiresAt ?? job.createdAt);
+    const giveUpAt = expiresAt + grace;
+    if (now.getTime() >= giveUpAt) {
+      await deps.jobs.fail(
+        job.jobId,
+        `upload never arrived: the upload URL expired at ${new Date(expiresAt).toISOString()} without a file being uploaded; request a new upload`,
+      );
+      await deps.jobs.rescheduleUploadCheck(due.jobId, due.checkAt);
+      sweep.expired.push(job.jobId);
+    } else {
+      await deps.jobs.rescheduleUploadCheck(due.jobId, due.checkAt, new Date(giveUpAt));
+      sweep.waiting.push(job.jobId);
+    }
+  }
+  return sweep;
+}
