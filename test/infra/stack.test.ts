@@ -343,6 +343,8 @@ describe("compaction and search shards", () => {
       "dynamodb:DeleteItem",
       "dynamodb:GetItem",
       "dynamodb:PutItem",
+      // Query: the collection's indexes, each compacted on its own.
+      "dynamodb:Query",
       "dynamodb:UpdateItem",
     ]);
     // It continues a long compaction by invoking itself.
@@ -787,12 +789,13 @@ describe("functions", () => {
     }
   });
 
-  it("embed and index read a batch's jobs with BatchGetItem (an action of its own in IAM)", () => {
+  it("embed and index read a batch's jobs with BatchGetItem (an action of its own in IAM), a collection's indexes with Query", () => {
     for (const name of ["embed", "index"]) {
       expect(actionsOn(statementsOf(json, functionId(json, name)), ids.table), name).toEqual([
         "dynamodb:BatchGetItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
+        "dynamodb:Query",
         "dynamodb:UpdateItem",
       ]);
     }
