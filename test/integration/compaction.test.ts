@@ -7,7 +7,7 @@ import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { SegmentFiles } from "../../shared/adapters/segment-files.ts";
 import { type CompactionPolicy, nextMerge, tierOf } from "../../shared/domain/compaction-policy.ts";
 import { FIRST_INDEX, LEGACY_MODEL_ID } from "../../shared/domain/manifest.ts";
-import { encodeBatchSegment, SEGMENT_FORMAT_VERSION } from "../../shared/domain/segment.ts";
+import { encodeBatchSegment, readSegmentHeader, SEGMENT_FORMAT_VERSION } from "../../shared/domain/segment.ts";
 import type { DocumentInfo, EmbeddedChunk } from "../../shared/domain/types.ts";
 import { compactCollection } from "../../shared/stages/compaction.ts";
 import { segmentKey } from "../../shared/stages/indexing.ts";
@@ -46,7 +46,7 @@ const WORDS = ["glacier", "volcano", "river", "desert", "forest", "canyon", "isl
 let batches = 0;
 
 /** Indexes one batch of `documents` documents × 2 chunks as the index stage does (segment + manifest). */
-async function ingest(collection: string, documents: number, first: number): Promise<string[]> {
+async function ingest(collection: string, documents: number, first: number, target = TARGET): Promise<string[]> {
   const docs = new Map<string, DocumentInfo>();
   const chunks: EmbeddedChunk[] = [];
   for (let d = first; d < first + documents; d += 1) {
@@ -69,8 +69,8 @@ async function ingest(collection: string, documents: number, first: number): Pro
     }
   }
   const id = `batch${batches++}`;
-  const encoded = encodeBatchSegment(id, chunks, docs, { model: TARGET.model });
-  const key = segmentKey("acme", collection, id);
+  const encoded = encodeBatchSegment(id, chunks, docs, { model: target.model });
+  const key = segmentKey("acme", collection, id, target.index);
   await blobs.write(key, encoded.parts);
   await manifests.addSegment(
     "acme",
@@ -83,7 +83,7 @@ async function ingest(collection: string, documents: number, first: number): Pro
       createdAt: encoded.header.createdAt,
       format: SEGMENT_FORMAT_VERSION,
     },
-    TARGET,
+    target,
   );
   return chunks.map((chunk) => chunk.chunkId);
 }
@@ -162,6 +162,41 @@ describe("size-tiered compaction", () => {
     // Objects of merged-away segments were deleted.
     const stored = (await objects.list(bucket, `index/acme/${collection}/`)).map((object) => object.key).sort();
     expect(stored).toEqual(manifest.segments.map((ref) => ref.key).sort());
+  });
+
+  it("compacts each index of a collection on its own: a merge never mixes two indexes (two models)", async () => {
+    const collection = "two-indexes";
+    const bge = { index: "2", model: "bge-small-en-v1.5-q" };
+    await ingest(collection, 1, 500);
+    await manifests.startMigration(
+      "acme",
+      collection,
+      {
+        id: "mig-1",
+        jobId: "mig-1",
+        from: FIRST_INDEX,
+        to: bge.index,
+        fromModel: TARGET.model,
+        model: bge.model,
+        state: "RUNNING",
+        startedAt: new Date().toISOString(),
+      },
+      [],
+    );
+    for (let batch = 1; batch < 4; batch += 1) await ingest(collection, 1, 500 + batch);
+    for (let batch = 0; batch < 4; batch += 1) await ingest(collection, 1, 500 + batch, bge);
+    const result = await compactCollection("acme", collection, "test", { manifests, blobs, policy });
+    expect(result.merges).toBe(2);
+    for (const target of [TARGET, bge]) {
+      const manifest = await manifests.get("acme", collection, target.index);
+      expect(manifest.model).toBe(target.model);
+      expect(manifest.segments).toHaveLength(1);
+      const [ref] = manifest.segments;
+      expect(ref?.chunks).toBe(8);
+      expect(ref?.key).toBe(segmentKey("acme", collection, ref?.id ?? "", target.index));
+      const header = readSegmentHeader(await objects.read(bucket, ref?.key ?? ""));
+      expect(header.model).toBe(target.model);
+    }
   });
 
   it("lets one compaction run at a time and leaves segments added meanwhile alone", async () => {
