@@ -79,12 +79,15 @@ export async function compactCollection(
   let merges = 0;
   let moreWork = false;
   try {
-    const { indexes } = await deps.manifests.collection(tenant, collection);
+    const { indexes, migration } = await deps.manifests.collection(tenant, collection);
+    // A running migration re-embeds the old index's segments as listed when it started: their
+    // objects are kept (deleted once it has finished) so its fan-out can still read them.
+    const readByMigration = migration?.state === "RUNNING" ? migration.from : undefined;
     for (const index of indexes.size > 0 ? [...indexes.keys()] : [FIRST_INDEX]) {
       if (moreWork) break;
       for (let conflicts = 0; conflicts < 5; ) {
         const manifest: IndexManifest = await deps.manifests.get(tenant, collection, index);
-        await deleteRetired(manifest, deps);
+        if (index !== readByMigration) await deleteRetired(manifest, deps);
         // Dropped for good: tombstoned revisions only. Pending ones (job not completed) are kept.
         const masked = droppedEntries(manifest);
         let maskedChunks: Map<string, number> | undefined;

@@ -197,6 +197,13 @@ describe("size-tiered compaction", () => {
       const header = readSegmentHeader(await objects.read(bucket, ref?.key ?? ""));
       expect(header.model).toBe(target.model);
     }
+    // Merged-away objects are deleted once retired, except the old index's while the migration
+    // runs (its fan-out may still read them).
+    await compactCollection("acme", collection, "test", { manifests, blobs, policy, retireAfterMs: -1 });
+    const stored = async (index: string) =>
+      (await objects.list(bucket, segmentKey("acme", collection, "", index).replace(/\.seg$/, ""))).length;
+    expect(await stored(FIRST_INDEX)).toBe(5);
+    expect(await stored(bge.index)).toBe(1);
   });
 
   it("lets one compaction run at a time and leaves segments added meanwhile alone", async () => {
