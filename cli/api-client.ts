@@ -6,10 +6,14 @@
 
 import type { z } from "zod";
 import type {
+  collectionView,
   deadLetter,
   deleteResponse,
+  dropIndexResponse,
   jobState,
   jobView,
+  migrationRequest,
+  migrationView,
   Problem,
   presignedUpload,
   searchRequest,
@@ -32,6 +36,10 @@ export type SearchHit = z.output<typeof searchResult>;
 export type SearchResponse = z.output<typeof searchResponse>;
 export type DeadLetter = z.output<typeof deadLetter>;
 export type DeletedDocument = z.output<typeof deleteResponse>;
+export type CollectionView = z.output<typeof collectionView>;
+export type MigrationRequest = z.input<typeof migrationRequest>;
+export type MigrationView = z.output<typeof migrationView>;
+export type DroppedIndex = z.output<typeof dropIndexResponse>;
 
 /** A non-2xx answer: the API's problem (RFC 9457), or whatever else answered (S3, API Gateway). */
 export class ApiError extends Error {
@@ -112,6 +120,41 @@ export class DataDistillerClient {
 
   search(request: SearchRequest): Promise<SearchResponse> {
     return this.call("POST", "/search", request);
+  }
+
+  /** A collection's indexes, active index and model, and its migration if there is one. */
+  collection(name: string): Promise<CollectionView> {
+    return this.call("GET", `/collections/${encodeURIComponent(name)}`);
+  }
+
+  /** Starts re-embedding a collection with another model into a new index (search keeps the old one meanwhile). */
+  startMigration(name: string, request: MigrationRequest): Promise<MigrationView> {
+    return this.call("POST", `/collections/${encodeURIComponent(name)}/migrations`, request);
+  }
+
+  migration(name: string, migrationId: string): Promise<MigrationView> {
+    return this.call("GET", `/collections/${encodeURIComponent(name)}/migrations/${encodeURIComponent(migrationId)}`);
+  }
+
+  /** Makes the migration's new index answer searches (refused before it is ready, or when the gate says worse unless forced). */
+  cutOver(name: string, migrationId: string, options: { force?: boolean } = {}): Promise<MigrationView> {
+    return this.call(
+      "POST",
+      `/collections/${encodeURIComponent(name)}/migrations/${encodeURIComponent(migrationId)}/cutover`,
+      options,
+    );
+  }
+
+  rollBack(name: string, migrationId: string): Promise<MigrationView> {
+    return this.call(
+      "POST",
+      `/collections/${encodeURIComponent(name)}/migrations/${encodeURIComponent(migrationId)}/rollback`,
+    );
+  }
+
+  /** Drops an index that is not the active one. */
+  dropIndex(name: string, index: string): Promise<DroppedIndex> {
+    return this.call("DELETE", `/collections/${encodeURIComponent(name)}/indexes/${encodeURIComponent(index)}`);
   }
 
   deleteDocument(documentId: string): Promise<DeletedDocument> {

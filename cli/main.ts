@@ -5,6 +5,13 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import {
+  dropIndexCommand,
+  migrationStatusCommand,
+  showCollectionCommand,
+  startMigrationCommand,
+  switchCommand,
+} from "./commands/collections.ts";
 import { dlqListCommand, dlqRedriveCommand } from "./commands/dlq.ts";
 import { deleteCommand } from "./commands/documents.ts";
 import { ingestCommand } from "./commands/ingest.ts";
@@ -103,6 +110,83 @@ program
   .action(async (documentId: string, _options, command: Command) => {
     const options = optionsOf<{ json?: boolean }>(command);
     await deleteCommand(await connect(options), documentId, options);
+  });
+
+const collections = program.command("collections").description("a collection's indexes and embedding model");
+
+collections
+  .command("show")
+  .description("the collection's indexes, the active one and its model, its migration")
+  .argument("<name>", "the collection")
+  .addOption(json())
+  .action(async (name: string, _options, command: Command) => {
+    const options = optionsOf<{ json?: boolean }>(command);
+    await showCollectionCommand(await connect(options), name, options);
+  });
+
+collections
+  .command("drop-index")
+  .description("drop an index that is not the active one (the old one after a cut-over, or a migration's to cancel it)")
+  .argument("<name>", "the collection")
+  .argument("<index>", "the index id (see `collections show`)")
+  .addOption(json())
+  .action(async (name: string, index: string, _options, command: Command) => {
+    const options = optionsOf<{ json?: boolean }>(command);
+    await dropIndexCommand(await connect(options), name, index, options);
+  });
+
+const migrate = program.command("migrate").description("move a collection to another embedding model without downtime");
+
+migrate
+  .command("start")
+  .description("re-embed the collection into a new index in the background; search keeps the current one")
+  .argument("<name>", "the collection")
+  .requiredOption("--model <id>", "the embedding model to move to (see the README's Models)")
+  .option(
+    "--queries <file>",
+    "labelled queries for the evaluation gate: JSON lines of {query, relevant: [documentId...]}",
+  )
+  .option("--wait", "follow the re-embedding until it is ready")
+  .option("--timeout <seconds>", "give up waiting after this long", positiveInt(86_400), 3600)
+  .addOption(json())
+  .action(async (name: string, _options, command: Command) => {
+    const options = optionsOf<{ model: string; queries?: string; wait?: boolean; timeout: number; json?: boolean }>(
+      command,
+    );
+    await startMigrationCommand(await connect(options), name, options);
+  });
+
+migrate
+  .command("status")
+  .description("the migration's progress and its evaluation (old vs new index)")
+  .argument("<name>", "the collection")
+  .option("--wait", "follow it until it is ready")
+  .option("--timeout <seconds>", "give up waiting after this long", positiveInt(86_400), 3600)
+  .addOption(json())
+  .action(async (name: string, _options, command: Command) => {
+    const options = optionsOf<{ wait?: boolean; timeout: number; json?: boolean }>(command);
+    await migrationStatusCommand(await connect(options), name, options);
+  });
+
+migrate
+  .command("cutover")
+  .description("make the new index answer searches (one switch; the old index is kept for roll-back)")
+  .argument("<name>", "the collection")
+  .option("--force", "cut over even when the evaluation gate found the new index worse")
+  .addOption(json())
+  .action(async (name: string, _options, command: Command) => {
+    const options = optionsOf<{ force?: boolean; json?: boolean }>(command);
+    await switchCommand(await connect(options), name, "cutover", options);
+  });
+
+migrate
+  .command("rollback")
+  .description("make the old index answer searches again")
+  .argument("<name>", "the collection")
+  .addOption(json())
+  .action(async (name: string, _options, command: Command) => {
+    const options = optionsOf<{ json?: boolean }>(command);
+    await switchCommand(await connect(options), name, "rollback", options);
   });
 
 const dlq = program.command("dlq").description("batches the pipeline gave up on (dead letters)");

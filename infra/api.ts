@@ -20,6 +20,13 @@ export const ROUTES: { method: apigwv2.HttpMethod; path: string; fn: FunctionNam
   { method: apigwv2.HttpMethod.GET, path: "/jobs/{id}", fn: "job-status" },
   { method: apigwv2.HttpMethod.POST, path: "/search", fn: "search" },
   { method: apigwv2.HttpMethod.DELETE, path: "/documents/{id}", fn: "delete-document" },
+  // A collection's indexes and its migration to another embedding model.
+  { method: apigwv2.HttpMethod.GET, path: "/collections/{name}", fn: "collections" },
+  { method: apigwv2.HttpMethod.POST, path: "/collections/{name}/migrations", fn: "collections" },
+  { method: apigwv2.HttpMethod.GET, path: "/collections/{name}/migrations/{id}", fn: "collections" },
+  { method: apigwv2.HttpMethod.POST, path: "/collections/{name}/migrations/{id}/cutover", fn: "collections" },
+  { method: apigwv2.HttpMethod.POST, path: "/collections/{name}/migrations/{id}/rollback", fn: "collections" },
+  { method: apigwv2.HttpMethod.DELETE, path: "/collections/{name}/indexes/{index}", fn: "collections" },
   // The caller tenant's dead letters (replays go through the redrive function, one at a time).
   { method: apigwv2.HttpMethod.GET, path: "/dead-letters", fn: "dead-letter-api" },
   { method: apigwv2.HttpMethod.POST, path: "/dead-letters/redrive", fn: "dead-letter-api" },

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { EMBEDDING_MODEL_IDS } from "../shared/ml/model-registry.ts";
 
 /**
  * Deployment configuration of the CDK app, read from CDK context (`-c key=value` on the command
@@ -89,6 +90,15 @@ export const configSchema = z
       .string()
       .regex(/^(layer|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?)$/, 'either "layer" or "s3://bucket/prefix"')
       .default("layer"),
+    /** The embedding model of new collections (a registry id: shared/ml/model-registry.ts). */
+    embeddingModel: z.enum(EMBEDDING_MODEL_IDS as [string, ...string[]]).default("all-minilm-l6-v2-q"),
+    /**
+     * The embedding models the functions may run (collections migrate between them); each one's files
+     * must be in the layer or the S3 prefix (`npm run models` fetches these). Includes embeddingModel.
+     */
+    embeddingModels: list
+      .pipe(z.array(z.enum(EMBEDDING_MODEL_IDS as [string, ...string[]])))
+      .default(["all-minilm-l6-v2-q"]),
     /**
      * Where the search function's cross-encoder comes from: "models" (`<models>/reranker`, from
      * modelLocation) or its own S3 prefix "s3://bucket/prefix", copied to /tmp on a cold start.

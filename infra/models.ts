@@ -13,6 +13,23 @@ export interface ModelProps {
    * @default "layer"
    */
   readonly modelLocation?: string;
+  /**
+   * The embedding model of new collections (a registry id, shared/ml/model-registry.ts).
+   * @default "all-minilm-l6-v2-q"
+   */
+  readonly embeddingModel?: string;
+  /**
+   * The embedding models the functions may run (their files must be in the layer or the S3 prefix).
+   * @default [embeddingModel]
+   */
+  readonly embeddingModels?: readonly string[];
+}
+
+/** EMBEDDING_MODEL and EMBEDDING_MODELS of the functions that run the embedder. */
+export function embeddingEnvironment(props: Pick<ModelProps, "embeddingModel" | "embeddingModels">) {
+  const model = props.embeddingModel ?? "all-minilm-l6-v2-q";
+  const models = [...new Set([model, ...(props.embeddingModels ?? [])])];
+  return { EMBEDDING_MODEL: model, EMBEDDING_MODELS: models.join(",") };
 }
 
 /** MODEL_DIR (and MODEL_S3_URI when the models come from S3). */

@@ -70,7 +70,15 @@ export function applyNagSuppressions(stack: NagScope): void {
     `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>/${pattern}]`;
 
   // Functions attached to the VPC (Kafka producers) and Kafka consumers (ESM pollers in the VPC).
-  const networked: SingleFunctionName[] = ["on-upload", "split", "embed", "index", "redrive", "sweeper"];
+  const networked: SingleFunctionName[] = [
+    "on-upload",
+    "split",
+    "embed",
+    "index",
+    "migration-fanout",
+    "redrive",
+    "sweeper",
+  ];
   for (const name of networked) ack(roleOf(fns[name]), "AwsSolutions-IAM5[Resource::*]", REASONS.eniWildcard);
   ack(roleOf(streaming.topicsHandler), "AwsSolutions-IAM5[Resource::*]", REASONS.eniWildcard);
 
@@ -90,14 +98,14 @@ export function applyNagSuppressions(stack: NagScope): void {
   for (const name of ["upload-url", "on-upload", "split", "sweeper"] as const) {
     ack(roleOf(fns[name]), objectsOf(storage.uploadBucket, `${KEYS.uploads}*`), REASONS.uploads);
   }
-  for (const fn of [fns.index, fns.search, fns.compact, ...stack.searchShards.functions]) {
+  for (const fn of [fns.index, fns.search, fns.compact, fns.collections, ...stack.searchShards.functions]) {
     ack(roleOf(fn), objectsOf(storage.indexBucket, `${KEYS.index}*`), REASONS.index);
   }
   if (config.modelLocation.startsWith("s3://")) {
     const [bucket, ...rest] = config.modelLocation.slice("s3://".length).split("/");
     const prefix = rest.join("/");
     const pattern = prefix === "" ? "*" : `${prefix.endsWith("/") ? prefix : `${prefix}/`}*`;
-    for (const name of ["split", "embed", "search"] as const) {
+    for (const name of ["split", "embed", "search", "collections"] as const) {
       ack(
         roleOf(fns[name]),
         `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${bucket}/${pattern}]`,

@@ -7,6 +7,7 @@ import { Api } from "./api.ts";
 import type { DataDistillerConfig } from "./config.ts";
 import { applyNagSuppressions } from "./nag.ts";
 import { Network } from "./network.ts";
+import { CollectionsApi } from "./stages/collections-api.ts";
 import { CompactionStage } from "./stages/compaction.ts";
 import { EmbedStage } from "./stages/embed.ts";
 import { IndexStage } from "./stages/index.ts";
@@ -48,6 +49,7 @@ export class DataDistillerStack extends Stack {
   readonly index: IndexStage;
   readonly compaction: CompactionStage;
   readonly searchApi: SearchApi;
+  readonly collectionsApi: CollectionsApi;
   readonly searchShards: SearchShardsStage;
   readonly operations: Operations;
   /** Every function of the pipeline and the API, by name. */
@@ -105,7 +107,12 @@ export class DataDistillerStack extends Stack {
     });
 
     const shared = { network: this.network, storage: this.storage, streaming: this.streaming };
-    const models = { nativeLayer: this.nativeLayer.layer, modelLocation: config.modelLocation };
+    const models = {
+      nativeLayer: this.nativeLayer.layer,
+      modelLocation: config.modelLocation,
+      embeddingModel: config.embeddingModel,
+      embeddingModels: config.embeddingModels,
+    };
     const consumer = {
       streaming: this.streaming,
       deadLetterBucket: this.storage.deadLetterBucket,
@@ -161,7 +168,10 @@ export class DataDistillerStack extends Stack {
       ...consumer,
       ...jobs,
       storage: this.storage,
+      network: this.network,
+      streaming: this.streaming,
       nativeLayer: this.nativeLayer.layer,
+      chunksPerGroup: config.chunksPerGroup,
       memorySize: config.indexMemoryMb,
       reservedConcurrency: reserve(config.partitionsChunksEmbedded),
       batchSize: config.indexBatchSize,
@@ -187,6 +197,14 @@ export class DataDistillerStack extends Stack {
       ephemeralStorageMiB: config.searchCacheMiB,
       shards: this.searchShards,
     });
+    this.collectionsApi = new CollectionsApi(this, "CollectionsApi", {
+      ...defaults,
+      ...shared,
+      ...models,
+      ...jobs,
+      api: this.api,
+      tenantClaim: config.tenantClaim,
+    });
     const stageFunctions = {
       "upload-url": this.uploadApi.uploadUrl,
       "on-upload": this.uploadApi.onUpload,
@@ -197,6 +215,8 @@ export class DataDistillerStack extends Stack {
       search: this.searchApi.search,
       "job-status": this.uploadApi.jobStatus,
       "delete-document": this.searchApi.deleteDocument,
+      collections: this.collectionsApi.function,
+      "migration-fanout": this.collectionsApi.fanOut,
       "api-meta": this.api.metaFunction,
     };
     this.operations = new Operations(this, "Operations", {

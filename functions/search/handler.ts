@@ -10,8 +10,7 @@ import { syncS3Prefix } from "../../shared/adapters/model-sync.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { SegmentFiles } from "../../shared/adapters/segment-files.ts";
 import { InvalidCursorError } from "../../shared/domain/hybrid-search.ts";
-import { Embedder } from "../../shared/ml/embedder.ts";
-import { modelPaths } from "../../shared/ml/model-files.ts";
+import { EmbedderPool } from "../../shared/ml/embedder-pool.ts";
 import { loadReranker } from "../../shared/ml/reranker-source.ts";
 import { SearchService, type ShardRequest, type ShardResponse, searchRequest } from "../../shared/stages/search.ts";
 import { withLambdaContext } from "../middleware.ts";
@@ -23,9 +22,11 @@ const authenticate = authenticatorFor(config);
 const s3 = s3Client();
 // Models on S3 (modelLocation=s3://…) are copied to /tmp once per execution environment.
 if (config.MODEL_S3_URI) await syncS3Prefix(s3, config.MODEL_S3_URI, config.MODEL_DIR);
-const models = modelPaths(config.MODEL_DIR);
-// Both models load once per execution environment, during init; an unusable cross-encoder fails init.
-const embedder = await Embedder.load(models.embedder);
+// The default embedder and the cross-encoder load once per execution environment, during init (an
+// unusable cross-encoder fails init); an embedder of another model a collection uses loads on its
+// first query.
+const embedders = new EmbedderPool(config.MODEL_DIR, config.EMBEDDING_MODELS);
+await embedders.get(config.EMBEDDING_MODEL);
 const { reranker, unavailable, dir } = await loadReranker({
   modelDir: config.MODEL_DIR,
   rerankerS3Uri: config.RERANKER_S3_URI,
@@ -73,7 +74,8 @@ const service = new SearchService({
         },
       }
     : {}),
-  embed: async (text) => (await embedder.embed([text]))[0] as Float32Array,
+  embed: (text, model) => embedders.embedQuery(text, model),
+  defaultModel: config.EMBEDDING_MODEL,
   ...(reranker ? { reranker } : {}),
   ...(unavailable ? { rerankUnavailable: unavailable } : {}),
   rerankDefaults: {

@@ -7,7 +7,7 @@ import { syncS3Prefix } from "../../shared/adapters/model-sync.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { documentSplitter } from "../../shared/domain/document-splitter.ts";
 import { documentUploaded } from "../../shared/domain/messages.ts";
-import { modelPaths } from "../../shared/ml/model-files.ts";
+import { modelFiles } from "../../shared/ml/model-files.ts";
 import { EMBEDDER_MAX_TOKENS, embedderTokenCounter, TextTokenizer } from "../../shared/ml/tokenizer.ts";
 import { splitDocuments } from "../../shared/stages/split.ts";
 import { kafkaStage } from "../middleware.ts";
@@ -19,8 +19,12 @@ const s3 = s3Client();
 const objects = new ObjectStore(s3);
 // Models on S3 (modelLocation=s3://…) are copied to /tmp once per execution environment.
 if (config.MODEL_S3_URI) await syncS3Prefix(s3, config.MODEL_S3_URI, config.MODEL_DIR);
-// Chunks are measured with the embedder's own tokenizer, loaded once per execution environment.
-const tokenizer = TextTokenizer.fromFile(modelPaths(config.MODEL_DIR).embedder.tokenizer, EMBEDDER_MAX_TOKENS);
+// Chunks are measured with the default embedder's tokenizer (the registry's models share BERT's
+// uncased word pieces), loaded once per execution environment.
+const tokenizer = TextTokenizer.fromFile(
+  modelFiles(config.MODEL_DIR, config.EMBEDDING_MODEL).tokenizer,
+  EMBEDDER_MAX_TOKENS,
+);
 const split = documentSplitter(embedderTokenCounter(tokenizer));
 const publisher = publisherFor("split", config);
 

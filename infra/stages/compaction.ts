@@ -73,7 +73,7 @@ export class CompactionStage extends Construct {
     });
     this.function = fn;
     // Manifests, and the compaction lease (Put to take it, Delete to give it back).
-    storage.grantJobs(fn, "GetItem", "PutItem", "UpdateItem", "DeleteItem");
+    storage.grantJobs(fn, "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query");
     // Reads the segments it merges, writes the merged one, deletes the replaced ones once retired.
     storage.grantSegments(fn, "Segments", "s3:GetObject", "s3:PutObject", "s3:DeleteObject");
     // The rest of a long compaction: it invokes itself. A policy of its own, so the function (which

@@ -4,7 +4,13 @@ import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import { Construct } from "constructs";
 import { type KafkaConsumerProps, kafkaEventSource } from "../kafka-consumer.ts";
 import { environmentOf, type FunctionDefaults, nodeFunction } from "../lambda-defaults.ts";
-import { grantListPrefix, grantReadModels, type ModelProps, modelEnvironment } from "../models.ts";
+import {
+  embeddingEnvironment,
+  grantListPrefix,
+  grantReadModels,
+  type ModelProps,
+  modelEnvironment,
+} from "../models.ts";
 import type { Network } from "../network.ts";
 import type { Storage } from "../storage.ts";
 import { TOPICS } from "../streaming.ts";
@@ -65,12 +71,14 @@ export class EmbedStage extends Construct {
         KAFKA_SASL_MECHANISM: "aws-iam",
         TOPIC_CHUNKS_EMBEDDED: TOPICS.chunksEmbedded,
         ...modelEnvironment(props.modelLocation),
+        ...embeddingEnvironment(props),
         JOB_RETENTION_DAYS: String(props.jobRetentionDays ?? 30),
       }),
     });
     // Reads the batch's jobs in one BatchGetItem; counts embedded chunks exactly once (marker Put +
-    // counter Update in one transaction); fails the job of a poison record.
-    storage.grantJobs(this.function, "GetItem", "BatchGetItem", "PutItem", "UpdateItem");
+    // counter Update in one transaction); fails the job of a poison record; reads a collection's
+    // items (Query) for the active index and its model.
+    storage.grantJobs(this.function, "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query");
     streaming.grantProduce(this.function, [TOPICS.chunksEmbedded]);
     grantReadModels(this, this.function, props.modelLocation);
     // Models on S3 are copied to /tmp during init: the function lists the prefix.

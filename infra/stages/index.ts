@@ -4,8 +4,9 @@ import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import { Construct } from "constructs";
 import { type KafkaConsumerProps, kafkaEventSource } from "../kafka-consumer.ts";
 import { environmentOf, type FunctionDefaults, nodeFunction } from "../lambda-defaults.ts";
+import type { Network } from "../network.ts";
 import type { Storage } from "../storage.ts";
-import { TOPICS } from "../streaming.ts";
+import { type Streaming, TOPICS } from "../streaming.ts";
 import type { CompactionStage } from "./compaction.ts";
 
 export interface IndexStageProps extends FunctionDefaults, KafkaConsumerProps {
@@ -38,6 +39,13 @@ export interface IndexStageProps extends FunctionDefaults, KafkaConsumerProps {
    * @default 30
    */
   readonly jobRetentionDays?: number;
+  /**
+   * Chunks per group it sends back to embedding (a migration's re-embedding).
+   * @default 16
+   */
+  readonly chunksPerGroup?: number;
+  readonly network: Network;
+  readonly streaming: Streaming;
 }
 
 /**
@@ -63,21 +71,30 @@ export class IndexStage extends Construct {
       // chunks.embedded is keyed by collection: one writer per partition keeps a collection's
       // segments in order; never more than the partition count, and those are guaranteed.
       reservedConcurrentExecutions: props.reservedConcurrency,
-      // Not in the VPC: it only talks to S3 and DynamoDB (Lambda's pollers read Kafka for it).
+      // In the VPC: it publishes to Kafka (chunks going back to embedding).
+      ...props.network.kafkaClientPlacement,
       layers: [props.nativeLayer],
       usesNativeLayer: true,
       environment: environmentOf("index", {
         JOBS_TABLE: storage.jobsTable.tableName,
         INDEX_BUCKET: storage.indexBucket.bucketName,
         JOB_RETENTION_DAYS: String(props.jobRetentionDays ?? 30),
+        // Sends chunks back to embedding: an upload's copy for a collection's second index, a
+        // migration's re-embedding.
+        KAFKA_BROKERS: props.streaming.bootstrapBrokers,
+        KAFKA_SASL_MECHANISM: "aws-iam",
+        TOPIC_CHUNKS_TO_EMBED: TOPICS.chunksToEmbed,
+        CHUNKS_PER_GROUP: String(props.chunksPerGroup ?? 16),
         ...(props.compaction ? { COMPACT_FUNCTION: props.compaction.function.functionName } : {}),
         MERGE_FACTOR: props.compaction?.mergeFactor ?? "4",
         MAX_SEGMENT_CHUNKS: props.compaction?.maxSegmentChunks ?? "262144",
       }),
     });
-    // Writes segments; reads the batch's jobs and markers (BatchGetItem); commits markers, counters and
-    // manifests (merging is the compaction function's).
-    storage.grantJobs(this.function, "GetItem", "BatchGetItem", "PutItem", "UpdateItem");
+    // Writes segments and reads them back (migrations); reads the batch's jobs and markers
+    // (BatchGetItem); commits markers, counters and manifests (merging is the compaction
+    // function's); reads a collection's items (Query).
+    storage.grantJobs(this.function, "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query");
+    props.streaming.grantProduce(this.function, [TOPICS.chunksToEmbed]);
     storage.grantSegments(this.function, "IndexSegments", "s3:GetObject", "s3:PutObject");
     props.compaction?.grantRequest(this.function);
 

@@ -3,7 +3,14 @@ import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import { Construct } from "constructs";
 import type { Api } from "../api.ts";
 import { environmentOf, type FunctionDefaults, nodeFunction } from "../lambda-defaults.ts";
-import { grantListPrefix, grantReadModels, grantReadReranker, type ModelProps, modelEnvironment } from "../models.ts";
+import {
+  embeddingEnvironment,
+  grantListPrefix,
+  grantReadModels,
+  grantReadReranker,
+  type ModelProps,
+  modelEnvironment,
+} from "../models.ts";
 import type { Storage } from "../storage.ts";
 import type { SearchShardsStage } from "./search-shards.ts";
 
@@ -77,6 +84,7 @@ export class SearchApi extends Construct {
         INDEX_BUCKET: storage.indexBucket.bucketName,
         TENANT_CLAIM: tenantClaim,
         ...api.tokenVerification,
+        ...embeddingEnvironment(props),
         ...modelEnvironment(props.modelLocation),
         ...(rerankerFromS3 ? { RERANKER_S3_URI: rerankerLocation } : {}),
         SEGMENT_CACHE_DIR: "/tmp/segments",
@@ -85,8 +93,8 @@ export class SearchApi extends Construct {
       }),
     });
     props.shards?.grantInvoke(this.search);
-    // Reads manifests and segments, nothing else.
-    storage.grantJobs(this.search, "GetItem");
+    // Reads manifests (a collection's items: Query) and segments, nothing else.
+    storage.grantJobs(this.search, "GetItem", "Query");
     storage.grantSegments(this.search, "ReadSegments", "s3:GetObject");
     grantReadModels(this, this.search, props.modelLocation);
     // Search copies the whole models prefix (the embedder and any cross-encoder under reranker/): it lists it.
@@ -108,8 +116,8 @@ export class SearchApi extends Construct {
         ...api.tokenVerification,
       }),
     });
-    // Finds the live revision, tombstones it in the manifest (created if missing).
-    storage.grantJobs(this.deleteDocument, "GetItem", "PutItem", "UpdateItem");
+    // Finds the live revision, tombstones it in every index's manifest (created if missing).
+    storage.grantJobs(this.deleteDocument, "GetItem", "PutItem", "UpdateItem", "Query");
     api.addRoutes("delete-document", this.deleteDocument);
   }
 }

@@ -4,7 +4,13 @@ import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import { Construct } from "constructs";
 import { type KafkaConsumerProps, kafkaEventSource } from "../kafka-consumer.ts";
 import { environmentOf, type FunctionDefaults, nodeFunction } from "../lambda-defaults.ts";
-import { grantListPrefix, grantReadModels, type ModelProps, modelEnvironment } from "../models.ts";
+import {
+  embeddingEnvironment,
+  grantListPrefix,
+  grantReadModels,
+  type ModelProps,
+  modelEnvironment,
+} from "../models.ts";
 import type { Network } from "../network.ts";
 import type { Storage } from "../storage.ts";
 import { TOPICS } from "../streaming.ts";
@@ -73,6 +79,7 @@ export class SplitStage extends Construct {
         TOPIC_CHUNKS_TO_EMBED: TOPICS.chunksToEmbed,
         CHUNKS_PER_GROUP: String(props.chunksPerGroup ?? 16),
         ...modelEnvironment(props.modelLocation),
+        EMBEDDING_MODEL: embeddingEnvironment(props).EMBEDDING_MODEL,
         JOB_RETENTION_DAYS: String(props.jobRetentionDays ?? 30),
       }),
     });

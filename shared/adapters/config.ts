@@ -26,6 +26,8 @@ export const settings = {
   DEAD_LETTER_BUCKET: name,
   /** The redrive function's name (the dead-letter API invokes it to replay). */
   REDRIVE_FUNCTION: name,
+  /** The migration fan-out function's name (the collections API invokes it to publish re-embed requests). */
+  MIGRATION_FANOUT_FUNCTION: name,
   TOPIC_DOCUMENTS_UPLOADED: z.string().default("documents.uploaded"),
   TOPIC_CHUNKS_TO_EMBED: z.string().default("chunks.to-embed"),
   TOPIC_CHUNKS_EMBEDDED: z.string().default("chunks.embedded"),
@@ -57,6 +59,10 @@ export const settings = {
     .string()
     .regex(/^s3:\/\//)
     .optional(),
+  /** The embedding model of new collections (a registry id, shared/ml/model-registry.ts). */
+  EMBEDDING_MODEL: z.string().min(1).default("all-minilm-l6-v2-q"),
+  /** The embedding models this deployment has files for and may run (comma-separated registry ids). */
+  EMBEDDING_MODELS: csv.default(["all-minilm-l6-v2-q"]),
   /** rerankerLocation=s3://…: the cross-encoder's own prefix, copied to /tmp on a cold start. */
   RERANKER_S3_URI: z.string().startsWith("s3://").optional(),
   /** Server defaults for a search that leaves them out (shared/domain/rerank.ts). */
@@ -134,6 +140,7 @@ export const FUNCTION_ENVIRONMENT = {
     "KAFKA_SASL_MECHANISM",
     "TOPIC_CHUNKS_TO_EMBED",
     "CHUNKS_PER_GROUP",
+    "EMBEDDING_MODEL",
     "MODEL_DIR",
     "MODEL_S3_URI",
     "JOB_RETENTION_DAYS",
@@ -143,18 +150,34 @@ export const FUNCTION_ENVIRONMENT = {
     "KAFKA_BROKERS",
     "KAFKA_SASL_MECHANISM",
     "TOPIC_CHUNKS_EMBEDDED",
+    "EMBEDDING_MODEL",
+    "EMBEDDING_MODELS",
     "MODEL_DIR",
     "MODEL_S3_URI",
     "JOB_RETENTION_DAYS",
   ],
   // COMPACT_FUNCTION: the index function hands collections with something to merge to compaction.
-  index: ["JOBS_TABLE", "INDEX_BUCKET", "JOB_RETENTION_DAYS", "COMPACT_FUNCTION", "MERGE_FACTOR", "MAX_SEGMENT_CHUNKS"],
+  // TOPIC_CHUNKS_TO_EMBED: copies of uploads for a collection's second index, migrations' re-embedding.
+  index: [
+    "JOBS_TABLE",
+    "INDEX_BUCKET",
+    "JOB_RETENTION_DAYS",
+    "COMPACT_FUNCTION",
+    "MERGE_FACTOR",
+    "MAX_SEGMENT_CHUNKS",
+    "KAFKA_BROKERS",
+    "KAFKA_SASL_MECHANISM",
+    "TOPIC_CHUNKS_TO_EMBED",
+    "CHUNKS_PER_GROUP",
+  ],
   // Size-tiered merges of one collection, invoked asynchronously by the index function (and by itself).
   compact: ["JOBS_TABLE", "INDEX_BUCKET", "MERGE_FACTOR", "MAX_SEGMENT_CHUNKS", "ANN_MIN_CHUNKS"],
   search: [
     "JOBS_TABLE",
     "INDEX_BUCKET",
     ...BEARER_AUTH_SETTINGS,
+    "EMBEDDING_MODEL",
+    "EMBEDDING_MODELS",
     "MODEL_DIR",
     "MODEL_S3_URI",
     "RERANKER_S3_URI",
@@ -167,6 +190,20 @@ export const FUNCTION_ENVIRONMENT = {
     "ANN_NPROBE",
     "ANN_RESCORE",
   ],
+  // GET /collections/{name} and migrations: outside the VPC (it reaches the issuer's keys), it invokes
+  // migration-fanout (in the VPC, it reaches Kafka) to send a migration's re-embed requests.
+  collections: [
+    "JOBS_TABLE",
+    "INDEX_BUCKET",
+    ...BEARER_AUTH_SETTINGS,
+    "MIGRATION_FANOUT_FUNCTION",
+    "EMBEDDING_MODEL",
+    "EMBEDDING_MODELS",
+    "MODEL_DIR",
+    "MODEL_S3_URI",
+    "JOB_RETENTION_DAYS",
+  ],
+  "migration-fanout": ["KAFKA_BROKERS", "KAFKA_SASL_MECHANISM", "TOPIC_CHUNKS_EMBEDDED"],
   // One shard of a large collection, invoked by the search function (infra/stages/search-shards.ts: several
   // identical functions, each with this contract).
   "search-shard": ["INDEX_BUCKET", "SEGMENT_CACHE_DIR"],

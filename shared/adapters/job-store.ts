@@ -321,6 +321,44 @@ export class JobStore {
     return { counted, finished: [...finished.values()] };
   }
 
+  /**
+   * Adds batches of work to their jobs' chunk totals, each exactly once (a `DONE#added#<batch>`
+   * marker in the same transaction): an upload that also lands in a collection's second index
+   * counts those chunks too, so it completes only once it is searchable in both.
+   * Returns the batches this call added.
+   */
+  async addWork<B extends BatchCount>(batches: B[]): Promise<B[]> {
+    const added: B[] = [];
+    for (const batch of batches) {
+      const ok = await this.transact([
+        {
+          Put: {
+            TableName: this.table,
+            Item: {
+              pk: `JOB#${batch.jobId}`,
+              sk: `DONE#added#${batch.batchId}`,
+              chunks: batch.chunks,
+              at: new Date().toISOString(),
+              expiresAt: this.expiry(),
+            },
+            ConditionExpression: "attribute_not_exists(pk)",
+          },
+        },
+        {
+          Update: {
+            TableName: this.table,
+            Key: this.key(batch.jobId),
+            UpdateExpression: "ADD chunksTotal :n SET updatedAt = :now",
+            ConditionExpression: "attribute_exists(pk)",
+            ExpressionAttributeValues: { ":n": batch.chunks, ":now": new Date().toISOString() },
+          },
+        },
+      ]);
+      if (ok) added.push(batch);
+    }
+    return added;
+  }
+
   /** Marks the job COMPLETED once every chunk is indexed; true only for the call that completes it. */
   async completeIfDone(jobId: string): Promise<boolean> {
     const now = new Date().toISOString();

@@ -1,16 +1,38 @@
-import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
-import { type Manifest, ManifestConflict, type SegmentRef } from "../domain/manifest.ts";
+import {
+  type CollectionState,
+  type EvaluationReport,
+  FIRST_INDEX,
+  IndexGone,
+  type IndexManifest,
+  LEGACY_MODEL_ID,
+  type Manifest,
+  ManifestConflict,
+  type Migration,
+  type MigrationState,
+  ModelMismatch,
+  type SegmentRef,
+} from "../domain/manifest.ts";
 
 /**
- * Collection manifests in the jobs table (`COLLECTION#<tenant>#<collection>` / `MANIFEST`), every
- * change guarded by a condition, plus each document's live revision (`DOC#<tenant>#<id>` / `DOC`).
+ * Collection manifests in the jobs table, every change guarded by a condition, plus each
+ * document's live revision (`DOC#<tenant>#<id>` / `DOC`).
+ *
+ * A collection's items share the partition `COLLECTION#<tenant>#<collection>`, so one consistent
+ * Query reads them all: `MANIFEST` is the manifest of its first index (where collections always
+ * had it), `MANIFEST#<id>` those of later indexes, and `COLLECTION` (absent until a collection's
+ * first migration) names the active index and the migration. Each manifest records its `model`;
+ * a segment is listed only if its model is the index's, and a dropped index keeps a `dropped`
+ * marker so a late write can never bring it back.
  */
 export class ManifestStore {
   constructor(
@@ -18,94 +40,193 @@ export class ManifestStore {
     private readonly table: string,
   ) {}
 
-  private key = (tenant: string, collection: string) => ({ pk: `COLLECTION#${tenant}#${collection}`, sk: "MANIFEST" });
+  private partition = (tenant: string, collection: string) => `COLLECTION#${tenant}#${collection}`;
+  private key = (tenant: string, collection: string, index: string = FIRST_INDEX) => ({
+    pk: this.partition(tenant, collection),
+    sk: index === FIRST_INDEX ? "MANIFEST" : `MANIFEST#${index}`,
+  });
+  private collectionKey = (tenant: string, collection: string) => ({
+    pk: this.partition(tenant, collection),
+    sk: "COLLECTION",
+  });
   private documentKey = (tenant: string, documentId: string) => ({ pk: `DOC#${tenant}#${documentId}`, sk: "DOC" });
 
-  async get(tenant: string, collection: string): Promise<Manifest> {
+  /** The manifest of index `index`, or of the collection's active index (one consistent read either way). */
+  async get(tenant: string, collection: string, index?: string): Promise<IndexManifest> {
+    if (index === undefined) return activeManifest(await this.collection(tenant, collection));
     const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.table, Key: this.key(tenant, collection), ConsistentRead: true }),
+      new GetCommand({ TableName: this.table, Key: this.key(tenant, collection, index), ConsistentRead: true }),
     );
-    const segments = Object.values((Item?.segments ?? {}) as Record<string, SegmentRef>).sort((a, b) =>
-      a.createdAt === b.createdAt ? a.id.localeCompare(b.id) : a.createdAt.localeCompare(b.createdAt),
-    );
+    return toManifest(tenant, collection, index, Item?.dropped ? undefined : Item);
+  }
+
+  /** Every item of the collection in one consistent Query: its indexes, the active one, its migration. */
+  async collection(tenant: string, collection: string): Promise<CollectionState & { dropped: string[] }> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk",
+          ExpressionAttributeValues: { ":pk": this.partition(tenant, collection) },
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    const indexes = new Map<string, IndexManifest>();
+    const dropped: string[] = [];
+    let pointer: Record<string, unknown> | undefined;
+    for (const item of items) {
+      const sk = String(item.sk);
+      if (sk === "COLLECTION") pointer = item;
+      else if (sk === "MANIFEST" || sk.startsWith("MANIFEST#")) {
+        const index = sk === "MANIFEST" ? FIRST_INDEX : sk.slice("MANIFEST#".length);
+        if (item.dropped) dropped.push(index);
+        else indexes.set(index, toManifest(tenant, collection, index, item));
+      }
+    }
     return {
       tenant,
       collection,
-      version: Number(Item?.version ?? 0),
-      segments,
-      tombstones: [...((Item?.tombstones as Set<string> | undefined) ?? [])].sort(),
-      ...(Item?.retired ? { retired: { ...(Item.retired as Record<string, string>) } } : {}),
-      pending: [...((Item?.pending as Set<string> | undefined) ?? [])].sort(),
+      active: String(pointer?.active ?? FIRST_INDEX),
+      indexes,
+      dropped,
+      ...(pointer?.migration ? { migration: pointer.migration as Migration } : {}),
     };
   }
 
   /**
-   * Adds a segment once: a segment id already listed (a redelivered batch) changes nothing. The
-   * revisions whose chunks it holds are listed as pending in the same write (hidden from search
-   * until `revealRevision`).
+   * Lists a segment in an index once (a segment id already listed, a redelivered batch, changes
+   * nothing) and only if the index holds vectors of `target.model`: an index of another model
+   * throws ModelMismatch, a dropped index IndexGone. The first index of a new collection is
+   * created by its first segment, with that segment's model. The revisions whose chunks it holds
+   * are listed as pending in the same write (hidden from search until `revealRevision`).
    */
   async addSegment(
     tenant: string,
     collection: string,
     segment: SegmentRef,
+    target: { index: string; model: string },
     pendingRevisions: string[] = [],
   ): Promise<boolean> {
-    await this.ensure(tenant, collection);
+    const key = this.key(tenant, collection, target.index);
+    if (target.index === FIRST_INDEX) await this.ensure(tenant, collection);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await this.db.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: key,
+            UpdateExpression: `SET #segments.#id = :segment ADD #version :one${pendingRevisions.length > 0 ? ", pending :pending" : ""}`,
+            ConditionExpression:
+              "attribute_exists(pk) AND attribute_not_exists(dropped) AND #model = :model AND attribute_not_exists(#segments.#id)",
+            ExpressionAttributeNames: {
+              "#segments": "segments",
+              "#version": "version",
+              "#id": segment.id,
+              "#model": "model",
+            },
+            ExpressionAttributeValues: {
+              ":segment": segment,
+              ":one": 1,
+              ":model": target.model,
+              ...(pendingRevisions.length > 0 ? { ":pending": new Set(pendingRevisions) } : {}),
+            },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+      // Why the condition failed decides: listed before, another model, dropped, or no model yet.
+      const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }));
+      if (!Item || Item.dropped) throw new IndexGone(`index ${target.index} of collection ${collection} was dropped`);
+      if ((Item.segments as Record<string, unknown> | undefined)?.[segment.id]) return false;
+      if (Item.model !== undefined && Item.model !== target.model) {
+        throw new ModelMismatch(
+          `index ${target.index} of collection ${collection} holds ${String(Item.model)} vectors, not ${target.model}`,
+        );
+      }
+      // No model recorded: an index written before models were (its vectors are the legacy
+      // model's), or a new one nothing was written to yet (it takes this segment's model).
+      const empty = Object.keys((Item.segments ?? {}) as object).length === 0;
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: key,
+          UpdateExpression: "SET #model = if_not_exists(#model, :model)",
+          ExpressionAttributeNames: { "#model": "model" },
+          ExpressionAttributeValues: { ":model": empty ? target.model : LEGACY_MODEL_ID },
+        }),
+      );
+    }
+    throw new ManifestConflict(`could not list segment ${segment.id} in index ${target.index} of ${collection}`);
+  }
+
+  /**
+   * Hides a revision from search from now on, in every live index of the collection (each index
+   * holds the same revisions; compaction later drops their chunks).
+   */
+  async addTombstone(tenant: string, collection: string, revision: string): Promise<void> {
+    const { indexes } = await this.collection(tenant, collection);
+    const targets = indexes.size > 0 ? [...indexes.keys()] : [FIRST_INDEX];
+    if (indexes.size === 0) await this.ensure(tenant, collection);
+    for (const index of targets) await this.addTombstones(tenant, collection, index, [revision]);
+  }
+
+  /** Adds tombstones to one index (a no-op on a dropped one). */
+  async addTombstones(tenant: string, collection: string, index: string, revisions: string[]): Promise<void> {
+    if (revisions.length === 0) return;
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: this.key(tenant, collection),
-          UpdateExpression: `SET #segments.#id = :segment ADD #version :one${pendingRevisions.length > 0 ? ", pending :pending" : ""}`,
-          ConditionExpression: "attribute_not_exists(#segments.#id)",
-          ExpressionAttributeNames: { "#segments": "segments", "#version": "version", "#id": segment.id },
-          ExpressionAttributeValues: {
-            ":segment": segment,
-            ":one": 1,
-            ...(pendingRevisions.length > 0 ? { ":pending": new Set(pendingRevisions) } : {}),
-          },
+          Key: this.key(tenant, collection, index),
+          UpdateExpression: "ADD tombstones :revisions, #version :one",
+          ConditionExpression: "attribute_exists(pk) AND attribute_not_exists(dropped)",
+          ExpressionAttributeNames: { "#version": "version" },
+          ExpressionAttributeValues: { ":revisions": new Set(revisions), ":one": 1 },
         }),
       );
-      return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
   }
 
   /**
-   * Makes a completed revision searchable (no longer pending) and, in the same write, tombstones
-   * the revision it replaces in this collection, so search never shows both or neither.
+   * Makes a completed revision searchable (no longer pending) and, in the same write per index,
+   * tombstones the revision it replaces, so search never shows both or neither. Every live index
+   * of the collection is updated (an upload lands in each of them).
    */
   async revealRevision(tenant: string, collection: string, revision: string, replaced?: string): Promise<void> {
-    await this.ensure(tenant, collection);
-    await this.db.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: this.key(tenant, collection),
-        UpdateExpression: `DELETE pending :revision ADD #version :one${replaced ? ", tombstones :replaced" : ""}`,
-        ExpressionAttributeNames: { "#version": "version" },
-        ExpressionAttributeValues: {
-          ":revision": new Set([revision]),
-          ":one": 1,
-          ...(replaced ? { ":replaced": new Set([replaced]) } : {}),
-        },
-      }),
-    );
-  }
-
-  /** Hides a revision from search from now on (compaction later drops its chunks). */
-  async addTombstone(tenant: string, collection: string, revision: string): Promise<void> {
-    await this.ensure(tenant, collection);
-    await this.db.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: this.key(tenant, collection),
-        UpdateExpression: "ADD tombstones :revision, #version :one",
-        ExpressionAttributeNames: { "#version": "version" },
-        ExpressionAttributeValues: { ":revision": new Set([revision]), ":one": 1 },
-      }),
-    );
+    const { indexes } = await this.collection(tenant, collection);
+    const targets = indexes.size > 0 ? [...indexes.keys()] : [FIRST_INDEX];
+    if (indexes.size === 0) await this.ensure(tenant, collection);
+    for (const index of targets) {
+      try {
+        await this.db.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: this.key(tenant, collection, index),
+            UpdateExpression: `DELETE pending :revision ADD #version :one${replaced ? ", tombstones :replaced" : ""}`,
+            ConditionExpression: "attribute_exists(pk) AND attribute_not_exists(dropped)",
+            ExpressionAttributeNames: { "#version": "version" },
+            ExpressionAttributeValues: {
+              ":revision": new Set([revision]),
+              ":one": 1,
+              ...(replaced ? { ":replaced": new Set([replaced]) } : {}),
+            },
+          }),
+        );
+      } catch (error) {
+        // An index dropped meanwhile has nothing to show.
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    }
   }
 
   /**
@@ -115,7 +236,7 @@ export class ManifestStore {
    * Segments added meanwhile are untouched.
    */
   async replaceSegments(
-    manifest: Manifest,
+    manifest: Manifest & { index?: string },
     removed: string[],
     added: SegmentRef,
     purgedTombstones: string[],
@@ -152,7 +273,7 @@ export class ManifestStore {
       await this.db.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: this.key(manifest.tenant, manifest.collection),
+          Key: this.key(manifest.tenant, manifest.collection, manifest.index),
           UpdateExpression: update,
           ConditionExpression: conditions.join(" AND "),
           ExpressionAttributeNames: names,
@@ -166,11 +287,11 @@ export class ManifestStore {
     }
   }
 
-  private async ensureRetired(manifest: Manifest): Promise<void> {
+  private async ensureRetired(manifest: Manifest & { index?: string }): Promise<void> {
     await this.db.send(
       new UpdateCommand({
         TableName: this.table,
-        Key: this.key(manifest.tenant, manifest.collection),
+        Key: this.key(manifest.tenant, manifest.collection, manifest.index),
         UpdateExpression: "SET retired = if_not_exists(retired, :empty)",
         ExpressionAttributeValues: { ":empty": {} },
       }),
@@ -178,7 +299,12 @@ export class ManifestStore {
   }
 
   /** Forgets retired segment objects (after they were deleted). */
-  async forgetRetired(tenant: string, collection: string, keys: readonly string[]): Promise<void> {
+  async forgetRetired(
+    tenant: string,
+    collection: string,
+    keys: readonly string[],
+    index: string = FIRST_INDEX,
+  ): Promise<void> {
     if (keys.length === 0) return;
     const names: Record<string, string> = { "#retired": "retired" };
     const removals = keys.map((key, i) => {
@@ -188,7 +314,7 @@ export class ManifestStore {
     await this.db.send(
       new UpdateCommand({
         TableName: this.table,
-        Key: this.key(tenant, collection),
+        Key: this.key(tenant, collection, index),
         UpdateExpression: `REMOVE ${removals.join(", ")}`,
         ExpressionAttributeNames: names,
       }),
@@ -231,6 +357,167 @@ export class ManifestStore {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
+  }
+
+  /**
+   * Starts a migration: records it on the collection (only when no other is recorded: one
+   * migration, and at most two indexes, at a time) and creates its new, empty index with its
+   * model and the tombstones the active index has.
+   */
+  async startMigration(tenant: string, collection: string, migration: Migration, tombstones: string[]): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: this.collectionKey(tenant, collection),
+          UpdateExpression: "SET #active = if_not_exists(#active, :first), #migration = :migration",
+          ConditionExpression:
+            "attribute_not_exists(#migration) AND (attribute_not_exists(#active) OR #active = :from)",
+          ExpressionAttributeNames: { "#active": "active", "#migration": "migration" },
+          ExpressionAttributeValues: { ":first": FIRST_INDEX, ":migration": migration, ":from": migration.from },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException)
+        throw new ManifestConflict(`collection ${collection} changed meanwhile (another migration started)`);
+      throw error;
+    }
+    await this.db.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          ...this.key(tenant, collection, migration.to),
+          tenant,
+          collection,
+          index: migration.to,
+          model: migration.model,
+          version: 0,
+          segments: {},
+          ...(tombstones.length > 0 ? { tombstones: new Set(tombstones) } : {}),
+        },
+        ConditionExpression: "attribute_not_exists(pk)",
+      }),
+    );
+  }
+
+  /**
+   * The one switch of a cut-over or a roll-back: the active index becomes `to`, only if it is
+   * still `from`, the migration is still `migrationId` and `to` was not dropped.
+   */
+  async switchActive(
+    tenant: string,
+    collection: string,
+    change: { migrationId: string; from: string; to: string; state: MigrationState; at: string },
+  ): Promise<void> {
+    const stamp = change.state === "CUT_OVER" ? "cutOverAt" : "rolledBackAt";
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.table,
+                Key: this.collectionKey(tenant, collection),
+                UpdateExpression: "SET #active = :to, #migration.#state = :state, #migration.#stamp = :at",
+                ConditionExpression: "#active = :from AND #migration.#id = :id",
+                ExpressionAttributeNames: {
+                  "#active": "active",
+                  "#migration": "migration",
+                  "#state": "state",
+                  "#stamp": stamp,
+                  "#id": "id",
+                },
+                ExpressionAttributeValues: {
+                  ":to": change.to,
+                  ":from": change.from,
+                  ":state": change.state,
+                  ":at": change.at,
+                  ":id": change.migrationId,
+                },
+              },
+            },
+            {
+              ConditionCheck: {
+                TableName: this.table,
+                Key: this.key(tenant, collection, change.to),
+                ConditionExpression: "attribute_exists(pk) AND attribute_not_exists(dropped)",
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      if (error instanceof TransactionCanceledException)
+        throw new ManifestConflict(`collection ${collection} changed meanwhile`);
+      throw error;
+    }
+  }
+
+  /** Keeps the evaluation gate's report on the migration. */
+  async saveReport(tenant: string, collection: string, migrationId: string, report: EvaluationReport): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: this.collectionKey(tenant, collection),
+          UpdateExpression: "SET #migration.#report = :report",
+          ConditionExpression: "#migration.#id = :id",
+          ExpressionAttributeNames: { "#migration": "migration", "#report": "report", "#id": "id" },
+          ExpressionAttributeValues: { ":report": report, ":id": migrationId },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  /**
+   * Drops an index that is not the active one: its manifest keeps only a `dropped` marker (so no
+   * late write lists a segment in it again) and the collection forgets the migration that made
+   * or kept it. Returns the dropped manifest (its segments, to delete).
+   */
+  async dropIndex(tenant: string, collection: string, index: string): Promise<IndexManifest> {
+    const manifest = await this.get(tenant, collection, index);
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.table,
+                Key: this.collectionKey(tenant, collection),
+                UpdateExpression: "SET #active = if_not_exists(#active, :first) REMOVE #migration",
+                // Without a pointer the first index is the active one.
+                ConditionExpression:
+                  index === FIRST_INDEX ? "#active <> :index" : "attribute_not_exists(#active) OR #active <> :index",
+                ExpressionAttributeNames: { "#active": "active", "#migration": "migration" },
+                ExpressionAttributeValues: { ":first": FIRST_INDEX, ":index": index },
+              },
+            },
+            {
+              Update: {
+                TableName: this.table,
+                Key: this.key(tenant, collection, index),
+                UpdateExpression: "SET #dropped = :now REMOVE #segments, #tombstones",
+                ConditionExpression: "attribute_exists(pk) AND attribute_not_exists(#dropped)",
+                ExpressionAttributeNames: {
+                  "#dropped": "dropped",
+                  "#segments": "segments",
+                  "#tombstones": "tombstones",
+                },
+                ExpressionAttributeValues: { ":now": new Date().toISOString() },
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      if (error instanceof TransactionCanceledException) {
+        throw new ManifestConflict(`index ${index} of ${collection} is the active one, or is not there`);
+      }
+      throw error;
+    }
+    return manifest;
   }
 
   /**
@@ -290,7 +577,7 @@ export class ManifestStore {
     );
   }
 
-  /** Creates the manifest item the first time a collection is written. */
+  /** Creates the first index's manifest item the first time a collection is written (without a model yet). */
   private async ensure(tenant: string, collection: string): Promise<void> {
     try {
       await this.db.send(
@@ -304,4 +591,43 @@ export class ManifestStore {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
   }
+}
+
+/** An index's manifest from its item (an empty one when there is none). */
+function toManifest(
+  tenant: string,
+  collection: string,
+  index: string,
+  item: Record<string, unknown> | undefined,
+): IndexManifest {
+  const segments = Object.values((item?.segments ?? {}) as Record<string, SegmentRef>).sort((a, b) =>
+    a.createdAt === b.createdAt ? a.id.localeCompare(b.id) : a.createdAt.localeCompare(b.createdAt),
+  );
+  // An item written before models were recorded holds the legacy model's vectors.
+  const model = item?.model !== undefined ? String(item.model) : segments.length > 0 ? LEGACY_MODEL_ID : undefined;
+  return {
+    tenant,
+    collection,
+    index,
+    ...(model ? { model } : {}),
+    version: Number(item?.version ?? 0),
+    segments,
+    tombstones: [...((item?.tombstones as Set<string> | undefined) ?? [])].sort(),
+    ...(item?.retired ? { retired: { ...(item.retired as Record<string, string>) } } : {}),
+    pending: [...((item?.pending as Set<string> | undefined) ?? [])].sort(),
+  };
+}
+
+/** The active index's manifest (an empty first index for a collection nothing was written to). */
+export function activeManifest(state: CollectionState): IndexManifest {
+  return (
+    state.indexes.get(state.active) ?? {
+      tenant: state.tenant,
+      collection: state.collection,
+      index: state.active,
+      version: 0,
+      segments: [],
+      tombstones: [],
+    }
+  );
 }

@@ -2,14 +2,22 @@ import { z } from "zod";
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponseObject } from "zod-openapi";
 import {
   API_VERSION,
+  collectionPath,
+  collectionView,
+  cutOverRequest,
   deadLetterList,
   deleteResponse,
   documentPath,
+  dropIndexResponse,
   health,
+  indexPath,
   jobList,
   jobListQuery,
   jobPath,
   jobView,
+  migrationPath,
+  migrationRequest,
+  migrationView,
   PROBLEM_CONTENT_TYPE,
   problem,
   redriveResponse,
@@ -49,7 +57,10 @@ const errors = {
   ),
   403: problemResponse("Forbidden", "The token is valid but its tenant claim is missing or not a tenant id."),
   404: problemResponse("NotFound", "No such resource for the caller's tenant (or an id that cannot name one)."),
-  409: problemResponse("Conflict", "Another redrive is running; try again when it is done."),
+  409: problemResponse(
+    "Conflict",
+    "The resource's state refuses the request now; `code` says why (e.g. REDRIVE_IN_PROGRESS, MIGRATION_NOT_READY).",
+  ),
   413: problemResponse("PayloadTooLarge", "The declared size is over the maximum upload size."),
   415: problemResponse("UnsupportedMediaType", "The declared content type is not one the platform accepts."),
   500: problemResponse("InternalError", "An unexpected error; the logs have it under `requestId`."),
@@ -155,6 +166,106 @@ export const paths: Record<string, Record<string, ZodOpenApiOperationObject>> = 
       },
     },
   },
+  "/collections/{name}": {
+    get: {
+      operationId: "getCollection",
+      tags: ["collections"],
+      summary: "A collection's indexes, the embedding model of each, the active one, and its migration",
+      description:
+        "A collection exists once something was indexed in it; another tenant's answers 404 like a missing one.",
+      requestParams: { path: collectionPath },
+      responses: {
+        200: { description: "The collection.", ...json(collectionView) },
+        ...errorResponses(401, 403, 404, 500),
+      },
+    },
+  },
+  "/collections/{name}/migrations": {
+    post: {
+      operationId: "startMigration",
+      tags: ["collections"],
+      summary: "Move the collection to another embedding model: re-embed it into a new index in the background",
+      description:
+        "Creates a new index with the model and re-embeds the collection's stored chunks into it through the ingestion " +
+        "pipeline; search keeps answering from the active index, and documents uploaded meanwhile land in both. Follow " +
+        "the migration until READY, then cut over. One migration at a time: the index not used must be dropped before " +
+        "the next (409 MIGRATION_EXISTS). A model this deployment does not run is 400 UNKNOWN_MODEL; the model the " +
+        "collection already uses is 409 SAME_MODEL.",
+      requestParams: { path: collectionPath },
+      requestBody: {
+        required: true,
+        ...json(migrationRequest, {
+          model: "bge-small-en-v1.5-q",
+          evaluation: { queries: [{ query: "how are chunks embedded?", relevant: ["doc-3f2a9c0d41b7e5a8c912"] }] },
+        }),
+      },
+      responses: {
+        202: {
+          description: "The migration started.",
+          headers: z.object({ location: z.string().meta({ description: "The migration's URL." }) }),
+          ...json(migrationView),
+        },
+        ...errorResponses(400, 401, 403, 404, 409, 500),
+      },
+    },
+  },
+  "/collections/{name}/migrations/{id}": {
+    get: {
+      operationId: "getMigration",
+      tags: ["collections"],
+      summary: "A migration's progress and, once ready, its evaluation gate",
+      requestParams: { path: migrationPath },
+      responses: {
+        200: { description: "The migration.", ...json(migrationView) },
+        ...errorResponses(401, 403, 404, 500),
+      },
+    },
+  },
+  "/collections/{name}/migrations/{id}/cutover": {
+    post: {
+      operationId: "cutOverMigration",
+      tags: ["collections"],
+      summary: "Make the migration's new index answer searches (one switch)",
+      description:
+        "Refused (409 MIGRATION_NOT_READY) before every chunk is in the new index, and (409 EVALUATION_GATE) when the " +
+        "labelled queries rank worse on it, unless `force`. The old index is kept, and kept current, until dropped.",
+      requestParams: { path: migrationPath },
+      requestBody: { required: false, ...json(cutOverRequest, { force: false }) },
+      responses: {
+        200: { description: "The migration, cut over.", ...json(migrationView) },
+        ...errorResponses(400, 401, 403, 404, 409, 500),
+      },
+    },
+  },
+  "/collections/{name}/migrations/{id}/rollback": {
+    post: {
+      operationId: "rollBackMigration",
+      tags: ["collections"],
+      summary: "Make the old index answer searches again",
+      description:
+        "Only after a cut-over (409 NOT_CUT_OVER), and while the old index was not dropped (409 INDEX_DROPPED).",
+      requestParams: { path: migrationPath },
+      responses: {
+        200: { description: "The migration, rolled back.", ...json(migrationView) },
+        ...errorResponses(401, 403, 404, 409, 500),
+      },
+    },
+  },
+  "/collections/{name}/indexes/{index}": {
+    delete: {
+      operationId: "dropIndex",
+      tags: ["collections"],
+      summary: "Drop an index that is not the active one (its segments are deleted)",
+      description:
+        "The old index after a cut-over, or a migration's new index to cancel it. The active index is refused " +
+        "(409 INDEX_ACTIVE).",
+      requestParams: { path: indexPath },
+      responses: {
+        200: { description: "The index is gone.", ...json(dropIndexResponse) },
+        ...errorResponses(401, 403, 404, 409, 500),
+      },
+    },
+  },
   "/dead-letters": {
     get: {
       operationId: "listDeadLetters",
@@ -238,6 +349,7 @@ export function buildOpenApiDocument() {
       { name: "documents", description: "Uploads and deletions" },
       { name: "jobs", description: "Ingestion progress" },
       { name: "search", description: "Hybrid search" },
+      { name: "collections", description: "A collection's indexes and its move to another embedding model" },
       { name: "dead letters", description: "Batches the pipeline gave up on" },
       { name: "meta", description: "Health and this description" },
     ],

@@ -14,7 +14,7 @@ import { rerankReportSchema, rerankRequestFields } from "../domain/rerank.ts";
  */
 
 /** The contract's version (semver, `info.version` of the document); see README "API versions". */
-export const API_VERSION = "1.1.0";
+export const API_VERSION = "1.2.0";
 
 // ---- Names ----------------------------------------------------------------------------------------
 
@@ -33,6 +33,14 @@ export const documentId = nameOf("a document id").meta({ example: "doc-3f2a9c0d4
 export const jobId = z
   .uuid()
   .meta({ description: "A job id (UUID).", example: "7b0e4a52-6f1d-4f0b-9d7e-2c3a1b5e8f90" });
+
+/** A migration's id (`migration-<collection>-<index>-<time>`). */
+export const migrationId = z
+  .string()
+  .regex(/^migration-[A-Za-z0-9_.-]{1,120}$/, "a migration id is migration-<collection>-<index>-<time>")
+  .meta({ example: "migration-library-2-mi5x0k1c" });
+/** A job's id: an upload's (a UUID), or a migration's re-embedding job (the migration's id). */
+export const anyJobId = z.union([jobId, migrationId]);
 
 /** A string that is not only white space; leading and trailing white space is dropped. */
 const text = (max: number, what: string) =>
@@ -131,7 +139,7 @@ export const jobState = z.enum(JOB_STATES).meta({ id: "JobState" });
 
 export const jobView = z
   .object({
-    jobId,
+    jobId: anyJobId,
     documentId,
     collection: z.string(),
     filename: z.string(),
@@ -162,7 +170,7 @@ export const jobList = z
   })
   .meta({ id: "JobList" });
 
-export const jobPath = z.strictObject({ id: jobId });
+export const jobPath = z.strictObject({ id: anyJobId });
 
 // ---- POST /search ---------------------------------------------------------------------------------
 
@@ -242,6 +250,8 @@ export const searchResponse = z
     nextCursor: z.string().optional(),
     timings: z.record(z.string(), z.number()).meta({ description: "Milliseconds spent in each step." }),
     segments: z.number().int().min(0).meta({ description: "Index segments searched." }),
+    index: z.string().meta({ description: "The collection's index that answered (its active one)." }),
+    model: z.string().meta({ description: "The embedding model of that index's vectors (the query's too)." }),
     shards: z.number().int().min(2).optional().meta({
       description:
         "Shards searched in parallel (each by a search-shard function), when the collection is larger than one shard.",
@@ -257,6 +267,146 @@ export const documentPath = z.strictObject({ id: documentId });
 export const deleteResponse = z
   .object({ deleted: z.literal(true), documentId, collection: z.string(), revision: z.string() })
   .meta({ id: "DeletedDocument" });
+
+// ---- Collections and their migration to another embedding model ----------------------------------
+
+export const collectionPath = z.strictObject({ name: collectionName });
+export const migrationPath = z.strictObject({ name: collectionName, id: migrationId });
+/** A collection's index: "1" is the first, each migration adds the next number. */
+export const indexId = z
+  .string()
+  .regex(/^[1-9][0-9]{0,8}$/, "an index id is a positive integer")
+  .meta({ example: "2" });
+export const indexPath = z.strictObject({ name: collectionName, index: indexId });
+
+const embeddingModelId = z
+  .string()
+  .min(1)
+  .max(100)
+  .meta({
+    description:
+      "An embedding model id of the registry that this deployment runs (its `embeddingModels`): all-minilm-l6-v2-q, " +
+      "all-minilm-l6-v2, bge-small-en-v1.5-q, e5-small-v2-q.",
+    example: "bge-small-en-v1.5-q",
+  });
+
+export const labelledQuery = z
+  .strictObject({
+    query: text(1000, "query"),
+    relevant: z
+      .union([
+        z.array(documentId).min(1).max(1000),
+        z
+          .record(documentId, z.number().positive().max(1000))
+          .refine((grades) => Object.keys(grades).length > 0, "relevant names no document"),
+      ])
+      .meta({ description: "The relevant documents: their ids, or id → grade (> 0)." }),
+  })
+  .meta({ id: "LabelledQuery" });
+
+export const migrationRequest = z
+  .strictObject({
+    model: embeddingModelId,
+    evaluation: z
+      .strictObject({ queries: z.array(labelledQuery).min(1).max(200) })
+      .optional()
+      .meta({
+        description:
+          "Labelled queries for the evaluation gate: once the new index is ready, both indexes answer them (hybrid, " +
+          "k=10) and the migration reports nDCG@10, Recall@10 and MRR@10 of each. A worse new index refuses the cut-over " +
+          "unless forced.",
+      }),
+  })
+  .meta({ id: "MigrationRequest" });
+export type MigrationRequest = z.output<typeof migrationRequest>;
+
+export const cutOverRequest = z
+  .strictObject({
+    force: z.boolean().default(false).meta({ description: "Cut over even when the gate found the new index worse." }),
+  })
+  .meta({ id: "CutOverRequest" });
+export type CutOverRequest = z.output<typeof cutOverRequest>;
+
+export const indexView = z
+  .object({
+    index: indexId,
+    model: z.string().optional().meta({ description: "The embedding model of the index's vectors." }),
+    active: z.boolean().meta({ description: "Whether search answers from this index." }),
+    segments: z.number().int().min(0),
+    chunks: z.number().int().min(0),
+  })
+  .meta({ id: "CollectionIndex" });
+
+const indexScores = z
+  .object({
+    index: indexId,
+    model: z.string(),
+    "ndcg@10": z.number().min(0).max(1),
+    "recall@10": z.number().min(0).max(1),
+    "mrr@10": z.number().min(0).max(1),
+  })
+  .meta({ id: "IndexScores" });
+
+export const evaluationReport = z
+  .union([
+    z.object({
+      queries: z.number().int().min(1),
+      mode: z.literal("hybrid"),
+      old: indexScores,
+      new: indexScores,
+      better: z.enum(["old", "new", "same"]).meta({ description: "By nDCG@10; `same` within 0.005." }),
+      evaluatedAt: timestamp,
+    }),
+    z.object({ queries: z.literal(0), note: z.string() }),
+    z.object({ pending: z.literal(true), queries: z.number().int().min(1) }),
+  ])
+  .meta({
+    id: "EvaluationReport",
+    description:
+      "The gate: old vs new on the labelled queries once the new index is ready; `pending` before; `queries: 0` when " +
+      "none were given.",
+  });
+
+/** The migration's re-embedding, counted like an upload's job (its id is the migration's). */
+export const migrationJob = z
+  .object({ ...jobView.shape, jobId: z.string(), documentId: z.string() })
+  .meta({ id: "MigrationJob", description: "The re-embedding's progress, counted like an upload's job." });
+
+export const MIGRATION_STATES = ["RUNNING", "READY", "CUT_OVER", "ROLLED_BACK", "FAILED"] as const;
+export const migrationView = z
+  .object({
+    migrationId,
+    from: z.object({ index: indexId, model: z.string() }),
+    to: z.object({ index: indexId, model: z.string() }),
+    state: z.enum(MIGRATION_STATES).meta({
+      description:
+        "RUNNING (re-embedding into the new index), READY (every chunk in it: cut over when you like), CUT_OVER, " +
+        "ROLLED_BACK, FAILED (`job.error` says why).",
+    }),
+    job: migrationJob.optional(),
+    evaluation: evaluationReport,
+    startedAt: timestamp,
+    cutOverAt: timestamp.optional(),
+    rolledBackAt: timestamp.optional(),
+  })
+  .meta({ id: "Migration" });
+
+export const collectionView = z
+  .object({
+    collection: collectionName,
+    activeIndex: indexId,
+    model: z.string().optional().meta({ description: "The active index's embedding model." }),
+    indexes: z.array(indexView),
+    migration: migrationView.optional().meta({ description: "The collection's latest migration, if any." }),
+  })
+  .meta({ id: "Collection" });
+
+export const dropIndexResponse = z
+  .object({
+    dropped: indexId,
+    segments: z.number().int().min(0).meta({ description: "Segment objects deleted." }),
+  })
+  .meta({ id: "DroppedIndex" });
 
 // ---- Dead letters ---------------------------------------------------------------------------------
 
@@ -288,13 +438,25 @@ export const PROBLEMS = {
   INVALID_JSON: 400,
   INVALID_REQUEST: 400,
   INVALID_CURSOR: 400,
+  UNKNOWN_MODEL: 400,
   UNAUTHORIZED: 401,
   INVALID_TENANT: 403,
   NOT_FOUND: 404,
   JOB_NOT_FOUND: 404,
   DOCUMENT_NOT_FOUND: 404,
+  COLLECTION_NOT_FOUND: 404,
+  MIGRATION_NOT_FOUND: 404,
+  INDEX_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   REDRIVE_IN_PROGRESS: 409,
+  MIGRATION_EXISTS: 409,
+  SAME_MODEL: 409,
+  MIGRATION_NOT_READY: 409,
+  EVALUATION_GATE: 409,
+  NOT_CUT_OVER: 409,
+  INDEX_DROPPED: 409,
+  INDEX_ACTIVE: 409,
+  COLLECTION_CHANGED: 409,
   TOO_LARGE: 413,
   UNSUPPORTED_CONTENT_TYPE: 415,
   INTERNAL: 500,

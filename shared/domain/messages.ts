@@ -33,6 +33,10 @@ export const documentUploaded = z.object({
 });
 export type DocumentUploaded = z.infer<typeof documentUploaded>;
 
+/** The index a group is embedded for: its id within the collection and the model of its vectors. */
+const indexTarget = z.object({ index: z.string().min(1), model: z.string().min(1) });
+export type IndexTarget = z.infer<typeof indexTarget>;
+
 /** chunks.to-embed, keyed by group id: one group of a document's chunks, the unit of embedding work. */
 export const chunkGroup = z.object({
   jobId: z.string().min(1),
@@ -41,6 +45,16 @@ export const chunkGroup = z.object({
   groupId: z.string().min(1),
   document: documentInfo,
   chunks: z.array(chunk).min(1),
+  /**
+   * The index (and so the model) the group is embedded for. Absent on a fresh upload's groups:
+   * the embed stage sets the collection's active index. Groups from before models were recorded
+   * have none and carry the legacy model's vectors for the first index.
+   */
+  target: indexTarget.optional(),
+  /** The document revision the chunks belong to, when it is not the job's (re-embedded chunks). */
+  revision: z.string().min(1).optional(),
+  /** A copy of chunks already indexed elsewhere (a migration's re-embedding, an upload landing in a second index). */
+  copy: z.boolean().optional(),
 });
 export type ChunkGroup = z.infer<typeof chunkGroup>;
 
@@ -50,6 +64,27 @@ export const embeddedGroup = chunkGroup.extend({
   vectors: z.array(z.string().min(1)),
 });
 export type EmbeddedGroup = z.infer<typeof embeddedGroup>;
+
+/**
+ * chunks.embedded, keyed by tenant/collection like the groups: a migration's unit of fan-out.
+ * The index stage (the collection's one writer) reads a segment of the index being migrated from
+ * and sends its stored chunks, in groups, to chunks.to-embed for the new index.
+ */
+export const reembedSegment = z.object({
+  kind: z.literal("reembed"),
+  /** The migration's job, which counts the re-embedded chunks. */
+  jobId: z.string().min(1),
+  tenant: z.string().min(1),
+  collection: z.string().min(1),
+  segment: z.object({ id: z.string().min(1), key: z.string().min(1), chunks: z.number().int().min(0) }),
+  target: indexTarget,
+});
+export type ReembedSegment = z.infer<typeof reembedSegment>;
+
+/** What chunks.embedded carries: embedded groups, and a migration's re-embedding requests. */
+export const indexMessage = z.union([reembedSegment, embeddedGroup]);
+export type IndexMessage = z.infer<typeof indexMessage>;
+export const isReembed = (message: IndexMessage): message is ReembedSegment => "kind" in message;
 
 export const encodeVector = (vector: Float32Array): string =>
   Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString("base64");

@@ -32,6 +32,8 @@ export interface SegmentV1Header {
   chunkCount: number;
   documentCount: number;
   dimension: number;
+  /** The embedding model of the vectors (registry id), when recorded. */
+  model?: string;
   createdAt: string;
   sourceBatchId?: string;
   mergedFrom?: string[];

@@ -91,6 +91,8 @@ export interface SegmentHeader {
   documentCount: number;
   /** Embedding dimension (0 for an empty segment). */
   dimension: number;
+  /** The embedding model of every vector (registry id); absent in segments written before models were recorded. */
+  model?: string;
   /** ISO-8601 time; among segments holding the same chunk id, the newest wins. */
   createdAt: string;
   /** The batch the segment was built from (e.g. topic-partition-offset range), for idempotent writes. */
@@ -823,6 +825,8 @@ export interface BuildSegmentOptions {
   /** For an empty segment: the collection and embedding dimension to record. */
   collection?: string;
   dimension?: number;
+  /** The embedding model of the vectors, recorded in the header. */
+  model?: string;
   /** Segments with at least this many chunks get an IVF-PQ index (default DEFAULT_ANN_MIN_CHUNKS). */
   annMinChunks?: number;
 }
@@ -924,6 +928,7 @@ function buildFromEntries(
     createdAt: isoTime(options.createdAt),
   };
   if (options.sourceBatchId !== undefined) header.sourceBatchId = options.sourceBatchId;
+  if (options.model !== undefined) header.model = options.model;
   if (options.mergedFrom !== undefined) header.mergedFrom = options.mergedFrom;
   return encodeContent({
     header,
@@ -1014,6 +1019,7 @@ function rebuildV1(bytes: Uint8Array): Segment {
   if (header.collection !== null) options.collection = header.collection;
   if (header.sourceBatchId !== undefined) options.sourceBatchId = header.sourceBatchId;
   if (header.mergedFrom !== undefined) options.mergedFrom = header.mergedFrom;
+  if (header.model !== undefined) options.model = header.model;
   return openEncoded(
     buildFromEntries(
       header.segmentId,
@@ -1073,6 +1079,11 @@ export async function mergeSegmentParts(
   if (dimensions.size > 1) throw new Error("mergeSegments: segments have different embedding dimensions");
   const collections = new Set(ordered.map((s) => s.header.collection).filter((c) => c !== null));
   if (collections.size > 1) throw new Error("mergeSegments: segments belong to different collections");
+  // Vectors of two models are never merged (a segment without a model predates them: its index's model).
+  const models = new Set(ordered.map((s) => s.header.model).filter((m) => m !== undefined));
+  if (options.model !== undefined) models.add(options.model);
+  if (models.size > 1) throw new Error("mergeSegments: segments hold vectors of different embedding models");
+  const model = [...models][0];
   const d = [...dimensions][0] ?? options.dimension ?? 0;
   const collection = ([...collections][0] as string | undefined) ?? options.collection ?? null;
   const params = ordered[0]?.header.bm25.params ?? { ...DEFAULT_BM25_PARAMS };
@@ -1194,6 +1205,7 @@ export async function mergeSegmentParts(
     dimension: d,
     createdAt: ordered.at(-1)?.header.createdAt ?? new Date().toISOString(),
     mergedFrom: [...new Set(ordered.map((segment) => segment.id))],
+    ...(model !== undefined ? { model } : {}),
   };
   return encodeContent({
     header,

@@ -1,7 +1,8 @@
 import { availableParallelism } from "node:os";
 import { InferenceSession, Tensor } from "onnxruntime-node";
-import { type ModelFiles, requireModelFiles } from "./model-files.ts";
-import { EMBEDDER_MAX_TOKENS, type Encoded, TextTokenizer } from "./tokenizer.ts";
+import { type ModelFiles, modelFiles, requireModelFiles } from "./model-files.ts";
+import { type EmbeddingModelSpec, embeddingModel, LEGACY_MODEL_ID } from "./model-registry.ts";
+import { type Encoded, TextTokenizer } from "./tokenizer.ts";
 
 /**
  * Sequences per model call. The int8 models quantize activations dynamically, with one scale per
@@ -94,8 +95,9 @@ export async function inLengthOrderedBatches<T, R>(
 }
 
 /**
- * Sentence embeddings: mean of the token vectors over the attention mask, L2-normalized, so the
- * inner product of two embeddings is their cosine similarity.
+ * Sentence embeddings as the model wants them: its prefix in front of the text, the token vectors
+ * pooled (mean over the attention mask, or the [CLS] vector), L2-normalized, so the inner product
+ * of two embeddings is their cosine similarity.
  */
 export class Embedder {
   private constructor(
@@ -103,20 +105,49 @@ export class Embedder {
     readonly tokenizer: TextTokenizer,
     readonly dimension: number,
     private readonly batchSize: number,
+    readonly model: EmbeddingModelSpec,
   ) {}
 
-  static async load(files: ModelFiles, settings: SessionSettings = {}): Promise<Embedder> {
-    requireModelFiles(files, "embedder");
-    const session = await createSession(files.onnx, settings.threads);
-    const tokenizer = TextTokenizer.fromFile(files.tokenizer, EMBEDDER_MAX_TOKENS);
-    const batchSize = settings.batchSize ?? envInt("EMBED_BATCH_SIZE") ?? DEFAULT_BATCH_SIZE;
-    const probe = new Embedder(session, tokenizer, 0, batchSize);
-    // The hidden size is the last output dimension; measure it once rather than trust metadata.
-    const [vector] = await probe.embed(["dimension probe"]);
-    return new Embedder(session, tokenizer, vector?.length ?? 0, batchSize);
+  /** The registry's model `modelId`, from `<modelDir>/<modelId>/`. */
+  static forModel(modelDir: string, modelId: string, settings: SessionSettings = {}): Promise<Embedder> {
+    const spec = embeddingModel(modelId);
+    return Embedder.load(modelFiles(modelDir, spec.id), settings, spec);
   }
 
-  /** One unit-length vector per text, in input order. Texts are truncated to 256 tokens. */
+  /** Model files with a spec (default: the legacy all-MiniLM-L6-v2 int8: mean pooling, no prefixes). */
+  static async load(
+    files: ModelFiles,
+    settings: SessionSettings = {},
+    spec: EmbeddingModelSpec = embeddingModel(LEGACY_MODEL_ID),
+  ): Promise<Embedder> {
+    requireModelFiles(files, `embedder ${spec.id}`);
+    const session = await createSession(files.onnx, settings.threads);
+    const tokenizer = TextTokenizer.fromFile(files.tokenizer, spec.maxTokens);
+    const batchSize = settings.batchSize ?? envInt("EMBED_BATCH_SIZE") ?? DEFAULT_BATCH_SIZE;
+    const probe = new Embedder(session, tokenizer, 0, batchSize, spec);
+    // The hidden size is the last output dimension; measure it once rather than trust metadata.
+    const [vector] = await probe.embed(["dimension probe"]);
+    const dimension = vector?.length ?? 0;
+    if (dimension !== spec.dimension) {
+      throw new Error(
+        `embedder ${spec.id}: ${files.onnx} gives ${dimension}-d vectors, the registry says ${spec.dimension}`,
+      );
+    }
+    return new Embedder(session, tokenizer, dimension, batchSize, spec);
+  }
+
+  /** Vectors of chunks for the index: the model's passage prefix in front of each. */
+  embedPassages(texts: string[]): Promise<Float32Array[]> {
+    const prefix = this.model.passagePrefix;
+    return this.embed(prefix ? texts.map((text) => prefix + text) : texts);
+  }
+
+  /** The vector of a search query: the model's query prefix (or instruction) in front of it. */
+  async embedQuery(text: string): Promise<Float32Array> {
+    return (await this.embed([this.model.queryPrefix + text]))[0] as Float32Array;
+  }
+
+  /** One unit-length vector per text as given (no prefix), in input order, truncated to the model's window. */
   async embed(texts: string[]): Promise<Float32Array[]> {
     const encoded = texts.map((text) => this.tokenizer.encode(text));
     return inLengthOrderedBatches(
@@ -138,6 +169,7 @@ export class Embedder {
     if (output.dims.length === 2) {
       return batch.map((_, row) => normalize(data.slice(row * length, (row + 1) * length)));
     }
+    if (this.model.pooling === "cls") return batch.map((_, row) => clsVector(data, row, length, hidden));
     const vectors: Float32Array[] = [];
     for (let row = 0; row < rows; row++) {
       const sum = new Float32Array(hidden);
@@ -154,6 +186,12 @@ export class Embedder {
     }
     return vectors;
   }
+}
+
+/** The first token's ([CLS]) hidden state of a row, normalized. */
+function clsVector(data: Float32Array, row: number, length: number, hidden: number): Float32Array {
+  const offset = row * length * hidden;
+  return normalize(data.slice(offset, offset + hidden));
 }
 
 function normalize(vector: Float32Array): Float32Array {

@@ -2,7 +2,13 @@ import { createHash } from "node:crypto";
 import type { ManifestStore } from "../adapters/manifest-store.ts";
 import { type CompactionPolicy, nextMerge } from "../domain/compaction-policy.ts";
 import { segmentMask } from "../domain/hybrid-search.ts";
-import { type Manifest, ManifestConflict, type SegmentRef } from "../domain/manifest.ts";
+import {
+  FIRST_INDEX,
+  type IndexManifest,
+  type Manifest,
+  ManifestConflict,
+  type SegmentRef,
+} from "../domain/manifest.ts";
 import {
   type ByteSource,
   memorySource,
@@ -15,7 +21,10 @@ import { segmentKey } from "./indexing.ts";
 import type { SegmentBlobs } from "./ports.ts";
 
 export interface CompactionDeps {
-  manifests: Pick<ManifestStore, "get" | "replaceSegments" | "tryLease" | "releaseLease" | "forgetRetired">;
+  manifests: Pick<
+    ManifestStore,
+    "get" | "collection" | "replaceSegments" | "tryLease" | "releaseLease" | "forgetRetired"
+  >;
   blobs: Pick<SegmentBlobs, "write" | "read"> & Partial<Pick<SegmentBlobs, "source" | "delete">>;
   policy: CompactionPolicy;
   /** Merged segments of at least this many chunks get an ANN index. */
@@ -46,6 +55,8 @@ const LEASE_SECONDS = 16 * 60;
  * collection (a lease); a swap that lost a race (another writer changed those segments) is retried from a
  * fresh manifest. Segments added meanwhile by ingestion are left alone. Tombstones no remaining segment
  * holds are forgotten. Objects of replaced segments are deleted a while later (`retireAfterMs`).
+ * Each live index of the collection is compacted on its own: a merge only ever takes segments of one
+ * index, so of one embedding model (recorded in the merged segment's header).
  */
 export async function compactCollection(
   tenant: string,
@@ -68,73 +79,82 @@ export async function compactCollection(
   let merges = 0;
   let moreWork = false;
   try {
-    for (let conflicts = 0; conflicts < 5; ) {
-      const manifest = await deps.manifests.get(tenant, collection);
-      await deleteRetired(manifest, deps);
-      // Dropped for good: tombstoned revisions only. Pending ones (job not completed) are kept.
-      const masked = droppedEntries(manifest);
-      let maskedChunks: Map<string, number> | undefined;
-      if (masked.size > 0) {
-        maskedChunks = new Map();
-        for (const ref of manifest.segments) {
-          if ((ref.format ?? 1) < SEGMENT_FORMAT_VERSION) continue;
-          const mask = segmentMask(await open(ref), undefined, masked);
-          maskedChunks.set(ref.id, mask === undefined ? 0 : mask === null ? ref.chunks : ref.chunks - mask.allowed);
+    const { indexes, migration } = await deps.manifests.collection(tenant, collection);
+    // A running migration re-embeds the old index's segments as listed when it started: their
+    // objects are kept (deleted once it has finished) so its fan-out can still read them.
+    const readByMigration = migration?.state === "RUNNING" ? migration.from : undefined;
+    for (const index of indexes.size > 0 ? [...indexes.keys()] : [FIRST_INDEX]) {
+      if (moreWork) break;
+      for (let conflicts = 0; conflicts < 5; ) {
+        const manifest: IndexManifest = await deps.manifests.get(tenant, collection, index);
+        if (index !== readByMigration) await deleteRetired(manifest, deps);
+        // Dropped for good: tombstoned revisions only. Pending ones (job not completed) are kept.
+        const masked = droppedEntries(manifest);
+        let maskedChunks: Map<string, number> | undefined;
+        if (masked.size > 0) {
+          maskedChunks = new Map();
+          for (const ref of manifest.segments) {
+            if ((ref.format ?? 1) < SEGMENT_FORMAT_VERSION) continue;
+            const mask = segmentMask(await open(ref), undefined, masked);
+            maskedChunks.set(ref.id, mask === undefined ? 0 : mask === null ? ref.chunks : ref.chunks - mask.allowed);
+          }
         }
-      }
-      const pending = new Set(manifest.pending ?? []);
-      const ids = await nextMergeAround(manifest.segments, pending, open, (run) =>
-        nextMerge(run, deps.policy, maskedChunks),
-      );
-      if (ids === undefined) break;
-      if (deps.remainingMs !== undefined && deps.remainingMs() < (deps.reserveMs ?? 5 * 60_000)) {
-        moreWork = true;
-        break;
-      }
-      const started = Date.now();
-      const victims = manifest.segments.filter((ref) => ids.includes(ref.id));
-      const segments = await Promise.all(victims.map(open));
-      const mergedId = createHash("sha256")
-        .update([...ids].sort().join("\n"))
-        .digest("hex")
-        .slice(0, 24);
-      const encoded = await mergeSegmentParts(segments, masked, mergedId, {
-        pending,
-        ...(deps.annMinChunks === undefined ? {} : { annMinChunks: deps.annMinChunks }),
-      });
-      const key = segmentKey(tenant, collection, mergedId);
-      await deps.blobs.write(key, encoded.parts);
-      const remaining = manifest.segments.filter((ref) => !ids.includes(ref.id));
-      const purged = unheldTombstones(manifest.tombstones, await Promise.all(remaining.map(open)));
-      try {
-        await deps.manifests.replaceSegments(
-          manifest,
-          ids,
-          {
-            id: mergedId,
-            key,
-            chunks: encoded.header.chunkCount,
-            bytes: encoded.byteLength,
-            createdAt: encoded.header.createdAt,
-            format: SEGMENT_FORMAT_VERSION,
-          },
-          purged,
+        const pending = new Set(manifest.pending ?? []);
+        const ids = await nextMergeAround(manifest.segments, pending, open, (run) =>
+          nextMerge(run, deps.policy, maskedChunks),
         );
-      } catch (error) {
-        if (!(error instanceof ManifestConflict)) throw error;
-        conflicts += 1;
-        continue;
+        if (ids === undefined) break;
+        if (deps.remainingMs !== undefined && deps.remainingMs() < (deps.reserveMs ?? 5 * 60_000)) {
+          moreWork = true;
+          break;
+        }
+        const started = Date.now();
+        const victims = manifest.segments.filter((ref) => ids.includes(ref.id));
+        const segments = await Promise.all(victims.map(open));
+        const mergedId = createHash("sha256")
+          .update([...ids].sort().join("\n"))
+          .digest("hex")
+          .slice(0, 24);
+        const encoded = await mergeSegmentParts(segments, masked, mergedId, {
+          pending,
+          ...(deps.annMinChunks === undefined ? {} : { annMinChunks: deps.annMinChunks }),
+          ...(manifest.model === undefined ? {} : { model: manifest.model }),
+        });
+        const key = segmentKey(tenant, collection, mergedId, index);
+        await deps.blobs.write(key, encoded.parts);
+        const remaining = manifest.segments.filter((ref) => !ids.includes(ref.id));
+        const purged = unheldTombstones(manifest.tombstones, await Promise.all(remaining.map(open)));
+        try {
+          await deps.manifests.replaceSegments(
+            manifest,
+            ids,
+            {
+              id: mergedId,
+              key,
+              chunks: encoded.header.chunkCount,
+              bytes: encoded.byteLength,
+              createdAt: encoded.header.createdAt,
+              format: SEGMENT_FORMAT_VERSION,
+            },
+            purged,
+          );
+        } catch (error) {
+          if (!(error instanceof ManifestConflict)) throw error;
+          conflicts += 1;
+          continue;
+        }
+        merges += 1;
+        for (const id of ids) opened.delete(id);
+        deps.log?.("merged", {
+          tenant,
+          collection,
+          index,
+          sources: victims.map((ref) => ({ id: ref.id, chunks: ref.chunks })),
+          merged: { id: mergedId, chunks: encoded.header.chunkCount, bytes: encoded.byteLength },
+          purgedTombstones: purged.length,
+          ms: Date.now() - started,
+        });
       }
-      merges += 1;
-      for (const id of ids) opened.delete(id);
-      deps.log?.("merged", {
-        tenant,
-        collection,
-        sources: victims.map((ref) => ({ id: ref.id, chunks: ref.chunks })),
-        merged: { id: mergedId, chunks: encoded.header.chunkCount, bytes: encoded.byteLength },
-        purgedTombstones: purged.length,
-        ms: Date.now() - started,
-      });
     }
   } finally {
     await deps.manifests.releaseLease(tenant, collection, holder);
@@ -204,12 +224,12 @@ function unheldTombstones(tombstones: readonly string[], segments: readonly Segm
   );
 }
 
-async function deleteRetired(manifest: Manifest, deps: CompactionDeps): Promise<void> {
+async function deleteRetired(manifest: IndexManifest, deps: CompactionDeps): Promise<void> {
   if (manifest.retired === undefined || deps.blobs.delete === undefined) return;
   const before = Date.now() - (deps.retireAfterMs ?? 10 * 60_000);
   const due = Object.entries(manifest.retired)
     .filter(([, at]) => Date.parse(at) < before)
     .map(([key]) => key);
   for (const key of due) await deps.blobs.delete(key);
-  await deps.manifests.forgetRetired(manifest.tenant, manifest.collection, due);
+  await deps.manifests.forgetRetired(manifest.tenant, manifest.collection, due, manifest.index);
 }

@@ -20,7 +20,7 @@ import {
   retrieve,
   type SearchFilters,
 } from "../domain/hybrid-search.ts";
-import type { Manifest, SegmentRef } from "../domain/manifest.ts";
+import { type IndexManifest, LEGACY_MODEL_ID, type SegmentRef } from "../domain/manifest.ts";
 import {
   type CrossEncoderPort,
   RERANK_DEFAULTS,
@@ -48,6 +48,9 @@ export type SearchBlobs = Pick<SegmentBlobs, "read"> & Partial<Pick<SegmentBlobs
 export interface ShardRequest {
   tenant: string;
   collection: string;
+  /** The index searched and its model: a segment of another model is refused. */
+  index?: string;
+  model?: string;
   /** The shard's segments, each with its age in the whole collection (higher = newer). */
   segments: { id: string; key: string; bytes: number; age: number }[];
   query: {
@@ -74,7 +77,10 @@ export interface ShardResponse {
 export interface SearchDeps {
   manifests: Pick<ManifestStore, "get">;
   blobs: SearchBlobs;
-  embed: (text: string) => Promise<Float32Array>;
+  /** The query's vector with model `model` (its query prefix or instruction). */
+  embed: (text: string, model: string) => Promise<Float32Array>;
+  /** The model of collections nothing was written to yet (their search finds nothing either way). */
+  defaultModel?: string;
   /** The cross-encoder; undefined when none is installed. */
   reranker?: CrossEncoderPort;
   /** Why there is no cross-encoder, for the response (default: "no cross-encoder on the server"). */
@@ -182,9 +188,14 @@ export class SegmentCache {
 export async function searchShard(request: ShardRequest, cache: SegmentCache): Promise<ShardResponse> {
   const timings: Record<string, number> = {};
   let started = performance.now();
-  cache.retain(`${request.tenant}/${request.collection}/shard`, request.segments);
+  cache.retain(`${request.tenant}/${request.collection}/${request.index ?? ""}/shard`, request.segments);
   const aged: AgedSegment[] = await Promise.all(
     request.segments.map(async (ref) => ({ segment: await cache.open(ref), age: ref.age })),
+  );
+  checkSegments(
+    aged.map(({ segment }) => segment),
+    { index: request.index ?? "?", collection: request.collection, model: request.model },
+    request.query.vector,
   );
   timings.load = elapsed(started);
   started = performance.now();
@@ -221,12 +232,18 @@ const elapsed = (started: number) => Math.round((performance.now() - started) * 
  */
 export class SearchService {
   private readonly cache: SegmentCache;
+  /** The model each collection's active index had last time, to embed the query while the manifest is read. */
+  private readonly lastModel = new Map<string, string>();
 
   constructor(private readonly deps: SearchDeps) {
     this.cache = new SegmentCache(deps.blobs);
   }
 
-  async search(tenant: string, request: SearchRequest): Promise<SearchResponse> {
+  /**
+   * Searches the collection's active index (or, for the migration's evaluation, index
+   * `options.index`), embedding the query with that index's model.
+   */
+  async search(tenant: string, request: SearchRequest, options: { index?: string } = {}): Promise<SearchResponse> {
     const queryPrint = fingerprint(tenant, request);
     // A bad or foreign cursor fails before any work (InvalidCursorError → 400).
     const offset = decodeCursor(request.cursor, queryPrint);
@@ -240,12 +257,18 @@ export class SearchService {
       }
     };
     const began = performance.now();
-    // The manifest read goes out first; the query is embedded while DynamoDB answers.
-    const manifestRead = time("manifest", () => this.deps.manifests.get(tenant, request.collection));
-    const embedding = request.mode === "bm25" ? undefined : time("embed", () => this.deps.embed(request.query));
+    // The manifest read goes out first; the query is embedded, with the model the index had last
+    // time, while DynamoDB answers (again with the right one only if the index changed model).
+    const manifestRead = time("manifest", () => this.deps.manifests.get(tenant, request.collection, options.index));
+    const indexKey = `${tenant}/${request.collection}/${options.index ?? ""}`;
+    const guess = this.lastModel.get(indexKey) ?? this.deps.defaultModel ?? LEGACY_MODEL_ID;
+    let embedding = request.mode === "bm25" ? undefined : time("embed", () => this.deps.embed(request.query, guess));
     // A failed embedding is thrown below; this only keeps a manifest error from leaving it unhandled.
     embedding?.catch(() => undefined);
     const manifest = await manifestRead;
+    const model = manifest.model ?? guess;
+    this.lastModel.set(indexKey, model);
+    if (embedding && model !== guess) embedding = time("embed", () => this.deps.embed(request.query, model));
     const vector = await embedding;
     // One more than the page needs: whether there is a next page.
     const wanted = Math.max(request.rerankTopN, request.k + offset) + 1;
@@ -265,8 +288,8 @@ export class SearchService {
     const shards = this.deps.shards ? planShards(manifest.segments, this.deps.shards.maxChunks) : [manifest.segments];
     const lists =
       shards.length > 1
-        ? await this.fanOut(manifest, shards, retrieval, timings)
-        : await this.local(manifest, retrieval, timings);
+        ? await this.fanOut(manifest, model, shards, retrieval, timings)
+        : await this.local(manifest, model, retrieval, timings);
     const fused = await time("hydrate", () => candidatesOf(fuse(lists, query)));
     const { ranked, report: rerank } = await this.rerank(request, fused, time);
     const page = paginate(ranked, request.k, request.cursor, queryPrint);
@@ -279,6 +302,8 @@ export class SearchService {
       timings,
       segments: manifest.segments.length,
       ...(shards.length > 1 ? { shards: shards.length } : {}),
+      index: manifest.index,
+      model,
       rerank,
     };
   }
@@ -312,15 +337,21 @@ export class SearchService {
 
   /** Every segment searched in this process. */
   private async local(
-    manifest: Manifest,
+    manifest: IndexManifest,
+    model: string,
     retrieval: RetrievalQuery,
     timings: Record<string, number>,
   ): Promise<RetrievedLists> {
     let started = performance.now();
-    this.cache.retain(`${manifest.tenant}/${manifest.collection}`, manifest.segments);
+    this.cache.retain(`${manifest.tenant}/${manifest.collection}/${manifest.index}`, manifest.segments);
     // Manifest order is age order (oldest first).
     const aged = await Promise.all(
       manifest.segments.map(async (ref, age) => ({ segment: await this.cache.open(ref), age })),
+    );
+    checkSegments(
+      aged.map(({ segment }) => segment),
+      { index: manifest.index, collection: manifest.collection, model },
+      retrieval.vector,
     );
     timings.load = elapsed(started);
     started = performance.now();
@@ -337,14 +368,15 @@ export class SearchService {
 
   /** Each shard searched by a shard function, in parallel; their lists merged here. */
   private async fanOut(
-    manifest: Manifest,
+    manifest: IndexManifest,
+    model: string,
     shards: SegmentRef[][],
     retrieval: RetrievalQuery,
     timings: Record<string, number>,
   ): Promise<RetrievedLists> {
     let started = performance.now();
     // Collection-wide idf needs every segment's term dictionary (and nothing else of them).
-    this.cache.retain(`${manifest.tenant}/${manifest.collection}`, manifest.segments);
+    this.cache.retain(`${manifest.tenant}/${manifest.collection}/${manifest.index}`, manifest.segments);
     const idf =
       retrieval.terms.length === 0
         ? new Map<string, number>()
@@ -367,6 +399,8 @@ export class SearchService {
         invoke(shard, {
           tenant: manifest.tenant,
           collection: manifest.collection,
+          index: manifest.index,
+          model,
           segments: refs.map((ref) => ({
             id: ref.id,
             key: ref.key,
@@ -398,6 +432,29 @@ function normalisedFilters(filters: SearchFilters): SearchFilters {
   if (filters.contentTypes !== undefined) out.contentTypes = [...filters.contentTypes];
   if (filters.metadata !== undefined) out.metadata = filters.metadata;
   return out;
+}
+
+/**
+ * Every segment searched holds vectors of the index's model (a segment without a model predates
+ * them), with the query vector's dimension: a segment of another model is refused, never searched
+ * with this query.
+ */
+function checkSegments(
+  segments: readonly Segment[],
+  index: { index: string; collection: string; model: string | undefined },
+  vector: ArrayLike<number> | undefined,
+): void {
+  for (const segment of segments) {
+    const { dimension, model } = segment.header;
+    if (index.model !== undefined && model !== undefined && model !== index.model) {
+      throw new Error(
+        `segment ${segment.header.segmentId} holds ${model} vectors but index ${index.index} of ${index.collection} is ${index.model}`,
+      );
+    }
+    if (vector !== undefined && dimension > 0 && dimension !== vector.length) {
+      throw new Error(`segment ${segment.header.segmentId} has ${dimension}-d vectors, the query ${vector.length}-d`);
+    }
+  }
 }
 
 /** Ties a cursor to the query it was issued for. */

@@ -68,6 +68,8 @@ describe("one error shape", () => {
       ["/uploads", "POST", expired],
       ["/dead-letters", "GET", foreign],
       ["/documents/doc-1", "DELETE", undefined],
+      ["/collections/default", "GET", undefined],
+      ["/collections/default/migrations", "POST", foreign],
     ] as const) {
       const answer = await call(method, path, {
         ...(bearer ? { token: bearer } : {}),

@@ -343,6 +343,8 @@ describe("compaction and search shards", () => {
       "dynamodb:DeleteItem",
       "dynamodb:GetItem",
       "dynamodb:PutItem",
+      // Query: the collection's indexes, each compacted on its own.
+      "dynamodb:Query",
       "dynamodb:UpdateItem",
     ]);
     // It continues a long compaction by invoking itself.
@@ -438,6 +440,7 @@ describe("functions", () => {
       "KAFKA_SASL_MECHANISM",
       "TOPIC_CHUNKS_TO_EMBED",
       "CHUNKS_PER_GROUP",
+      "EMBEDDING_MODEL",
       "MODEL_DIR",
       "JOB_RETENTION_DAYS",
     ],
@@ -446,13 +449,20 @@ describe("functions", () => {
       "KAFKA_BROKERS",
       "KAFKA_SASL_MECHANISM",
       "TOPIC_CHUNKS_EMBEDDED",
+      "EMBEDDING_MODEL",
+      "EMBEDDING_MODELS",
       "MODEL_DIR",
       "JOB_RETENTION_DAYS",
     ],
+    // index sends chunks back to embedding: for a collection's other index, and a migration's.
     index: [
       "JOBS_TABLE",
       "INDEX_BUCKET",
       "JOB_RETENTION_DAYS",
+      "KAFKA_BROKERS",
+      "KAFKA_SASL_MECHANISM",
+      "TOPIC_CHUNKS_TO_EMBED",
+      "CHUNKS_PER_GROUP",
       "COMPACT_FUNCTION",
       "MERGE_FACTOR",
       "MAX_SEGMENT_CHUNKS",
@@ -462,11 +472,24 @@ describe("functions", () => {
       "JOBS_TABLE",
       "INDEX_BUCKET",
       ...AUTH,
+      "EMBEDDING_MODEL",
+      "EMBEDDING_MODELS",
       "MODEL_DIR",
       "SEGMENT_CACHE_DIR",
       "SEARCH_SHARD_FUNCTIONS",
       "SHARD_MAX_CHUNKS",
     ],
+    collections: [
+      "JOBS_TABLE",
+      "INDEX_BUCKET",
+      ...AUTH,
+      "MIGRATION_FANOUT_FUNCTION",
+      "EMBEDDING_MODEL",
+      "EMBEDDING_MODELS",
+      "MODEL_DIR",
+      "JOB_RETENTION_DAYS",
+    ],
+    "migration-fanout": ["KAFKA_BROKERS", "KAFKA_SASL_MECHANISM", "TOPIC_CHUNKS_EMBEDDED"],
     "job-status": ["JOBS_TABLE", ...AUTH, "STALL_AFTER_MINUTES"],
     "delete-document": ["JOBS_TABLE", ...AUTH],
     "dead-letter": ["JOBS_TABLE", "DEAD_LETTER_BUCKET", "JOB_RETENTION_DAYS"],
@@ -507,6 +530,9 @@ describe("functions", () => {
     expect(uploadUrl.TENANT_CLAIM).toBe("tenant");
     expect(uploadUrl.JWT_ISSUER).toBe("https://datadistiller.local/issuer");
     expect(uploadUrl.JWT_AUDIENCE).toBe("datadistiller");
+    const collections = json.Resources[functionId(json, "collections")]?.Properties?.Environment.Variables;
+    expect(collections.MIGRATION_FANOUT_FUNCTION).toEqual({ Ref: functionId(json, "migration-fanout") });
+    expect(collections.EMBEDDING_MODELS).toBe("all-minilm-l6-v2-q,bge-small-en-v1.5-q");
     const deadLetterApi = json.Resources[functionId(json, "dead-letter-api")]?.Properties?.Environment.Variables;
     expect(deadLetterApi.REDRIVE_FUNCTION).toEqual({ Ref: functionId(json, "redrive") });
     const redrive = json.Resources[functionId(json, "redrive")]?.Properties?.Environment.Variables;
@@ -531,7 +557,7 @@ describe("functions", () => {
 
   it("model and FAISS functions use the native layer; Kafka consumers reserve one execution per partition", () => {
     const layer = logicalId(json, "AWS::Lambda::LayerVersion", "NativeLayer");
-    for (const name of ["split", "embed", "index", "search"]) {
+    for (const name of ["split", "embed", "index", "search", "collections"]) {
       expect(json.Resources[functionId(json, name)]?.Properties?.Layers, name).toEqual([{ Ref: layer }]);
     }
     const reserved = (name: string) => json.Resources[functionId(json, name)]?.Properties?.ReservedConcurrentExecutions;
@@ -545,7 +571,7 @@ describe("functions", () => {
 
   it("Kafka producers (redrive and the sweeper too) run in the private subnets; dead-letter stays out of the VPC", () => {
     const vpcConfig = (name: string) => json.Resources[functionId(json, name)]?.Properties?.VpcConfig;
-    for (const name of ["on-upload", "split", "embed", "redrive", "sweeper"]) {
+    for (const name of ["on-upload", "split", "embed", "index", "migration-fanout", "redrive", "sweeper"]) {
       expect(vpcConfig(name)?.SubnetIds, name).toEqual(
         expect.arrayContaining([{ Ref: expect.stringMatching(/privateSubnet/) }]),
       );
@@ -554,6 +580,29 @@ describe("functions", () => {
     expect(vpcConfig("dead-letter")).toBeUndefined();
     // The dead-letter API must reach the token issuer's keys: outside the VPC, it has redrive replay.
     expect(vpcConfig("dead-letter-api")).toBeUndefined();
+    // So must the collections API: it has migration-fanout publish a migration's re-embed requests.
+    expect(vpcConfig("collections")).toBeUndefined();
+  });
+
+  it("the collections API reads and writes the collection's items and segments and invokes migration-fanout, nothing more", () => {
+    const statements = statementsOf(json, functionId(json, "collections"));
+    const granted = allActions(statements).filter((action) => !action.startsWith("logs:"));
+    expect(granted).toEqual([
+      "dynamodb:ConditionCheckItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+      "dynamodb:UpdateItem",
+      "lambda:InvokeFunction",
+      "s3:DeleteObject",
+      "s3:GetObject",
+    ]);
+    const invoke = statements.find((statement) => [statement.Action].flat().includes("lambda:InvokeFunction"));
+    expect(invoke?.Resource).toEqual({ "Fn::GetAtt": [functionId(json, "migration-fanout"), "Arn"] });
+    expect(JSON.stringify(statements.find((s) => s.Sid === "CollectionSegments")?.Resource)).toContain("/index/*");
+    // migration-fanout writes chunks.embedded and touches no table or bucket.
+    const fanOut = allActions(statementsOf(json, functionId(json, "migration-fanout")));
+    expect(fanOut.filter((action) => /^(s3|dynamodb):/.test(action))).toEqual([]);
   });
 
   it("the dead-letter API lists and reads failed batches and invokes redrive, nothing more", () => {
@@ -577,7 +626,8 @@ describe("functions", () => {
     expect(actionsOn(statements, ids.index)).toEqual(["s3:GetObject"]);
     expect(JSON.stringify(statements.find((s) => s.Sid === "ReadSegments")?.Resource)).toContain("/index/*");
     expect(actionsOn(statements, ids.uploads)).toEqual([]);
-    expect(actionsOn(statements, ids.table)).toEqual(["dynamodb:GetItem"]);
+    // A collection's items (its pointer and its indexes' manifests) in one consistent Query.
+    expect(actionsOn(statements, ids.table)).toEqual(["dynamodb:GetItem", "dynamodb:Query"]);
     expect(allActions(statements).filter((a) => /Put|Delete|Update|Write/.test(a) && !a.startsWith("logs:"))).toEqual(
       [],
     );
@@ -624,7 +674,16 @@ describe("functions", () => {
       "kafka-cluster:WriteData",
     ]);
     expect(topicActions("index", "chunks.embedded")).toEqual(["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]);
-    expect(allActions(statementsOf(json, functionId(json, "index")))).not.toContain("kafka-cluster:WriteData");
+    // index writes only chunks.to-embed (a collection's other index, a migration's re-embedding).
+    expect(topicActions("index", "chunks.to-embed")).toEqual([
+      "kafka-cluster:DescribeTopic",
+      "kafka-cluster:WriteData",
+    ]);
+    expect(topicActions("index", "documents.uploaded")).toEqual([]);
+    expect(topicActions("migration-fanout", "chunks.embedded")).toEqual([
+      "kafka-cluster:DescribeTopic",
+      "kafka-cluster:WriteData",
+    ]);
     for (const topic of ["documents.uploaded", "chunks.to-embed", "chunks.embedded"]) {
       expect(topicActions("redrive", topic), topic).toEqual(["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]);
     }
@@ -730,12 +789,13 @@ describe("functions", () => {
     }
   });
 
-  it("embed and index read a batch's jobs with BatchGetItem (an action of its own in IAM)", () => {
+  it("embed and index read a batch's jobs with BatchGetItem (an action of its own in IAM), a collection's indexes with Query", () => {
     for (const name of ["embed", "index"]) {
       expect(actionsOn(statementsOf(json, functionId(json, name)), ids.table), name).toEqual([
         "dynamodb:BatchGetItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
+        "dynamodb:Query",
         "dynamodb:UpdateItem",
       ]);
     }
@@ -764,9 +824,11 @@ describe("functions", () => {
     ]);
     expect(actionsOn(statementsOf(json, functionId(json, "index")), ids.uploads)).toEqual([]);
     const deletion = statementsOf(json, functionId(json, "delete-document"));
+    // Query: the collection's indexes, each of which gets the tombstone.
     expect(allActions(deletion).filter((a) => !a.startsWith("logs:"))).toEqual([
       "dynamodb:GetItem",
       "dynamodb:PutItem",
+      "dynamodb:Query",
       "dynamodb:UpdateItem",
     ]);
   });

@@ -6,12 +6,16 @@ import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { SegmentFiles } from "../../shared/adapters/segment-files.ts";
 import { type CompactionPolicy, nextMerge, tierOf } from "../../shared/domain/compaction-policy.ts";
-import { encodeBatchSegment, SEGMENT_FORMAT_VERSION } from "../../shared/domain/segment.ts";
+import { FIRST_INDEX, LEGACY_MODEL_ID } from "../../shared/domain/manifest.ts";
+import { encodeBatchSegment, readSegmentHeader, SEGMENT_FORMAT_VERSION } from "../../shared/domain/segment.ts";
 import type { DocumentInfo, EmbeddedChunk } from "../../shared/domain/types.ts";
 import { compactCollection } from "../../shared/stages/compaction.ts";
 import { segmentKey } from "../../shared/stages/indexing.ts";
 import { SearchService, searchRequest } from "../../shared/stages/search.ts";
 import { dynamoClient, s3Client, uniqueName } from "../support/clients.ts";
+
+/** Segments of the first index, with the legacy model's (random test) vectors. */
+const TARGET = { index: FIRST_INDEX, model: LEGACY_MODEL_ID };
 
 const client = dynamoClient();
 const s3 = s3Client();
@@ -42,7 +46,7 @@ const WORDS = ["glacier", "volcano", "river", "desert", "forest", "canyon", "isl
 let batches = 0;
 
 /** Indexes one batch of `documents` documents × 2 chunks as the index stage does (segment + manifest). */
-async function ingest(collection: string, documents: number, first: number): Promise<string[]> {
+async function ingest(collection: string, documents: number, first: number, target = TARGET): Promise<string[]> {
   const docs = new Map<string, DocumentInfo>();
   const chunks: EmbeddedChunk[] = [];
   for (let d = first; d < first + documents; d += 1) {
@@ -65,17 +69,22 @@ async function ingest(collection: string, documents: number, first: number): Pro
     }
   }
   const id = `batch${batches++}`;
-  const encoded = encodeBatchSegment(id, chunks, docs);
-  const key = segmentKey("acme", collection, id);
+  const encoded = encodeBatchSegment(id, chunks, docs, { model: target.model });
+  const key = segmentKey("acme", collection, id, target.index);
   await blobs.write(key, encoded.parts);
-  await manifests.addSegment("acme", collection, {
-    id,
-    key,
-    chunks: encoded.header.chunkCount,
-    bytes: encoded.byteLength,
-    createdAt: encoded.header.createdAt,
-    format: SEGMENT_FORMAT_VERSION,
-  });
+  await manifests.addSegment(
+    "acme",
+    collection,
+    {
+      id,
+      key,
+      chunks: encoded.header.chunkCount,
+      bytes: encoded.byteLength,
+      createdAt: encoded.header.createdAt,
+      format: SEGMENT_FORMAT_VERSION,
+    },
+    target,
+  );
   return chunks.map((chunk) => chunk.chunkId);
 }
 
@@ -155,6 +164,48 @@ describe("size-tiered compaction", () => {
     expect(stored).toEqual(manifest.segments.map((ref) => ref.key).sort());
   });
 
+  it("compacts each index of a collection on its own: a merge never mixes two indexes (two models)", async () => {
+    const collection = "two-indexes";
+    const bge = { index: "2", model: "bge-small-en-v1.5-q" };
+    await ingest(collection, 1, 500);
+    await manifests.startMigration(
+      "acme",
+      collection,
+      {
+        id: "mig-1",
+        jobId: "mig-1",
+        from: FIRST_INDEX,
+        to: bge.index,
+        fromModel: TARGET.model,
+        model: bge.model,
+        state: "RUNNING",
+        startedAt: new Date().toISOString(),
+      },
+      [],
+    );
+    for (let batch = 1; batch < 4; batch += 1) await ingest(collection, 1, 500 + batch);
+    for (let batch = 0; batch < 4; batch += 1) await ingest(collection, 1, 500 + batch, bge);
+    const result = await compactCollection("acme", collection, "test", { manifests, blobs, policy });
+    expect(result.merges).toBe(2);
+    for (const target of [TARGET, bge]) {
+      const manifest = await manifests.get("acme", collection, target.index);
+      expect(manifest.model).toBe(target.model);
+      expect(manifest.segments).toHaveLength(1);
+      const [ref] = manifest.segments;
+      expect(ref?.chunks).toBe(8);
+      expect(ref?.key).toBe(segmentKey("acme", collection, ref?.id ?? "", target.index));
+      const header = readSegmentHeader(await objects.read(bucket, ref?.key ?? ""));
+      expect(header.model).toBe(target.model);
+    }
+    // Merged-away objects are deleted once retired, except the old index's while the migration
+    // runs (its fan-out may still read them).
+    await compactCollection("acme", collection, "test", { manifests, blobs, policy, retireAfterMs: -1 });
+    const stored = async (index: string) =>
+      (await objects.list(bucket, segmentKey("acme", collection, "", index).replace(/\.seg$/, ""))).length;
+    expect(await stored(FIRST_INDEX)).toBe(5);
+    expect(await stored(bge.index)).toBe(1);
+  });
+
   it("lets one compaction run at a time and leaves segments added meanwhile alone", async () => {
     const collection = "busy";
     for (let batch = 0; batch < 4; batch += 1) await ingest(collection, 2, 100 + batch * 2);
@@ -202,7 +253,7 @@ describe("size-tiered compaction", () => {
       if (revision) add("report", revision, `quarterly report ${revision}`, [1, 0, 0, 0]);
       for (const f of fillers) add(`filler${f}`, `job-f${f}`, `filler note ${f}`, [0, Math.cos(f), Math.sin(f), 0]);
       const id = `batch${batches++}`;
-      const encoded = encodeBatchSegment(id, chunks, docs);
+      const encoded = encodeBatchSegment(id, chunks, docs, { model: TARGET.model });
       const key = segmentKey("acme", collection, id);
       await blobs.write(key, encoded.parts);
       const revisions = [...docs.values()].map((info) => `${info.documentId}@${info.revision}`);
@@ -214,7 +265,7 @@ describe("size-tiered compaction", () => {
         createdAt: encoded.header.createdAt,
         format: SEGMENT_FORMAT_VERSION,
       };
-      await manifests.addSegment("acme", collection, ref, revisions);
+      await manifests.addSegment("acme", collection, ref, TARGET, revisions);
       for (const revision of revisions) {
         if (reveal || !revision.startsWith("report@")) await manifests.revealRevision("acme", collection, revision);
       }

@@ -142,6 +142,8 @@ describe("formatting", () => {
       ],
       timings: { embed: 4.2, retrieve: 1.5, total: 7.25 },
       segments: 1,
+      index: "1",
+      model: "all-minilm-l6-v2-q",
       rerank: notReranked,
     };
     expect(formatSearch(response, true).split("\n")).toEqual([
@@ -151,9 +153,19 @@ describe("formatting", () => {
       "",
       "1 result in 7.3 ms (embed 4.2, retrieve 1.5); not reranked (no cross-encoder on the server)",
     ]);
-    expect(formatSearch({ results: [], timings: { total: 1 }, segments: 0, rerank: notReranked }, false)).toBe(
-      "no results\n\n0 results in 1.0 ms ()",
-    );
+    expect(
+      formatSearch(
+        {
+          results: [],
+          timings: { total: 1 },
+          segments: 0,
+          index: "1",
+          model: "all-minilm-l6-v2-q",
+          rerank: notReranked,
+        },
+        false,
+      ),
+    ).toBe("no results\n\n0 results in 1.0 ms ()");
   });
 
   it("jobs: a table, and one job in detail with its failure reason", () => {

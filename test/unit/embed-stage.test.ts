@@ -13,6 +13,7 @@ function harness(jobs: InMemoryJobs, publish?: EmbedDeps["publish"]) {
       modelCalls.push(texts);
       return texts.map(vectorOf);
     },
+    activeTarget: async () => ({ index: "1", model: "all-minilm-l6-v2-q" }),
     publish:
       publish ??
       (async (groups) => {

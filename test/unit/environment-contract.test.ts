@@ -12,6 +12,8 @@ describe("the environment contract", () => {
       "index",
       "compact",
       "search",
+      "collections",
+      "migration-fanout",
       "search-shard",
       "job-status",
       "delete-document",
@@ -40,6 +42,7 @@ describe("the environment contract", () => {
       KAFKA_SASL_MECHANISM: "aws-iam",
       TOPIC_CHUNKS_TO_EMBED: "chunks.to-embed",
       CHUNKS_PER_GROUP: 8,
+      EMBEDDING_MODEL: "all-minilm-l6-v2-q",
       MODEL_DIR: "/opt/models",
       JOB_RETENTION_DAYS: 7,
       AWS_REGION: "eu-west-1",
@@ -52,13 +55,15 @@ describe("the environment contract", () => {
     expect(load).toThrow(/JOBS_TABLE.*INDEX_BUCKET.*JOB_RETENTION_DAYS.*MERGE_FACTOR/);
   });
 
-  it("every function but the API's description, its dead-letter view and the search shards needs the jobs table; only Kafka producers get brokers", () => {
+  it("every function but the API's description, its dead-letter view, the migration fan-out and the search shards needs the jobs table; only Kafka producers get brokers", () => {
     const producers = FUNCTION_NAMES.filter((name) =>
       (FUNCTION_ENVIRONMENT[name] as readonly string[]).includes("KAFKA_BROKERS"),
     );
-    expect(producers).toEqual(["on-upload", "split", "embed", "redrive", "sweeper"]);
+    // index sends chunks back to embedding (a collection's second index, migrations);
+    // migration-fanout sends a migration's re-embed requests for the collections API.
+    expect(producers).toEqual(["on-upload", "split", "embed", "index", "migration-fanout", "redrive", "sweeper"]);
     for (const name of FUNCTION_NAMES) {
-      if (name === "api-meta" || name === "dead-letter-api" || name === "search-shard") continue;
+      if (["api-meta", "dead-letter-api", "migration-fanout", "search-shard"].includes(name)) continue;
       expect(FUNCTION_ENVIRONMENT[name] as readonly string[], name).toContain("JOBS_TABLE");
     }
   });
@@ -67,7 +72,14 @@ describe("the environment contract", () => {
     const verifiers = FUNCTION_NAMES.filter((name) =>
       (FUNCTION_ENVIRONMENT[name] as readonly string[]).includes("JWT_ISSUER"),
     );
-    expect(verifiers).toEqual(["upload-url", "search", "job-status", "delete-document", "dead-letter-api"]);
+    expect(verifiers).toEqual([
+      "upload-url",
+      "search",
+      "collections",
+      "job-status",
+      "delete-document",
+      "dead-letter-api",
+    ]);
     for (const name of verifiers) {
       expect(FUNCTION_ENVIRONMENT[name] as readonly string[], name).toEqual(
         expect.arrayContaining(["TENANT_CLAIM", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS"]),

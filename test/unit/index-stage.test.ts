@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_COMPACTION_POLICY } from "../../shared/domain/compaction-policy.ts";
+import type { ChunkGroup } from "../../shared/domain/messages.ts";
 import { decodeSegment } from "../../shared/domain/segment.ts";
 import { type IndexDeps, indexGroups, segmentKey } from "../../shared/stages/indexing.ts";
 import { chunkGroup, embedded } from "./fakes/groups.ts";
@@ -8,13 +9,22 @@ import { InMemoryBlobs, InMemoryJobs, InMemoryManifests, job } from "./fakes/sto
 function harness(jobs: InMemoryJobs, compaction?: IndexDeps["compaction"]) {
   const manifests = new InMemoryManifests();
   const blobs = new InMemoryBlobs();
-  const deps: IndexDeps = { jobs, manifests, blobs, ...(compaction ? { compaction } : {}) };
+  const sentToEmbed: ChunkGroup[] = [];
+  const deps: IndexDeps = {
+    jobs,
+    manifests,
+    blobs,
+    ...(compaction ? { compaction } : {}),
+    toEmbed: async (groups) => {
+      sentToEmbed.push(...groups);
+    },
+  };
   /** Each listed segment's chunks, in manifest order. */
   const segmentsOf = async (collection = "default") => {
     const manifest = await manifests.get("acme", collection);
     return Promise.all(manifest.segments.map(async (ref) => decodeSegment(await blobs.read(ref.key)).allChunks()));
   };
-  return { deps, manifests, blobs, segmentsOf };
+  return { deps, manifests, blobs, segmentsOf, sentToEmbed };
 }
 
 describe("index stage", () => {
@@ -195,6 +205,7 @@ describe("index stage", () => {
       ...deps,
       manifests: {
         get: (...args) => manifests.get(...args),
+        collection: (...args) => manifests.collection(...args),
         addTombstone: (...args) => manifests.addTombstone(...args),
         replaceSegments: (...args) => manifests.replaceSegments(...args),
         promoteRevision: (...args) => manifests.promoteRevision(...args),
@@ -229,7 +240,7 @@ describe("index stage", () => {
       }
     }
     const jobs = new Observed(job("a", "EMBEDDING", { chunksTotal: 3 }), job("b", "EMBEDDING", { chunksTotal: 2 }));
-    const deps: IndexDeps = { jobs, manifests, blobs: new InMemoryBlobs() };
+    const deps: IndexDeps = { jobs, manifests, blobs: new InMemoryBlobs(), toEmbed: async () => {} };
     await indexGroups([embedded(chunkGroup("a", 0, 2))], deps);
     await indexGroups([embedded(chunkGroup("a", 1, 1)), embedded(chunkGroup("b", 0, 2))], deps);
     expect([jobs.jobs.get("a")?.state, jobs.jobs.get("b")?.state]).toEqual(["COMPLETED", "COMPLETED"]);
@@ -246,6 +257,7 @@ describe("index stage", () => {
         getMany: (...args) => jobs.getMany(...args),
         uncounted: (...args) => jobs.uncounted(...args),
         countIndexed: (...args) => jobs.countIndexed(...args),
+        addWork: (...args) => jobs.addWork(...args),
         completeIfDone: async () => {
           throw new Error("timed out");
         },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Manifest, SegmentRef } from "../../shared/domain/manifest.ts";
+import type { IndexManifest, SegmentRef } from "../../shared/domain/manifest.ts";
 import { buildSegment, encodeSegment } from "../../shared/domain/segment.ts";
 import { SearchService, searchRequest } from "../../shared/stages/search.ts";
 
@@ -34,9 +34,10 @@ describe("SearchService segment cache", () => {
     ]);
     const reads: string[] = [];
     const ref = (id: string): SegmentRef => ({ id, key: id, chunks: 1, bytes: 1, createdAt: "2026-01-01T00:00:00Z" });
-    let manifest: Manifest = {
+    let manifest: IndexManifest = {
       tenant: "t",
       collection: "c",
+      index: "1",
       version: 1,
       segments: [ref("a"), ref("b")],
       tombstones: [],

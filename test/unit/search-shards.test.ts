@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Manifest, SegmentRef } from "../../shared/domain/manifest.ts";
+import type { IndexManifest, SegmentRef } from "../../shared/domain/manifest.ts";
 import { buildSegment, encodeSegment } from "../../shared/domain/segment.ts";
 import type { DocumentInfo, EmbeddedChunk } from "../../shared/domain/types.ts";
 import {
@@ -106,9 +106,10 @@ describe("a collection searched as several shards", () => {
       format: 2,
     });
   });
-  const manifest: Manifest = {
+  const manifest: IndexManifest = {
     tenant: "t",
     collection: "c",
+    index: "1",
     version: 1,
     segments: refs,
     tombstones: ["s1d3@job1", "s3d5", "s0d17@job0"],

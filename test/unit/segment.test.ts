@@ -375,6 +375,30 @@ describe("mergeSegments", () => {
     const b = buildSegment("b", two.chunks, two.docs);
     await expect(mergeSegments([a, b], new Set(), "m")).rejects.toThrow(/collections/);
   });
+
+  it("records the embedding model in the format-2 header, keeps it through a merge and never merges two models", async () => {
+    const one = corpus(2, 2, 10);
+    const two = corpus(2, 2, 11);
+    const a = buildSegment("a", one.chunks, one.docs, { model: "bge-small-en-v1.5-q" });
+    expect(readSegmentHeader(encodeSegment(a))).toMatchObject({
+      formatVersion: SEGMENT_FORMAT_VERSION,
+      model: "bge-small-en-v1.5-q",
+    });
+    const b = buildSegment("b", two.chunks, two.docs, { model: "bge-small-en-v1.5-q" });
+    const merged = await mergeSegments([a, b], new Set(), "m");
+    expect(readSegmentHeader(encodeSegment(merged)).model).toBe("bge-small-en-v1.5-q");
+    // A segment written before models were recorded merges with its index's model.
+    const legacy = buildSegment("l", two.chunks, two.docs);
+    expect(readSegmentHeader(encodeSegment(legacy)).model).toBeUndefined();
+    const withLegacy = await mergeSegments([a, legacy], new Set(), "m2");
+    expect(withLegacy.header.model).toBe("bge-small-en-v1.5-q");
+    const other = buildSegment("o", two.chunks, two.docs, { model: "all-minilm-l6-v2-q" });
+    await expect(mergeSegments([a, other], new Set(), "m3")).rejects.toThrow(/different embedding models/);
+    // The index's model given to the merge is checked against every segment's.
+    await expect(mergeSegments([a], new Set(), "m4", { model: "all-minilm-l6-v2-q" })).rejects.toThrow(
+      /different embedding models/,
+    );
+  });
 });
 
 describe("document revisions", () => {

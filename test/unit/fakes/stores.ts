@@ -1,7 +1,15 @@
 import type { BatchCount, BatchRef, CountedStage, JobStore } from "../../../shared/adapters/job-store.ts";
 import type { ManifestStore } from "../../../shared/adapters/manifest-store.ts";
 import { isTerminal, type Job, type JobState, statesBefore } from "../../../shared/domain/jobs.ts";
-import { type Manifest, ManifestConflict, type SegmentRef } from "../../../shared/domain/manifest.ts";
+import {
+  FIRST_INDEX,
+  IndexGone,
+  type IndexManifest,
+  type Manifest,
+  ManifestConflict,
+  ModelMismatch,
+  type SegmentRef,
+} from "../../../shared/domain/manifest.ts";
 import type { SegmentBlobs } from "../../../shared/stages/ports.ts";
 
 /**
@@ -43,6 +51,7 @@ type JobPort = Pick<
   | "uncounted"
   | "countBatches"
   | "countIndexed"
+  | "addWork"
   | "completeIfDone"
   | "noteError"
   | "noteErrors"
@@ -137,6 +146,18 @@ export class InMemoryJobs implements JobPort {
     return this.advance(jobId, "COMPLETED");
   }
 
+  async addWork<B extends BatchCount>(batches: B[]): Promise<B[]> {
+    this.calls.push("addWork");
+    return batches.filter((batch) => {
+      const item = this.jobs.get(batch.jobId);
+      const marker = `added\n${batch.jobId}\n${batch.batchId}`;
+      if (!item || this.markers.has(marker)) return false;
+      this.markers.add(marker);
+      item.chunksTotal += batch.chunks;
+      return true;
+    });
+  }
+
   async noteError(jobId: string, message: string): Promise<void> {
     const item = this.jobs.get(jobId);
     if (item) item.lastError = message;
@@ -149,35 +170,80 @@ export class InMemoryJobs implements JobPort {
 
 type ManifestPort = Pick<
   ManifestStore,
-  "get" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision" | "revealRevision"
+  "get" | "collection" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision" | "revealRevision"
 >;
 
+/** Indexes as the DynamoDB store keeps them: a manifest (with its model) per index, the active one, dropped ones. */
 export class InMemoryManifests implements ManifestPort {
-  private readonly manifests = new Map<string, Manifest>();
+  private readonly manifests = new Map<string, IndexManifest & { dropped?: boolean }>();
+  /** Active index per `<tenant>\n<collection>` (default the first). */
+  readonly active = new Map<string, string>();
   /** Live revision of each document: `<tenant>\n<documentId>`. */
   readonly live = new Map<string, { id: string; collection: string; createdAt: string }>();
 
-  private manifest(tenant: string, collection: string): Manifest {
-    const key = `${tenant}\n${collection}`;
+  /** Creates an index (as a migration does), with its model. */
+  createIndex(tenant: string, collection: string, index: string, model: string): void {
+    this.manifests.set(`${tenant}\n${collection}\n${index}`, {
+      tenant,
+      collection,
+      index,
+      model,
+      version: 0,
+      segments: [],
+      tombstones: [],
+    });
+  }
+
+  drop(tenant: string, collection: string, index: string): void {
+    const manifest = this.manifests.get(`${tenant}\n${collection}\n${index}`);
+    if (manifest) manifest.dropped = true;
+  }
+
+  private manifest(
+    tenant: string,
+    collection: string,
+    index: string = FIRST_INDEX,
+  ): IndexManifest & { dropped?: boolean } {
+    const key = `${tenant}\n${collection}\n${index}`;
     let found = this.manifests.get(key);
     if (!found) {
-      found = { tenant, collection, version: 0, segments: [], tombstones: [], pending: [] };
+      found = { tenant, collection, index, version: 0, segments: [], tombstones: [], pending: [] };
       this.manifests.set(key, found);
     }
     return found;
   }
 
-  async get(tenant: string, collection: string): Promise<Manifest> {
-    return structuredClone(this.manifest(tenant, collection));
+  async get(tenant: string, collection: string, index?: string): Promise<IndexManifest> {
+    const { dropped: _, ...manifest } = this.manifest(
+      tenant,
+      collection,
+      index ?? this.active.get(`${tenant}\n${collection}`) ?? FIRST_INDEX,
+    );
+    return structuredClone(manifest);
+  }
+
+  async collection(tenant: string, collection: string) {
+    const indexes = new Map<string, IndexManifest>();
+    const dropped: string[] = [];
+    for (const manifest of this.manifests.values()) {
+      if (manifest.tenant !== tenant || manifest.collection !== collection) continue;
+      if (manifest.dropped) dropped.push(manifest.index);
+      else indexes.set(manifest.index, structuredClone(manifest));
+    }
+    return { tenant, collection, active: this.active.get(`${tenant}\n${collection}`) ?? FIRST_INDEX, indexes, dropped };
   }
 
   async addSegment(
     tenant: string,
     collection: string,
     segment: SegmentRef,
+    target: { index: string; model: string },
     pendingRevisions: string[] = [],
   ): Promise<boolean> {
-    const manifest = this.manifest(tenant, collection);
+    const manifest = this.manifest(tenant, collection, target.index);
+    if (manifest.dropped) throw new IndexGone(`index ${target.index} was dropped`);
+    manifest.model ??= target.model;
+    if (manifest.model !== target.model) throw new ModelMismatch(`index ${target.index} holds ${manifest.model}`);
     if (manifest.segments.some((listed) => listed.id === segment.id)) return false;
     manifest.segments.push(segment);
     manifest.pending = [...new Set([...(manifest.pending ?? []), ...pendingRevisions])].sort();
@@ -186,21 +252,32 @@ export class InMemoryManifests implements ManifestPort {
   }
 
   async revealRevision(tenant: string, collection: string, revision: string, replaced?: string): Promise<void> {
-    const manifest = this.manifest(tenant, collection);
-    manifest.pending = (manifest.pending ?? []).filter((pending) => pending !== revision);
-    if (replaced && !manifest.tombstones.includes(replaced))
-      manifest.tombstones = [...manifest.tombstones, replaced].sort();
-    manifest.version++;
+    const { indexes } = await this.collection(tenant, collection);
+    for (const index of indexes.size > 0 ? indexes.keys() : [FIRST_INDEX]) {
+      const manifest = this.manifest(tenant, collection, index);
+      manifest.pending = (manifest.pending ?? []).filter((pending) => pending !== revision);
+      if (replaced && !manifest.tombstones.includes(replaced))
+        manifest.tombstones = [...manifest.tombstones, replaced].sort();
+      manifest.version++;
+    }
   }
 
   async addTombstone(tenant: string, collection: string, revision: string): Promise<void> {
-    const manifest = this.manifest(tenant, collection);
-    if (!manifest.tombstones.includes(revision)) manifest.tombstones = [...manifest.tombstones, revision].sort();
-    manifest.version++;
+    const { indexes } = await this.collection(tenant, collection);
+    for (const index of indexes.size > 0 ? indexes.keys() : [FIRST_INDEX]) {
+      const manifest = this.manifest(tenant, collection, index);
+      if (!manifest.tombstones.includes(revision)) manifest.tombstones = [...manifest.tombstones, revision].sort();
+      manifest.version++;
+    }
   }
 
-  async replaceSegments(seen: Manifest, removed: string[], added: SegmentRef, purged: string[]): Promise<void> {
-    const manifest = this.manifest(seen.tenant, seen.collection);
+  async replaceSegments(
+    seen: Manifest & { index?: string },
+    removed: string[],
+    added: SegmentRef,
+    purged: string[],
+  ): Promise<void> {
+    const manifest = this.manifest(seen.tenant, seen.collection, seen.index);
     if (manifest.version !== seen.version) throw new ManifestConflict("the manifest changed meanwhile");
     manifest.segments = [...manifest.segments.filter((segment) => !removed.includes(segment.id)), added];
     manifest.tombstones = manifest.tombstones.filter((revision) => !purged.includes(revision));
