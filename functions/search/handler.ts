@@ -60,7 +60,7 @@ const service = new SearchService({
     source: (key, size) => files.source(key, size),
     prefetch: (key, size) => {
       // A cold load: the segment's first download into this environment's cache.
-      if (!files.isLocalOrLoading(key, size)) metrics.add("IndexColdLoads", 1);
+      if (files.wouldDownload(key, size)) metrics.add("IndexColdLoads", 1);
       return files.prefetch(key, size);
     },
     retain: (keys) => files.retain(keys),

@@ -82,10 +82,10 @@ export class SegmentFiles {
     };
   }
 
-  /** Whether the object is cached locally or on its way (a prefetch now would start no download). */
-  isLocalOrLoading(key: string, size: number): boolean {
+  /** Whether a prefetch now would start downloading the object (caching on, not cached, not on its way). */
+  wouldDownload(key: string, size: number): boolean {
     const entry = this.entry(key, size);
-    return entry.fd !== undefined || entry.download !== undefined;
+    return this.fileOf(key) !== undefined && entry.fd === undefined && entry.download === undefined;
   }
 
   /** Starts downloading the whole object to the cache, if there is room; returns when it is done (or failed). */
