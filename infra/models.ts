@@ -67,6 +67,15 @@ export function grantListPrefix(scope: Construct, grantee: iam.IGrantable, sid: 
   });
 }
 
+/**
+ * What a function that copies the models to /tmp during init needs when they come from S3: read
+ * and list the prefix (nothing to grant for the layer).
+ */
+export function grantCopyModels(scope: Construct, grantee: iam.IGrantable, location = "layer"): iam.Grant[] {
+  const read = grantReadModels(scope, grantee, location);
+  return read ? [read, grantListPrefix(scope, grantee, "ListModels", location)] : [];
+}
+
 /** The search function's cross-encoder from its own S3 prefix: read and list that prefix only. */
 export function grantReadReranker(scope: Construct, grantee: iam.IGrantable, location: string): iam.Grant[] {
   const { bucket, prefix } = parseS3Uri(location);

@@ -4,13 +4,7 @@ import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import { Construct } from "constructs";
 import { type KafkaConsumerProps, kafkaEventSource } from "../kafka-consumer.ts";
 import { environmentOf, type FunctionDefaults, nodeFunction } from "../lambda-defaults.ts";
-import {
-  embeddingEnvironment,
-  grantListPrefix,
-  grantReadModels,
-  type ModelProps,
-  modelEnvironment,
-} from "../models.ts";
+import { embeddingEnvironment, grantCopyModels, type ModelProps, modelEnvironment } from "../models.ts";
 import type { Network } from "../network.ts";
 import type { Storage } from "../storage.ts";
 import { TOPICS } from "../streaming.ts";
@@ -80,10 +74,8 @@ export class EmbedStage extends Construct {
     // items (Query) for the active index and its model.
     storage.grantJobs(this.function, "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query");
     streaming.grantProduce(this.function, [TOPICS.chunksEmbedded]);
-    grantReadModels(this, this.function, props.modelLocation);
-    // Models on S3 are copied to /tmp during init: the function lists the prefix.
-    if (props.modelLocation?.startsWith("s3://"))
-      grantListPrefix(this, this.function, "ListModels", props.modelLocation);
+    // Models on S3 are copied to /tmp during init: read and list the prefix.
+    grantCopyModels(this, this.function, props.modelLocation);
 
     // A record is a group of chunksPerGroup chunks; 8 groups ≈ 128 chunks per invocation keeps the
     // ONNX session busy without nearing the timeout. Embedding is stateless: bisect is safe and

@@ -5,8 +5,7 @@ import type { Api } from "../api.ts";
 import { environmentOf, type FunctionDefaults, nodeFunction } from "../lambda-defaults.ts";
 import {
   embeddingEnvironment,
-  grantListPrefix,
-  grantReadModels,
+  grantCopyModels,
   grantReadReranker,
   type ModelProps,
   modelEnvironment,
@@ -96,9 +95,8 @@ export class SearchApi extends Construct {
     // Reads manifests (a collection's items: Query) and segments, nothing else.
     storage.grantJobs(this.search, "GetItem", "Query");
     storage.grantSegments(this.search, "ReadSegments", "s3:GetObject");
-    grantReadModels(this, this.search, props.modelLocation);
-    // Search copies the whole models prefix (the embedder and any cross-encoder under reranker/): it lists it.
-    if (props.modelLocation?.startsWith("s3://")) grantListPrefix(this, this.search, "ListModels", props.modelLocation);
+    // Models on S3 are copied to /tmp during init: read and list the prefix.
+    grantCopyModels(this, this.search, props.modelLocation);
     if (rerankerFromS3) grantReadReranker(this, this.search, rerankerLocation);
     api.addRoutes("search", this.search);
 

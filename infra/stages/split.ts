@@ -4,13 +4,7 @@ import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import { Construct } from "constructs";
 import { type KafkaConsumerProps, kafkaEventSource } from "../kafka-consumer.ts";
 import { environmentOf, type FunctionDefaults, nodeFunction } from "../lambda-defaults.ts";
-import {
-  embeddingEnvironment,
-  grantListPrefix,
-  grantReadModels,
-  type ModelProps,
-  modelEnvironment,
-} from "../models.ts";
+import { embeddingEnvironment, grantCopyModels, type ModelProps, modelEnvironment } from "../models.ts";
 import type { Network } from "../network.ts";
 import type { Storage } from "../storage.ts";
 import { TOPICS } from "../streaming.ts";
@@ -87,10 +81,8 @@ export class SplitStage extends Construct {
     storage.grantJobs(this.function, "GetItem", "UpdateItem");
     storage.grantUploads(this.function, "ReadUpload", "s3:GetObject");
     streaming.grantProduce(this.function, [TOPICS.chunksToEmbed]);
-    grantReadModels(this, this.function, props.modelLocation);
-    // Models on S3 are copied to /tmp during init: the function lists the prefix.
-    if (props.modelLocation?.startsWith("s3://"))
-      grantListPrefix(this, this.function, "ListModels", props.modelLocation);
+    // Models on S3 are copied to /tmp during init: read and list the prefix.
+    grantCopyModels(this, this.function, props.modelLocation);
 
     // A document per record and each may take minutes: small batches so one slow PDF holds up few
     // others; bisect isolates a document that fails every time (chunk ids are deterministic, so a
