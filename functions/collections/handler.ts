@@ -6,6 +6,7 @@ import { loadFunctionConfig } from "../../shared/adapters/config.ts";
 import { type ApiEvent, HttpError, httpHandler, json, parseBody, parsePath } from "../../shared/adapters/http.ts";
 import { JobStore } from "../../shared/adapters/job-store.ts";
 import { ManifestStore } from "../../shared/adapters/manifest-store.ts";
+import { syncS3Prefix } from "../../shared/adapters/model-sync.ts";
 import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { collectionPath, indexPath, migrationPath } from "../../shared/api/schemas.ts";
 import type { ReembedSegment } from "../../shared/domain/messages.ts";
@@ -41,9 +42,11 @@ const authenticate = authenticatorFor(config);
 const db = dynamoDocumentClient();
 const manifests = new ManifestStore(db, config.JOBS_TABLE);
 const jobs = new JobStore(db, config.JOBS_TABLE, config.JOB_RETENTION_DAYS);
-const objects = new ObjectStore(s3Client());
+const s3 = s3Client();
+const objects = new ObjectStore(s3);
 const lambda = new LambdaClient({});
-// Models load only for the evaluation gate, on first use.
+// Models load only for the evaluation gate, on first use; from S3 they are copied to /tmp during init.
+if (config.MODEL_S3_URI) await syncS3Prefix(s3, config.MODEL_S3_URI, config.MODEL_DIR);
 const embedders = new EmbedderPool(config.MODEL_DIR, config.EMBEDDING_MODELS);
 const search = new SearchService({
   manifests,

@@ -3,7 +3,7 @@ import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import { Construct } from "constructs";
 import type { Api } from "../api.ts";
 import { environmentOf, type FunctionDefaults, grantStatement, nodeFunction } from "../lambda-defaults.ts";
-import { embeddingEnvironment, grantReadModels, type ModelProps, modelEnvironment } from "../models.ts";
+import { embeddingEnvironment, grantCopyModels, type ModelProps, modelEnvironment } from "../models.ts";
 import type { Network } from "../network.ts";
 import type { Storage } from "../storage.ts";
 import { type Streaming, TOPICS } from "../streaming.ts";
@@ -94,7 +94,7 @@ export class CollectionsApi extends Construct {
     storage.grantJobs(this.function, "GetItem", "PutItem", "UpdateItem", "Query", "ConditionCheckItem");
     // Reads segments for the evaluation gate, deletes a dropped index's.
     storage.grantSegments(this.function, "CollectionSegments", "s3:GetObject", "s3:DeleteObject");
-    grantReadModels(this, this.function, props.modelLocation);
+    grantCopyModels(this, this.function, props.modelLocation);
     grantStatement({
       grantee: this.function,
       sid: "InvokeFanOut",

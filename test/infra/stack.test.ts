@@ -968,7 +968,7 @@ describe("configuration variants", () => {
 
   it("models from S3: MODEL_S3_URI, read and list access to that prefix only; nag-clean", () => {
     const variant = synthesize({ modelLocation: "s3://acme-models/datadistiller/v1" }, { bundle: false });
-    for (const name of ["embed", "search", "split"]) {
+    for (const name of ["collections", "embed", "search", "split"]) {
       const fnId = functionId(variant.json, name);
       const env = variant.json.Resources[fnId]?.Properties?.Environment.Variables;
       expect(env).toMatchObject({ MODEL_S3_URI: "s3://acme-models/datadistiller/v1", MODEL_DIR: "/tmp/models" });
