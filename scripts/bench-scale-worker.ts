@@ -216,11 +216,13 @@ async function exactTop(
   for (const ref of manifest.segments) {
     const segment = await Segment.open(files.source(ref.key, ref.bytes), { groups: ["ids"] });
     if (segment.size === 0) continue;
-    const vectors = (await segment.readGroup("vectors")).f32("vectors");
-    const index = FlatIndex.fromVectors(vectors, segment.header.dimension);
+    const { rows, ordinals } = await segment.storedVectors();
+    const index = FlatIndex.fromVectors(rows, segment.header.dimension);
     normalised.forEach((q, i) => {
-      for (const hit of index.search(q, k))
-        (best[i] as { id: string; score: number }[]).push({ id: segment.chunkIds.id(hit.ordinal), score: hit.score });
+      for (const hit of index.search(q, k)) {
+        const ordinal = ordinals === undefined ? hit.ordinal : (ordinals[hit.ordinal] as number);
+        (best[i] as { id: string; score: number }[]).push({ id: segment.chunkIds.id(ordinal), score: hit.score });
+      }
     });
   }
   return best.map((hits) =>
