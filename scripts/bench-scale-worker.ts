@@ -84,6 +84,9 @@ async function search(job: SearchJob) {
   function counted(source: ByteSource): ByteSource {
     return {
       size: source.size,
+      get local() {
+        return source.local;
+      },
       read: async (ranges) => {
         const parts = await source.read(ranges);
         for (const part of parts) bytesRead += part.byteLength;

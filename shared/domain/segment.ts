@@ -145,6 +145,11 @@ export interface ByteRange {
 /** Where a segment's bytes come from: memory, a local file, S3 byte ranges (see the adapters). */
 export interface ByteSource {
   readonly size: number;
+  /**
+   * Whether reads are local (memory, a cached file): then each range is read exactly, since a read costs
+   * microseconds; remote reads (S3 GETs) coalesce nearby ranges, trading bytes for round trips.
+   */
+  readonly local?: boolean;
   /** The bytes of each range, in order. */
   read(ranges: readonly ByteRange[]): Promise<Uint8Array[]>;
 }
@@ -152,6 +157,7 @@ export interface ByteSource {
 export function memorySource(bytes: Uint8Array): ByteSource {
   return {
     size: bytes.length,
+    local: true,
     read: async (ranges) =>
       ranges.map(({ offset, length }) => {
         if (offset < 0 || offset + length > bytes.length) throw new Error("segment: read past the end (truncated?)");
@@ -160,13 +166,16 @@ export function memorySource(bytes: Uint8Array): ByteSource {
   };
 }
 
-/** Reads many small ranges as fewer, larger ones (ranges closer than `gap` bytes are read together). */
+/**
+ * Reads many small ranges from a remote source as fewer, larger ones (ranges closer than `gap` bytes are
+ * read together); from a local source, exactly the ranges asked for.
+ */
 export async function readCoalesced(
   source: ByteSource,
   ranges: readonly ByteRange[],
   gap = 16 * 1024,
 ): Promise<Uint8Array[]> {
-  if (ranges.length <= 1) return source.read(ranges);
+  if (ranges.length <= 1 || source.local === true) return source.read(ranges);
   const order = ranges
     .map((_, i) => i)
     .sort((a, b) => (ranges[a] as ByteRange).offset - (ranges[b] as ByteRange).offset);
@@ -708,7 +717,7 @@ interface DocumentRow {
   end: number;
 }
 
-/** Everything a segment holds, in ordinal order, ready to encode. */
+/** Everything a segment holds, in ordinal order, ready to encode (encoding takes over `vectors`). */
 interface SegmentContent {
   header: Omit<SegmentHeader, "formatVersion" | "bm25" | "dense">;
   documents: DocumentRow[];
@@ -774,13 +783,32 @@ function documentsGroup(documents: readonly DocumentRow[]): GroupWriter {
     .add("metadata", meta.blob);
 }
 
-/** The n × d ordinal-order `vectors` rearranged in the IVF-PQ index's slot order. */
-function inListOrder(vectors: Float32Array, ann: IvfPq, d: number): Float32Array {
-  const out = new Float32Array(vectors.length);
-  ann.listIds.forEach((ordinal, slot) => {
-    out.set(vectors.subarray(ordinal * d, (ordinal + 1) * d), slot * d);
-  });
-  return out;
+/**
+ * Rearranges the n × d ordinal-order `vectors` into the IVF-PQ index's slot order, in place (a copy would
+ * add a whole segment's vectors to compaction's peak memory): each cycle of the permutation is followed
+ * with one spare row.
+ */
+function toListOrder(vectors: Float32Array, ann: IvfPq, d: number): Float32Array {
+  const { listIds } = ann;
+  const done = new Uint8Array(listIds.length);
+  const spare = new Float32Array(d);
+  for (let start = 0; start < listIds.length; start += 1) {
+    if (done[start] !== 0) continue;
+    // Slot s takes the row of ordinal listIds[s]: walk s → listIds[s] → … back to start.
+    spare.set(vectors.subarray(start * d, (start + 1) * d));
+    let slot = start;
+    for (;;) {
+      done[slot] = 1;
+      const from = listIds[slot] as number;
+      if (from === start) {
+        vectors.set(spare, slot * d);
+        break;
+      }
+      vectors.copyWithin(slot * d, from * d, (from + 1) * d);
+      slot = from;
+    }
+  }
+  return vectors;
 }
 
 function encodeContent(content: SegmentContent): EncodedSegment {
@@ -815,7 +843,7 @@ function encodeContent(content: SegmentContent): EncodedSegment {
     terms: new GroupWriter().add("offsets", termOffsets).add("terms", termBlob).add("start", bm25.start),
     vectors: new GroupWriter().add(
       "vectors",
-      ann === undefined ? content.vectors : inListOrder(content.vectors, ann, d),
+      ann === undefined ? content.vectors : toListOrder(content.vectors, ann, d),
     ),
     postings: new GroupWriter().add("data", postingData),
     tfs: new GroupWriter().add("tfs", bm25.tfs),

@@ -165,6 +165,29 @@ describe("ANN segments", () => {
     // The shortlist's vectors, then the results' chunk records and texts.
     expect(reads).toHaveLength(3);
     expect((reads[0] as ByteRange[]).length).toBeLessThanOrEqual(nprobe);
+
+    // Once local (the segment cached on disk), reads cost microseconds: exactly the shortlist's vectors.
+    const localReads: ByteRange[][] = [];
+    const local = await Segment.open({
+      size: bytes.length,
+      local: true,
+      read: (ranges) => {
+        localReads.push([...ranges]);
+        return memory.read(ranges);
+      },
+    });
+    localReads.length = 0;
+    const again = await searchSegments([local], {
+      text: "",
+      vector,
+      k: 10,
+      mode: "dense",
+      ann: { nprobe, rescore: 4 },
+    });
+    expect(again.map((c) => c.chunk.chunkId)).toEqual(hits.map((c) => c.chunk.chunkId));
+    const vectorReads = localReads[0] as ByteRange[];
+    expect(vectorReads.length).toBeGreaterThan(nprobe);
+    for (const range of vectorReads) expect(range.length).toBe(d * 4);
   });
 
   it("honour filters and masks, answering a selective filter by an exact scan", async () => {
