@@ -3,6 +3,9 @@
  *   compact <table> <bucket> <tenant> <collection>   one compaction run, as the compaction function does it
  *   search <job.json>                               a search container: cold first answer, then (with
  *                                                   "full") warm latency, ANN recall and a fresh segment
+ *   merge <bucket> <segments.json>                  one merge of those segments as compaction does it
+ *                                                   (opened by byte range, merged, written to S3), whose
+ *                                                   object is deleted afterwards: time and peak memory
  * Each prints one JSON line on stdout.
  */
 import { readFileSync } from "node:fs";
@@ -11,8 +14,14 @@ import { ManifestStore } from "../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../shared/adapters/object-store.ts";
 import { SegmentFiles } from "../shared/adapters/segment-files.ts";
 import { type CompactionPolicy, DEFAULT_COMPACTION_POLICY } from "../shared/domain/compaction-policy.ts";
-import type { IndexManifest } from "../shared/domain/manifest.ts";
-import { type ByteSource, encodeBatchSegment, SEGMENT_FORMAT_VERSION, Segment } from "../shared/domain/segment.ts";
+import type { IndexManifest, SegmentRef } from "../shared/domain/manifest.ts";
+import {
+  type ByteSource,
+  encodeBatchSegment,
+  mergeSegmentParts,
+  SEGMENT_FORMAT_VERSION,
+  Segment,
+} from "../shared/domain/segment.ts";
 import type { DocumentInfo, EmbeddedChunk } from "../shared/domain/types.ts";
 import { FlatIndex, normalizeInto } from "../shared/domain/vector-index.ts";
 import { compactCollection } from "../shared/stages/compaction.ts";
@@ -45,6 +54,28 @@ async function compact(table: string, bucket: string, tenant: string, collection
     },
   });
   return { ...result, seconds: (performance.now() - started) / 1000, peakRssMb: peakRssMb(), merges };
+}
+
+/** One merge of `refs`, as the compaction stage runs it, without touching the manifest. */
+async function merge(bucket: string, refs: SegmentRef[], model: string | undefined) {
+  const started = performance.now();
+  const objects = new ObjectStore(s3Client());
+  const files = new SegmentFiles(objects, bucket);
+  const segments = await Promise.all(
+    refs.map((ref) => Segment.open(files.source(ref.key, ref.bytes), { groups: ["docs", "ids", "terms"] })),
+  );
+  const encoded = await mergeSegmentParts(segments, new Set(), `merge-probe-${process.pid}`, {
+    ...(model === undefined ? {} : { model }),
+  });
+  const key = `bench-merge-probe/${process.pid}.seg`;
+  await objects.write(bucket, key, encoded.parts);
+  await objects.delete(bucket, key);
+  return {
+    chunks: encoded.header.chunkCount,
+    sources: refs.length,
+    seconds: (performance.now() - started) / 1000,
+    peakRssMb: peakRssMb(),
+  };
 }
 
 interface SearchJob {
@@ -84,6 +115,9 @@ async function search(job: SearchJob) {
   function counted(source: ByteSource): ByteSource {
     return {
       size: source.size,
+      get local() {
+        return source.local;
+      },
       read: async (ranges) => {
         const parts = await source.read(ranges);
         for (const part of parts) bytesRead += part.byteLength;
@@ -216,11 +250,13 @@ async function exactTop(
   for (const ref of manifest.segments) {
     const segment = await Segment.open(files.source(ref.key, ref.bytes), { groups: ["ids"] });
     if (segment.size === 0) continue;
-    const vectors = (await segment.readGroup("vectors")).f32("vectors");
-    const index = FlatIndex.fromVectors(vectors, segment.header.dimension);
+    const { rows, ordinals } = await segment.storedVectors();
+    const index = FlatIndex.fromVectors(rows, segment.header.dimension);
     normalised.forEach((q, i) => {
-      for (const hit of index.search(q, k))
-        (best[i] as { id: string; score: number }[]).push({ id: segment.chunkIds.id(hit.ordinal), score: hit.score });
+      for (const hit of index.search(q, k)) {
+        const ordinal = ordinals === undefined ? hit.ordinal : (ordinals[hit.ordinal] as number);
+        (best[i] as { id: string; score: number }[]).push({ id: segment.chunkIds.id(ordinal), score: hit.score });
+      }
     });
   }
   return best.map((hits) =>
@@ -239,6 +275,10 @@ async function main() {
   if (command === "compact") {
     const [table, bucket, tenant, collection, policy] = args as [string, string, string, string, string];
     result = await compact(table, bucket, tenant, collection, policy);
+  } else if (command === "merge") {
+    const [bucket, file] = args as [string, string];
+    const job = JSON.parse(readFileSync(file, "utf8")) as { refs: SegmentRef[]; model?: string };
+    result = await merge(bucket, job.refs, job.model);
   } else if (command === "search") {
     result = await search(JSON.parse(readFileSync(args[0] as string, "utf8")) as SearchJob);
   } else throw new Error(`unknown command ${command}`);

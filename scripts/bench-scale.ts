@@ -15,7 +15,10 @@
  *     answers one hybrid query (k=10), fastest of `--cold-runs` processes; memory after it;
  *   - warm p50/p95/p99 per mode (k=10, one query at a time) once the segments are cached locally;
  *   - ANN recall: dense top-10 (and top-100) against exact search over every stored vector;
- *   - compaction: the slowest compaction step up to this size and the largest peak RSS of any.
+ *   - compaction: the slowest compaction step up to this size and the largest peak RSS of any;
+ *   - with --merge-probe, one merge as large as the policy allows of this size's segments (the largest
+ *     ones below the final size, up to `maxChunks`), run now with today's code in a fresh process, its
+ *     result deleted: time and peak memory without building the collection again.
  * Built collections are cached: their segments stay on the local S3 server and the snapshots in
  * <cache>/bench-scale/<key>/, so a second run measures without building (`--rebuild` builds again).
  */
@@ -35,7 +38,7 @@ import { ManifestStore } from "../shared/adapters/manifest-store.ts";
 import { ObjectStore } from "../shared/adapters/object-store.ts";
 import { type CompactionPolicy, DEFAULT_COMPACTION_POLICY, nextMerge } from "../shared/domain/compaction-policy.ts";
 import { DEFAULT_ANN } from "../shared/domain/hybrid-search.ts";
-import { FIRST_INDEX, type IndexManifest, LEGACY_MODEL_ID } from "../shared/domain/manifest.ts";
+import { FIRST_INDEX, type IndexManifest, LEGACY_MODEL_ID, type SegmentRef } from "../shared/domain/manifest.ts";
 import { encodeBatchSegment, SEGMENT_FORMAT_VERSION } from "../shared/domain/segment.ts";
 import type { DocumentInfo, EmbeddedChunk } from "../shared/domain/types.ts";
 import { segmentKey } from "../shared/stages/indexing.ts";
@@ -57,6 +60,7 @@ const options = new Command("bench:scale")
   .option("--queries <n>", "queries timed per mode when warm", Number, 200)
   .option("--recall-queries <n>", "queries whose dense results are compared with exact search", Number, 100)
   .option("--rebuild", "build the collection again even if a cached one exists")
+  .option("--merge-probe", "also time one maximal merge of each size's segments (memory and time of compaction)")
   .parse()
   .opts<{
     chunks: number[];
@@ -67,6 +71,7 @@ const options = new Command("bench:scale")
     queries: number;
     recallQueries: number;
     rebuild?: boolean;
+    mergeProbe?: boolean;
   }>();
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -268,6 +273,12 @@ async function measure(data: BenchData, snapshot: Snapshot) {
   );
   const full = await worker(["search", jobFile]);
   rmSync(cache, { recursive: true, force: true });
+  let maximalMerge: Record<string, unknown> | undefined;
+  const probe = options.mergeProbe ? mergeProbe(snapshot.manifest.segments, DEFAULT_COMPACTION_POLICY) : [];
+  if (probe.length > 1) {
+    writeFileSync(jobFile, JSON.stringify({ refs: probe, model: snapshot.manifest.model }));
+    maximalMerge = await worker(["merge", RESOURCE, jobFile]);
+  }
   const s3Bytes = snapshot.manifest.segments.reduce((sum, ref) => sum + ref.bytes, 0);
   return {
     chunks: snapshot.chunks,
@@ -296,7 +307,30 @@ async function measure(data: BenchData, snapshot: Snapshot) {
       rewritesPerChunk: snapshot.compaction.rewritesPerChunk,
     },
     index: snapshot.index,
+    ...(maximalMerge === undefined
+      ? {}
+      : {
+          maximalMerge: {
+            chunks: maximalMerge.chunks as number,
+            sources: maximalMerge.sources as number,
+            seconds: round(maximalMerge.seconds as number),
+            peakRssMb: maximalMerge.peakRssMb as number,
+          },
+        }),
   };
+}
+
+/** The largest merge the policy could make of these segments: the biggest non-final ones, up to `maxChunks`. */
+function mergeProbe(segments: readonly SegmentRef[], policy: CompactionPolicy): SegmentRef[] {
+  const open = segments.filter((ref) => ref.chunks * 2 <= policy.maxChunks).sort((a, b) => b.chunks - a.chunks);
+  const picked: SegmentRef[] = [];
+  let sum = 0;
+  for (const ref of open) {
+    if (picked.length === policy.factor || sum + ref.chunks > policy.maxChunks) break;
+    picked.push(ref);
+    sum += ref.chunks;
+  }
+  return picked;
 }
 
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -340,6 +374,7 @@ async function main() {
     "hybrid p50/p95/p99",
     "ANN R@10",
     "compaction s, MB",
+    ...(options.mergeProbe ? ["merge probe: chunks, s, MB"] : []),
   ];
   const rows = results.map((r) => [
     r.chunks.toLocaleString("en"),
@@ -354,6 +389,9 @@ async function main() {
     }),
     String(r.annRecall),
     `${r.compaction.seconds}, ${r.compaction.peakRssMb}`,
+    ...(options.mergeProbe
+      ? [r.maximalMerge ? `${r.maximalMerge.chunks}, ${r.maximalMerge.seconds}, ${r.maximalMerge.peakRssMb}` : "—"]
+      : []),
   ]);
   console.log(`\n| ${header.join(" | ")} |\n|${header.map(() => " --- |").join("")}`);
   for (const row of rows) console.log(`| ${row.join(" | ")} |`);

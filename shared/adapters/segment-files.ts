@@ -77,6 +77,10 @@ export class SegmentFiles {
     const entry = this.entry(key, size);
     return {
       size,
+      // Local once the whole object is in the cache.
+      get local() {
+        return entry.fd !== undefined;
+      },
       read: (ranges) =>
         entry.fd !== undefined ? Promise.resolve(readLocal(entry.fd, ranges)) : this.readRemote(key, ranges),
     };

@@ -13,7 +13,7 @@
  * deserialization when a segment opens: the arrays are views over the segment's bytes.
  */
 
-import { selectTopK } from "./top-k.ts";
+import { selectTopK, TopK } from "./top-k.ts";
 import { loadFaiss } from "./vector-index.ts";
 
 export interface IvfPq {
@@ -243,29 +243,30 @@ export function searchIvfPq(
       table[s * 256 + c] = dot;
     }
   }
-  let capacity = 0;
-  for (const l of lists) capacity += (listOffsets[l + 1] as number) - (listOffsets[l] as number);
-  const labels = new Uint32Array(capacity);
-  const scores = new Float32Array(capacity);
-  let count = 0;
+  // Every code of the probed lists is pushed straight into a bounded heap: most fall below its
+  // threshold, and nothing is collected first.
+  const top = new TopK(r);
+  const tableLength = m * 256;
   for (const l of lists) {
     const end = listOffsets[l + 1] as number;
     const base = coarse[l] as number;
     for (let slot = listOffsets[l] as number; slot < end; slot += 1) {
       const label = listIds[slot] as number;
       if (allow !== undefined && allow[label] === 0) continue;
+      // Four sub-quantizers per step (m is a multiple of 4 for every shape ivfPqShape gives).
       let score = base;
-      const code = slot * m;
-      for (let s = 0; s < m; s += 1) score += table[(s << 8) | (codes[code + s] as number)] as number;
-      labels[count] = label;
-      scores[count] = score;
-      count += 1;
+      let code = slot * m;
+      let s = 0;
+      for (; s + 1024 <= tableLength; s += 1024, code += 4) {
+        score +=
+          (table[s + (codes[code] as number)] as number) +
+          (table[s + 256 + (codes[code + 1] as number)] as number) +
+          (table[s + 512 + (codes[code + 2] as number)] as number) +
+          (table[s + 768 + (codes[code + 3] as number)] as number);
+      }
+      for (; s < tableLength; s += 256, code += 1) score += table[s + (codes[code] as number)] as number;
+      if (score > top.threshold || top.threshold === Number.NEGATIVE_INFINITY) top.push(label, score);
     }
   }
-  const best = selectTopK(
-    Int32Array.from({ length: count }, (_, i) => i),
-    (i) => scores[i] as number,
-    r,
-  );
-  return best.map((i) => ({ ordinal: labels[i] as number, score: scores[i] as number }));
+  return top.sorted().map(({ index, score }) => ({ ordinal: index, score }));
 }

@@ -33,7 +33,7 @@ import stopWordList from "wink-nlp-utils/src/dictionaries/stop_words.json" with 
 // @ts-expect-error -- untyped CommonJS module
 import winkStem from "wink-nlp-utils/src/string-stem.js";
 import { compareCodePoints } from "./binary.ts";
-import { selectTopK } from "./top-k.ts";
+import { selectTopK, TopK } from "./top-k.ts";
 
 /** Porter 2 stemmer (the one behind wink-nlp-utils `string.stem` / `tokens.stem`). */
 const porter2 = winkStem as (word: string) => string;
@@ -413,25 +413,30 @@ export function scoreBm25(
 ): { ordinal: number; score: number }[] {
   if (k <= 0 || n === 0 || postings.length === 0) return [];
   const { scores, seen } = scratch;
-  const touched: number[] = [];
+  let postingCount = 0;
+  for (const { docs } of postings) postingCount += docs.length;
+  const touched = new Int32Array(Math.min(n, postingCount));
+  let count = 0;
   for (const { docs, weights, scale } of postings) {
     for (let p = 0; p < docs.length; p += 1) {
       const d = docs[p] as number;
       if (allow !== undefined && allow[d] === 0) continue;
       if (seen[d] === 0) {
         seen[d] = 1;
-        touched.push(d);
+        touched[count] = d;
+        count += 1;
       }
       scores[d] = (scores[d] as number) + ((weights[p] as number) / 1e6) * scale;
     }
   }
-  const best = selectTopK(touched, (d) => scores[d] as number, k);
-  const hits = best.map((ordinal) => ({ ordinal, score: scores[ordinal] as number }));
-  for (const d of touched) {
+  const top = new TopK(k);
+  for (let i = 0; i < count; i += 1) {
+    const d = touched[i] as number;
+    top.push(d, scores[d] as number);
     scores[d] = 0;
     seen[d] = 0;
   }
-  return hits;
+  return top.sorted().map(({ index, score }) => ({ ordinal: index, score }));
 }
 
 // ---------------------------------------------------------------------------------------------

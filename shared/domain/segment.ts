@@ -23,7 +23,10 @@
  *       read by byte range when a query needs them ("lazy"):
  *         postings  per term: its documents (u32) then their weights (u32, in millionths: wink's
  *                   consolidated weights exactly, what search adds up) — one range per query term
- *         vectors   large segments: the float32 vectors, for exact re-scoring of the ANN shortlist
+ *         vectors   large segments: the float32 vectors, for exact re-scoring of the ANN shortlist, in
+ *                   the inverted lists' slot order (`vectorOrder: "lists"`): a query's shortlist comes
+ *                   from the few lists it probes, so re-scoring reads a few contiguous ranges (one per
+ *                   probed list at most) instead of one small ranged GET per candidate
  *         chunks    per chunk 6 × u32: position in its document, page, start, end, text offset, length
  *         texts     the chunk texts (UTF-8), for the results only
  *       read by compaction only: tfs (u16 per posting), lengths (u32 per chunk).
@@ -80,7 +83,10 @@ export interface StoredChunk extends Chunk {
   revision?: string;
 }
 
-export type DenseLayout = { kind: "flat" } | { kind: "ivfpq"; nlist: number; m: number };
+export type DenseLayout =
+  | { kind: "flat" }
+  /** `vectorOrder` "lists": the vectors group in slot order; absent (segments written before): ordinal order. */
+  | { kind: "ivfpq"; nlist: number; m: number; vectorOrder?: "lists" };
 
 export interface SegmentHeader {
   formatVersion: number;
@@ -139,6 +145,11 @@ export interface ByteRange {
 /** Where a segment's bytes come from: memory, a local file, S3 byte ranges (see the adapters). */
 export interface ByteSource {
   readonly size: number;
+  /**
+   * Whether reads are local (memory, a cached file): then each range is read exactly, since a read costs
+   * microseconds; remote reads (S3 GETs) coalesce nearby ranges, trading bytes for round trips.
+   */
+  readonly local?: boolean;
   /** The bytes of each range, in order. */
   read(ranges: readonly ByteRange[]): Promise<Uint8Array[]>;
 }
@@ -146,6 +157,7 @@ export interface ByteSource {
 export function memorySource(bytes: Uint8Array): ByteSource {
   return {
     size: bytes.length,
+    local: true,
     read: async (ranges) =>
       ranges.map(({ offset, length }) => {
         if (offset < 0 || offset + length > bytes.length) throw new Error("segment: read past the end (truncated?)");
@@ -154,13 +166,16 @@ export function memorySource(bytes: Uint8Array): ByteSource {
   };
 }
 
-/** Reads many small ranges as fewer, larger ones (ranges closer than `gap` bytes are read together). */
+/**
+ * Reads many small ranges from a remote source as fewer, larger ones (ranges closer than `gap` bytes are
+ * read together); from a local source, exactly the ranges asked for.
+ */
 export async function readCoalesced(
   source: ByteSource,
   ranges: readonly ByteRange[],
   gap = 16 * 1024,
 ): Promise<Uint8Array[]> {
-  if (ranges.length <= 1) return source.read(ranges);
+  if (ranges.length <= 1 || source.local === true) return source.read(ranges);
   const order = ranges
     .map((_, i) => i)
     .sort((a, b) => (ranges[a] as ByteRange).offset - (ranges[b] as ByteRange).offset);
@@ -541,11 +556,52 @@ export class Segment {
   async vectors(ordinals: readonly number[]): Promise<Float32Array[]> {
     const d = this.header.dimension;
     if (this.flat !== undefined) return ordinals.map((o) => this.flat?.vector(o) as Float32Array);
+    const dense = this.header.dense;
+    if (dense.kind === "ivfpq" && dense.vectorOrder === "lists") {
+      const slots = this.slotsByOrdinal();
+      // Candidates of one probed list lie within its slots: read each list's span as one range.
+      const listBytes = Math.ceil(this.size / dense.nlist) * d * 4;
+      const blocks = await readCoalesced(
+        this.source,
+        ordinals.map((o) => this.blockRange("vectors", "vectors", (slots[o] as number) * d * 4, d * 4)),
+        listBytes,
+      );
+      return blocks.map(f32View);
+    }
     const blocks = await readCoalesced(
       this.source,
       ordinals.map((o) => this.blockRange("vectors", "vectors", o * d * 4, d * 4)),
     );
     return blocks.map(f32View);
+  }
+
+  private slotByOrdinal: Uint32Array | undefined;
+
+  /** The inverted-list slot of each ordinal (the inverse of the IVF-PQ index's `listIds`). */
+  private slotsByOrdinal(): Uint32Array {
+    if (this.slotByOrdinal === undefined) {
+      const { listIds } = required(this.ann, this.id, "dense");
+      const slots = new Uint32Array(listIds.length);
+      listIds.forEach((ordinal, slot) => {
+        slots[ordinal] = slot;
+      });
+      this.slotByOrdinal = slots;
+    }
+    return this.slotByOrdinal;
+  }
+
+  /**
+   * Every stored vector, read whole (compaction, exact-search baselines): `rows` in storage order and,
+   * when that is not ordinal order, the ordinal of each row.
+   */
+  async storedVectors(): Promise<{ rows: Float32Array; ordinals?: Uint32Array }> {
+    if (this.flat !== undefined) return { rows: this.flat.vectors };
+    const rows = (await this.readGroup("vectors")).f32("vectors");
+    const dense = this.header.dense;
+    if (dense.kind !== "ivfpq" || dense.vectorOrder !== "lists") return { rows };
+    if (this.ann !== undefined) return { rows, ordinals: this.ann.listIds };
+    const [listIds] = (await this.source.read([this.blockRange("dense", "listIds", 0, this.size * 4)])) as [Uint8Array];
+    return { rows, ordinals: u32View(listIds) };
   }
 
   /** The chunks with these ordinals, with their documents' attributes (two batches of range reads). */
@@ -661,7 +717,7 @@ interface DocumentRow {
   end: number;
 }
 
-/** Everything a segment holds, in ordinal order, ready to encode. */
+/** Everything a segment holds, in ordinal order, ready to encode (encoding takes over `vectors`). */
 interface SegmentContent {
   header: Omit<SegmentHeader, "formatVersion" | "bm25" | "dense">;
   documents: DocumentRow[];
@@ -727,6 +783,34 @@ function documentsGroup(documents: readonly DocumentRow[]): GroupWriter {
     .add("metadata", meta.blob);
 }
 
+/**
+ * Rearranges the n × d ordinal-order `vectors` into the IVF-PQ index's slot order, in place (a copy would
+ * add a whole segment's vectors to compaction's peak memory): each cycle of the permutation is followed
+ * with one spare row.
+ */
+function toListOrder(vectors: Float32Array, ann: IvfPq, d: number): Float32Array {
+  const { listIds } = ann;
+  const done = new Uint8Array(listIds.length);
+  const spare = new Float32Array(d);
+  for (let start = 0; start < listIds.length; start += 1) {
+    if (done[start] !== 0) continue;
+    // Slot s takes the row of ordinal listIds[s]: walk s → listIds[s] → … back to start.
+    spare.set(vectors.subarray(start * d, (start + 1) * d));
+    let slot = start;
+    for (;;) {
+      done[slot] = 1;
+      const from = listIds[slot] as number;
+      if (from === start) {
+        vectors.set(spare, slot * d);
+        break;
+      }
+      vectors.copyWithin(slot * d, from * d, (from + 1) * d);
+      slot = from;
+    }
+  }
+  return vectors;
+}
+
 function encodeContent(content: SegmentContent): EncodedSegment {
   const n = content.chunkIds.length;
   const d = content.header.dimension;
@@ -757,7 +841,10 @@ function encodeContent(content: SegmentContent): EncodedSegment {
       .add("ids", ids.blob)
       .add("hash", buildHashSlots(new StringTable(ids.offsets, ids.blob))),
     terms: new GroupWriter().add("offsets", termOffsets).add("terms", termBlob).add("start", bm25.start),
-    vectors: new GroupWriter().add("vectors", content.vectors),
+    vectors: new GroupWriter().add(
+      "vectors",
+      ann === undefined ? content.vectors : toListOrder(content.vectors, ann, d),
+    ),
     postings: new GroupWriter().add("data", postingData),
     tfs: new GroupWriter().add("tfs", bm25.tfs),
     lengths: new GroupWriter().add("lengths", bm25.lengths),
@@ -782,7 +869,7 @@ function encodeContent(content: SegmentContent): EncodedSegment {
       termCount: bm25.termBytes.length,
       postingCount: bm25.docs.length,
     },
-    dense: ann === undefined ? { kind: "flat" } : { kind: "ivfpq", nlist: ann.nlist, m: ann.m },
+    dense: ann === undefined ? { kind: "flat" } : { kind: "ivfpq", nlist: ann.nlist, m: ann.m, vectorOrder: "lists" },
   };
   if (content.vectors.length !== n * d) throw new Error(`segment ${header.segmentId}: vector matrix size mismatch`);
   // Group offsets depend on the header's length, which depends on the offsets: lay the groups out from
@@ -1156,10 +1243,11 @@ export async function mergeSegmentParts(
     const remap = remaps[s] as Int32Array;
     if (!remap.some((target) => target >= 0)) continue;
     const segment = ordered[s] as Segment;
-    const source = segment.flatIndex?.vectors ?? (await segment.readGroup("vectors")).f32("vectors");
-    remap.forEach((target, ordinal) => {
-      if (target >= 0) vectors.set(source.subarray(ordinal * d, (ordinal + 1) * d), target * d);
-    });
+    const { rows, ordinals } = await segment.storedVectors();
+    for (let row = 0; row < segment.size; row += 1) {
+      const target = remap[ordinals === undefined ? row : (ordinals[row] as number)] as number;
+      if (target >= 0) vectors.set(rows.subarray(row * d, (row + 1) * d), target * d);
+    }
   }
 
   // BM25 postings.

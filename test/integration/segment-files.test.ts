@@ -59,12 +59,16 @@ describe("segment files on the S3 server", () => {
     const dir = cacheDir();
     const files = new SegmentFiles(objects, bucket, { cacheDir: dir });
 
-    const remote = await Segment.open(files.source(key, encoded.byteLength));
+    const source = files.source(key, encoded.byteLength);
+    // Remote reads coalesce nearby ranges (fewer GETs); local ones read exactly what is asked.
+    expect(source.local).toBe(false);
+    const remote = await Segment.open(source);
     const expected = (await remote.allChunks()).map((chunk) => [chunk.chunkId, chunk.text]);
     expect(expected).toHaveLength(60);
 
     await files.prefetch(key, encoded.byteLength);
     expect(readdirSync(dir)).toEqual([key.replaceAll("/", "_")]);
+    expect(source.local).toBe(true);
     // From now on the local copy answers: the object can be gone from S3.
     await objects.delete(bucket, key);
     const local = await Segment.open(files.source(key, encoded.byteLength));

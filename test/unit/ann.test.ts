@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { ivfPqShape, parseFaissIvfPq, searchIvfPq, trainFaissIvfPq } from "../../shared/domain/ann.ts";
 import { searchSegments } from "../../shared/domain/hybrid-search.ts";
-import { buildSegment, decodeSegment, encodeSegment } from "../../shared/domain/segment.ts";
+import {
+  type ByteRange,
+  buildSegment,
+  decodeSegment,
+  encodeSegment,
+  memorySource,
+  mergeSegments,
+  Segment,
+} from "../../shared/domain/segment.ts";
 import type { DocumentInfo, EmbeddedChunk } from "../../shared/domain/types.ts";
 import { normalizeInto } from "../../shared/domain/vector-index.ts";
 
@@ -119,6 +127,67 @@ describe("ANN segments", () => {
       }
     }
     expect(found / 300).toBeGreaterThan(0.9);
+  });
+
+  it("store their vectors in inverted-list order: read back by ordinal, merged intact, a probed list in one range", async () => {
+    const decoded = decodeSegment(encodeSegment(ann));
+    expect(decoded.header.dense).toMatchObject({ kind: "ivfpq", vectorOrder: "lists" });
+    const all = Array.from({ length: ann.size }, (_, i) => i);
+    const expected = await flat.vectors(all);
+    expect(await decoded.vectors(all)).toEqual(expected);
+    const { rows, ordinals } = await decoded.storedVectors();
+    expect(ordinals).toBeDefined();
+    expect(Array.from(ordinals as Uint32Array).sort((a, b) => a - b)).toEqual(all);
+    ordinals?.forEach((ordinal, row) => {
+      expect(rows.subarray(row * d, (row + 1) * d)).toEqual(expected[ordinal]);
+    });
+    // Compaction un-permutes: the merged segment (flat, exact) holds every chunk's own vector.
+    const merged = await mergeSegments([decoded], new Set(), "merged", { annMinChunks: 10_000 });
+    const mergedVectors = await merged.vectors(all.map((o) => merged.chunkIds.find(ann.chunkIds.id(o))));
+    expect(mergedVectors).toEqual(expected);
+
+    // Opened lazily (as from S3): a dense query's re-scoring reads at most one range per probed list.
+    const bytes = encodeSegment(ann);
+    const memory = memorySource(bytes);
+    const reads: ByteRange[][] = [];
+    const lazy = await Segment.open({
+      size: bytes.length,
+      read: (ranges) => {
+        reads.push([...ranges]);
+        return memory.read(ranges);
+      },
+    });
+    reads.length = 0;
+    const vector = Array.from(clustered(30, d, 9).subarray(0, d));
+    const nprobe = 8;
+    const hits = await searchSegments([lazy], { text: "", vector, k: 10, mode: "dense", ann: { nprobe, rescore: 4 } });
+    expect(hits).toHaveLength(10);
+    // The shortlist's vectors, then the results' chunk records and texts.
+    expect(reads).toHaveLength(3);
+    expect((reads[0] as ByteRange[]).length).toBeLessThanOrEqual(nprobe);
+
+    // Once local (the segment cached on disk), reads cost microseconds: exactly the shortlist's vectors.
+    const localReads: ByteRange[][] = [];
+    const local = await Segment.open({
+      size: bytes.length,
+      local: true,
+      read: (ranges) => {
+        localReads.push([...ranges]);
+        return memory.read(ranges);
+      },
+    });
+    localReads.length = 0;
+    const again = await searchSegments([local], {
+      text: "",
+      vector,
+      k: 10,
+      mode: "dense",
+      ann: { nprobe, rescore: 4 },
+    });
+    expect(again.map((c) => c.chunk.chunkId)).toEqual(hits.map((c) => c.chunk.chunkId));
+    const vectorReads = localReads[0] as ByteRange[];
+    expect(vectorReads.length).toBeGreaterThan(nprobe);
+    for (const range of vectorReads) expect(range.length).toBe(d * 4);
   });
 
   it("honour filters and masks, answering a selective filter by an exact scan", async () => {
