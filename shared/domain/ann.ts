@@ -265,7 +265,8 @@ export function searchIvfPq(
           (table[s + 768 + (codes[code + 3] as number)] as number);
       }
       for (; s < tableLength; s += 256, code += 1) score += table[s + (codes[code] as number)] as number;
-      if (score > top.threshold || top.threshold === Number.NEGATIVE_INFINITY) top.push(label, score);
+      // (A cheap test first: most codes fall below the heap; ties are left to the heap.)
+      if (score >= top.threshold) top.push(label, score);
     }
   }
   return top.sorted().map(({ index, score }) => ({ ordinal: index, score }));
