@@ -798,6 +798,7 @@ function toListOrder(vectors: Float32Array, ann: IvfPq, d: number): Float32Array
     spare.set(vectors.subarray(start * d, (start + 1) * d));
     let slot = start;
     for (;;) {
+      if (done[slot] !== 0) throw new Error("IVF-PQ list ids are not a permutation of the segment's ordinals");
       done[slot] = 1;
       const from = listIds[slot] as number;
       if (from === start) {
