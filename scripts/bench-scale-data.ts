@@ -17,6 +17,7 @@ import { Embedder } from "../shared/ml/embedder.ts";
 import { modelPaths } from "../shared/ml/model-files.ts";
 import { embedderTokenCounter } from "../shared/ml/tokenizer.ts";
 import { EmbeddingCache } from "./eval-cache.ts";
+import { rng } from "./seeded-random.ts";
 
 export interface BaseChunk {
   chunkId: string;
@@ -40,18 +41,6 @@ export interface BenchData {
   base: BaseChunk[];
   queries: BenchQuery[];
   dimension: number;
-}
-
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function gaussian(random: () => number): number {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { rng } from "../../scripts/seeded-random.ts";
 import { ivfPqShape, parseFaissIvfPq, searchIvfPq, trainFaissIvfPq } from "../../shared/domain/ann.ts";
 import { searchSegments } from "../../shared/domain/hybrid-search.ts";
 import {
@@ -12,17 +13,6 @@ import {
 } from "../../shared/domain/segment.ts";
 import type { DocumentInfo, EmbeddedChunk } from "../../shared/domain/types.ts";
 import { normalizeInto } from "../../shared/domain/vector-index.ts";
-
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** n unit vectors around 40 cluster centres (so an inverted file has structure to use). */
 function clustered(n: number, d: number, seed: number): Float32Array {

@@ -1,18 +1,13 @@
 import faiss from "faiss-node";
 import { describe, expect, it } from "vitest";
+import { rng } from "../../scripts/seeded-random.ts";
 
 // faiss-node is CommonJS whose exports are the native binding's: import the whole module.
 const { IndexFlatIP } = faiss;
 
 /** Deterministic pseudo-random unit vectors (mulberry32), so failures reproduce. */
 function unitVectors(count: number, dimension: number, seed: number): number[][] {
-  let state = seed;
-  const random = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = rng(seed);
   return Array.from({ length: count }, () => {
     const vector = Array.from({ length: dimension }, () => random() * 2 - 1);
     const norm = Math.hypot(...vector);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { rng } from "../../scripts/seeded-random.ts";
 import type { IndexManifest, SegmentRef } from "../../shared/domain/manifest.ts";
 import { buildSegment, encodeSegment } from "../../shared/domain/segment.ts";
 import type { DocumentInfo, EmbeddedChunk } from "../../shared/domain/types.ts";
@@ -11,17 +12,6 @@ import {
   searchRequest,
   searchShard,
 } from "../../shared/stages/search.ts";
-
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = [
   "protein",

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { rng } from "../../scripts/seeded-random.ts";
 import {
   applyRerank,
   type Candidate,
@@ -45,17 +46,6 @@ function fusionFixture() {
   ];
   const docs = new Map(["A", "X", "B", "C"].map((id) => [id, info(id)]));
   return { segment: buildSegment("s", chunks, docs), q: [1, 0, 0, 0] };
-}
-
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS = ["protein", "cell", "gene", "tumor", "vitamin", "insulin", "neuron", "virus", "immune", "therapy"];

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { rng } from "../../scripts/seeded-random.ts";
 import { searchSegments } from "../../shared/domain/hybrid-search.ts";
 import {
   type ByteRange,
@@ -17,17 +18,6 @@ import { encodeSegmentV1 } from "../../shared/domain/segment-v1.ts";
 import type { DocumentInfo, EmbeddedChunk } from "../../shared/domain/types.ts";
 
 const DIM = 16;
-
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function unitVector(random: () => number): number[] {
   const v = Array.from(

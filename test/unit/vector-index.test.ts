@@ -1,16 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { rng } from "../../scripts/seeded-random.ts";
 import { flatVectorsFromFaissBuffer, loadFaiss, VectorIndex } from "../../shared/domain/vector-index.ts";
 
 /** Seeded random unit vectors (mulberry32 + Box–Muller). */
 function randomVectors(count: number, dimension: number, seed: number): Float32Array[] {
-  let state = seed >>> 0;
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = rng(seed);
   return Array.from({ length: count }, () => {
     const v = Float32Array.from(
       { length: dimension },
