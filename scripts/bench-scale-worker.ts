@@ -19,8 +19,8 @@ import {
   type ByteSource,
   encodeBatchSegment,
   mergeSegmentParts,
-  SEGMENT_FORMAT_VERSION,
   Segment,
+  segmentRef,
 } from "../shared/domain/segment.ts";
 import type { DocumentInfo, EmbeddedChunk } from "../shared/domain/types.ts";
 import { FlatIndex, normalizeInto } from "../shared/domain/vector-index.ts";
@@ -198,22 +198,13 @@ async function search(job: SearchJob) {
   // A fresh batch: how long until a search answers from it.
   let freshSegmentMs: number | undefined;
   if (job.fresh !== undefined) {
-    const encoded = encodeBatchSegment("bench-fresh", job.fresh.chunks, new Map(job.fresh.docs));
-    const key = `index/${manifest.tenant}/${manifest.collection}/segments/bench-fresh-${process.pid}.seg`;
+    const freshId = `bench-fresh-${process.pid}`;
+    const encoded = encodeBatchSegment(freshId, job.fresh.chunks, new Map(job.fresh.docs));
+    const key = `index/${manifest.tenant}/${manifest.collection}/segments/${freshId}.seg`;
     await objects.write(job.bucket, key, encoded.parts);
     manifest = {
       ...manifest,
-      segments: [
-        ...manifest.segments,
-        {
-          id: `bench-fresh-${process.pid}`,
-          key,
-          chunks: encoded.header.chunkCount,
-          bytes: encoded.byteLength,
-          createdAt: encoded.header.createdAt,
-          format: SEGMENT_FORMAT_VERSION,
-        },
-      ],
+      segments: [...manifest.segments, segmentRef(encoded, key)],
     };
     const text = job.fresh.chunks[0]?.text ?? "";
     started = performance.now();

@@ -39,7 +39,7 @@ import { ObjectStore } from "../shared/adapters/object-store.ts";
 import { type CompactionPolicy, DEFAULT_COMPACTION_POLICY, nextMerge } from "../shared/domain/compaction-policy.ts";
 import { DEFAULT_ANN } from "../shared/domain/hybrid-search.ts";
 import { FIRST_INDEX, type IndexManifest, LEGACY_MODEL_ID, type SegmentRef } from "../shared/domain/manifest.ts";
-import { encodeBatchSegment, SEGMENT_FORMAT_VERSION } from "../shared/domain/segment.ts";
+import { encodeBatchSegment, SEGMENT_FORMAT_VERSION, segmentRef } from "../shared/domain/segment.ts";
 import type { DocumentInfo, EmbeddedChunk } from "../shared/domain/types.ts";
 import { segmentKey } from "../shared/stages/indexing.ts";
 import { type BenchData, chunkAt, datasetData, syntheticData } from "./bench-scale-data.ts";
@@ -172,19 +172,10 @@ async function build(data: BenchData, sizes: number[], policy: CompactionPolicy,
       const encoded = encodeBatchSegment(segmentId, chunks, docs, { model: LEGACY_MODEL_ID });
       const key = segmentKey(TENANT, collection, segmentId);
       await objects.write(RESOURCE, key, encoded.parts);
-      await manifests.addSegment(
-        TENANT,
-        collection,
-        {
-          id: segmentId,
-          key,
-          chunks: encoded.header.chunkCount,
-          bytes: encoded.byteLength,
-          createdAt: encoded.header.createdAt,
-          format: SEGMENT_FORMAT_VERSION,
-        },
-        { index: FIRST_INDEX, model: LEGACY_MODEL_ID },
-      );
+      await manifests.addSegment(TENANT, collection, segmentRef(encoded, key), {
+        index: FIRST_INDEX,
+        model: LEGACY_MODEL_ID,
+      });
       const seconds = (performance.now() - started) / 1000;
       index.maxSeconds = Math.max(index.maxSeconds, seconds);
       index.totalSeconds += seconds;

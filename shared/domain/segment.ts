@@ -58,6 +58,7 @@ import {
   mergeBm25Postings,
   type PostingSource,
 } from "./bm25.ts";
+import type { SegmentRef } from "./manifest.ts";
 import { decodeSegmentV1, SEGMENT_V1 } from "./segment-v1.ts";
 import { type Chunk, type DocumentInfo, documentKey, type EmbeddedChunk } from "./types.ts";
 import { FlatIndex, normalizeInto, type VectorInput } from "./vector-index.ts";
@@ -693,6 +694,18 @@ export interface EncodedSegment {
   header: SegmentHeader;
   parts: Uint8Array[];
   byteLength: number;
+}
+
+/** The manifest's entry for an encoded segment written to the object `key`. */
+export function segmentRef(encoded: EncodedSegment, key: string): SegmentRef {
+  return {
+    id: encoded.header.segmentId,
+    key,
+    chunks: encoded.header.chunkCount,
+    bytes: encoded.byteLength,
+    createdAt: encoded.header.createdAt,
+    format: SEGMENT_FORMAT_VERSION,
+  };
 }
 
 /** One buffer with the whole segment. */

@@ -15,6 +15,7 @@ import {
   mergeSegmentParts,
   SEGMENT_FORMAT_VERSION,
   Segment,
+  segmentRef,
 } from "../domain/segment.ts";
 import { maskTargets } from "../domain/visibility.ts";
 import { segmentKey } from "./indexing.ts";
@@ -125,19 +126,7 @@ export async function compactCollection(
         const remaining = manifest.segments.filter((ref) => !ids.includes(ref.id));
         const purged = unheldTombstones(manifest.tombstones, await Promise.all(remaining.map(open)));
         try {
-          await deps.manifests.replaceSegments(
-            manifest,
-            ids,
-            {
-              id: mergedId,
-              key,
-              chunks: encoded.header.chunkCount,
-              bytes: encoded.byteLength,
-              createdAt: encoded.header.createdAt,
-              format: SEGMENT_FORMAT_VERSION,
-            },
-            purged,
-          );
+          await deps.manifests.replaceSegments(manifest, ids, segmentRef(encoded, key), purged);
         } catch (error) {
           if (!(error instanceof ManifestConflict)) throw error;
           conflicts += 1;

@@ -18,7 +18,7 @@ import {
   type IndexTarget,
   type ReembedSegment,
 } from "../domain/messages.ts";
-import { decodeSegment, encodeBatchSegment, SEGMENT_FORMAT_VERSION, type Segment } from "../domain/segment.ts";
+import { decodeSegment, encodeBatchSegment, type Segment, segmentRef } from "../domain/segment.ts";
 import { type DocumentInfo, documentKey, type EmbeddedChunk } from "../domain/types.ts";
 import type { SegmentBlobs } from "./ports.ts";
 import { batchCount, distinctGroups, liveGroups } from "./progress.ts";
@@ -250,20 +250,7 @@ async function writeSegment(
   const key = segmentKey(tenant, collection, segmentId, target.index);
   await deps.blobs.write(key, encoded.parts);
   // Its revisions stay hidden (pending) until their jobs complete.
-  const listed = await deps.manifests.addSegment(
-    tenant,
-    collection,
-    {
-      id: segmentId,
-      key,
-      chunks: encoded.header.chunkCount,
-      bytes: encoded.byteLength,
-      createdAt: encoded.header.createdAt,
-      format: SEGMENT_FORMAT_VERSION,
-    },
-    target,
-    [...revisions],
-  );
+  const listed = await deps.manifests.addSegment(tenant, collection, segmentRef(encoded, key), target, [...revisions]);
   return { id: segmentId, revisions: [...revisions], listed };
 }
 

@@ -7,7 +7,7 @@ import { ObjectStore } from "../../shared/adapters/object-store.ts";
 import { SegmentFiles } from "../../shared/adapters/segment-files.ts";
 import { type CompactionPolicy, nextMerge, tierOf } from "../../shared/domain/compaction-policy.ts";
 import { FIRST_INDEX, LEGACY_MODEL_ID } from "../../shared/domain/manifest.ts";
-import { encodeBatchSegment, readSegmentHeader, SEGMENT_FORMAT_VERSION } from "../../shared/domain/segment.ts";
+import { encodeBatchSegment, readSegmentHeader, segmentRef } from "../../shared/domain/segment.ts";
 import type { DocumentInfo, EmbeddedChunk } from "../../shared/domain/types.ts";
 import { compactCollection } from "../../shared/stages/compaction.ts";
 import { segmentKey } from "../../shared/stages/indexing.ts";
@@ -72,19 +72,7 @@ async function ingest(collection: string, documents: number, first: number, targ
   const encoded = encodeBatchSegment(id, chunks, docs, { model: target.model });
   const key = segmentKey("acme", collection, id, target.index);
   await blobs.write(key, encoded.parts);
-  await manifests.addSegment(
-    "acme",
-    collection,
-    {
-      id,
-      key,
-      chunks: encoded.header.chunkCount,
-      bytes: encoded.byteLength,
-      createdAt: encoded.header.createdAt,
-      format: SEGMENT_FORMAT_VERSION,
-    },
-    target,
-  );
+  await manifests.addSegment("acme", collection, segmentRef(encoded, key), target);
   return chunks.map((chunk) => chunk.chunkId);
 }
 
@@ -257,14 +245,7 @@ describe("size-tiered compaction", () => {
       const key = segmentKey("acme", collection, id);
       await blobs.write(key, encoded.parts);
       const revisions = [...docs.values()].map((info) => `${info.documentId}@${info.revision}`);
-      const ref = {
-        id,
-        key,
-        chunks: encoded.header.chunkCount,
-        bytes: encoded.byteLength,
-        createdAt: encoded.header.createdAt,
-        format: SEGMENT_FORMAT_VERSION,
-      };
+      const ref = segmentRef(encoded, key);
       await manifests.addSegment("acme", collection, ref, TARGET, revisions);
       for (const revision of revisions) {
         if (reveal || !revision.startsWith("report@")) await manifests.revealRevision("acme", collection, revision);
