@@ -155,6 +155,9 @@ describe("ANN segments", () => {
     // The shortlist's vectors, then the results' chunk records and texts.
     expect(reads).toHaveLength(3);
     expect((reads[0] as ByteRange[]).length).toBeLessThanOrEqual(nprobe);
+    // …and only around the probed lists: in chunk order the same candidates would span the whole group.
+    const vectorBytes = (reads[0] as ByteRange[]).reduce((sum, range) => sum + range.length, 0);
+    expect(vectorBytes).toBeLessThan((ann.size * d * 4) / 2);
 
     // Once local (the segment cached on disk), reads cost microseconds: exactly the shortlist's vectors.
     const localReads: ByteRange[][] = [];
