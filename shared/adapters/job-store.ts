@@ -185,17 +185,25 @@ export class JobStore {
 
   /**
    * Moves a job forward to `to` (recording when), optionally setting attributes with it.
+   * `passed` records when the job went through states the write skips (a stage that moves a job
+   * on only once its work is done says when that work began, at no extra write).
    * Returns false when the job is missing or already at or past `to`: replays are no-ops.
    */
   async advance(
     jobId: string,
     to: JobState,
     set: Partial<Pick<Job, "chunksTotal" | "size" | "error" | "uploadEtag">> = {},
+    passed: Partial<Record<JobState, string>> = {},
   ): Promise<boolean> {
     const from = statesBefore(to);
     const names: Record<string, string> = { "#state": "state", "#stages": "stages", "#to": to };
     const values: Record<string, unknown> = { ":to": to, ":now": new Date().toISOString(), ":expires": this.expiry() };
     const assignments = ["#state = :to", "#stages.#to = :now", "updatedAt = :now", "expiresAt = :expires"];
+    for (const [state, at] of Object.entries(passed)) {
+      names[`#passed${state}`] = state;
+      values[`:passed${state}`] = at;
+      assignments.push(`#stages.#passed${state} = :passed${state}`);
+    }
     for (const [attribute, value] of Object.entries(set)) {
       names[`#${attribute}`] = attribute;
       values[`:${attribute}`] = value;

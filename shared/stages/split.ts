@@ -1,12 +1,12 @@
 import type { JobStore } from "../adapters/job-store.ts";
 import { ObjectChanged, type ObjectStore } from "../adapters/object-store.ts";
 import { ExtractionError, isDomainError } from "../domain/errors.ts";
-import { isTerminal } from "../domain/jobs.ts";
+import { isTerminal, type Job } from "../domain/jobs.ts";
 import type { ChunkGroup, DocumentUploaded } from "../domain/messages.ts";
 import type { Chunk } from "../domain/types.ts";
 
 export interface SplitDeps {
-  jobs: Pick<JobStore, "advance" | "get" | "fail">;
+  jobs: Pick<JobStore, "advance" | "get" | "getMany" | "fail">;
   objects: Pick<ObjectStore, "read">;
   /** Extracted text → chunks (extraction + token-aware chunking). */
   split: (documentId: string, bytes: Uint8Array, contentType: string) => Promise<Chunk[]>;
@@ -22,15 +22,19 @@ export const MAX_GROUP_CHUNK_BYTES = 256 * 1024;
 /**
  * Splits a batch of uploaded documents (each job once, however often it was delivered) and then
  * publishes all their groups; a job's chunk total is recorded before any of its groups is
- * published, so completion can never be declared early.
+ * published, so completion can never be declared early. The batch's jobs are read in one round
+ * trip, so that each document costs one job write (its move to EMBEDDING) in the usual case.
  */
 export async function splitDocuments(
   messages: DocumentUploaded[],
   deps: SplitDeps & { publish: (groups: ChunkGroup[]) => Promise<void> },
 ): Promise<{ outcomes: (SplitOutcome & { jobId: string })[] }> {
   const distinct = [...new Map(messages.map((message) => [message.jobId, message])).values()];
+  const jobs = await deps.jobs.getMany(distinct.map((message) => message.jobId));
   const outcomes: (SplitOutcome & { jobId: string })[] = [];
-  for (const message of distinct) outcomes.push({ jobId: message.jobId, ...(await splitDocument(message, deps)) });
+  for (const message of distinct) {
+    outcomes.push({ jobId: message.jobId, ...(await splitDocument(message, deps, jobs.get(message.jobId) ?? null)) });
+  }
   await deps.publish(outcomes.flatMap((outcome) => (outcome.kind === "split" ? outcome.groups : [])));
   return { outcomes };
 }
@@ -46,15 +50,22 @@ export type SplitOutcome =
  * completion can never be declared early. A replay (redelivery, or a duplicate publish by
  * on-upload) splits again and yields the same group ids, which the later stages count once. A
  * document that cannot be read fails its job with the reason instead of retrying.
+ *
+ * The job goes from UPLOADED to EMBEDDING in one write once the chunks are known; that write also
+ * records when splitting began (stages.SPLITTING), so the job's trace still shows the split's
+ * duration without a write of its own. `seen` is the job as read before (undefined: read it here;
+ * null: it did not exist).
  */
-export async function splitDocument(message: DocumentUploaded, deps: SplitDeps): Promise<SplitOutcome> {
+export async function splitDocument(
+  message: DocumentUploaded,
+  deps: SplitDeps,
+  seen?: Job | null,
+): Promise<SplitOutcome> {
   const { jobId } = message;
-  // The usual case moves the job on in one write; only a replay needs to look at where it is.
-  if (!(await deps.jobs.advance(jobId, "SPLITTING"))) {
-    const job = await deps.jobs.get(jobId);
-    if (!job) return { kind: "skipped", reason: `job ${jobId} does not exist` };
-    if (isTerminal(job.state)) return { kind: "skipped", reason: `job ${jobId} is ${job.state}` };
-  }
+  const job = seen === undefined ? await deps.jobs.get(jobId) : seen;
+  const skip = skipReason(jobId, job ?? undefined);
+  if (skip) return { kind: "skipped", reason: skip };
+  const splitStarted = new Date().toISOString();
 
   let chunks: Chunk[];
   try {
@@ -72,7 +83,18 @@ export async function splitDocument(message: DocumentUploaded, deps: SplitDeps):
     return { kind: "failed", reason: error.message };
   }
 
-  await deps.jobs.advance(jobId, "EMBEDDING", { chunksTotal: chunks.length });
+  const moved = await deps.jobs.advance(
+    jobId,
+    "EMBEDDING",
+    { chunksTotal: chunks.length },
+    { SPLITTING: splitStarted },
+  );
+  if (!moved) {
+    // Already EMBEDDING or later (a replay: its groups are published again, and counted once),
+    // or finished or gone since it was read.
+    const skipNow = skipReason(jobId, await deps.jobs.get(jobId));
+    if (skipNow) return { kind: "skipped", reason: skipNow };
+  }
   const groups = groupChunks(chunks, deps.chunksPerGroup, MAX_GROUP_CHUNK_BYTES).map((part, i) => ({
     jobId,
     tenant: message.tenant,
@@ -81,6 +103,13 @@ export async function splitDocument(message: DocumentUploaded, deps: SplitDeps):
     chunks: part,
   }));
   return { kind: "split", chunks: chunks.length, groups };
+}
+
+/** Why a document is not split: its job is gone or has already finished. */
+function skipReason(jobId: string, job: Job | undefined): string | undefined {
+  if (!job) return `job ${jobId} does not exist`;
+  if (isTerminal(job.state)) return `job ${jobId} is ${job.state}`;
+  return undefined;
 }
 
 /** Consecutive chunks in groups of at most `perGroup` chunks and `maxBytes` bytes (a chunk alone may exceed it). */

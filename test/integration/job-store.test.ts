@@ -36,8 +36,11 @@ describe("JobStore on DynamoDB Local", () => {
     await newJob("j1");
     expect(await store.advance("j1", "UPLOADED", { size: 1234 })).toBe(true);
     expect(await store.advance("j1", "UPLOADED")).toBe(false); // replayed notification
-    expect(await store.advance("j1", "SPLITTING")).toBe(true);
-    expect(await store.advance("j1", "EMBEDDING", { chunksTotal: 5 })).toBe(true);
+    // The split stage moves UPLOADED → EMBEDDING in one write that also says when splitting began.
+    const splitStarted = new Date(Date.now() - 250).toISOString();
+    expect(await store.advance("j1", "EMBEDDING", { chunksTotal: 5 }, { SPLITTING: splitStarted })).toBe(true);
+    expect(await store.advance("j1", "EMBEDDING", { chunksTotal: 5 }, { SPLITTING: splitStarted })).toBe(false);
+    expect((await store.get("j1"))?.stages.SPLITTING).toBe(splitStarted);
 
     expect(await store.countBatch("j1", "embedded", "doc-j1:g0", 3)).toBe(true);
     expect(await store.countBatch("j1", "embedded", "doc-j1:g0", 3)).toBe(false); // redelivered

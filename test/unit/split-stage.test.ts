@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ExtractionError } from "../../shared/domain/errors.ts";
 import type { DocumentUploaded } from "../../shared/domain/messages.ts";
 import type { Chunk } from "../../shared/domain/types.ts";
-import { type SplitDeps, splitDocument } from "../../shared/stages/split.ts";
+import { type SplitDeps, splitDocument, splitDocuments } from "../../shared/stages/split.ts";
 import { InMemoryJobs, job } from "./fakes/stores.ts";
 
 const message = (jobId: string): DocumentUploaded => ({
@@ -67,7 +67,39 @@ describe("split stage", () => {
     const stored = jobs.jobs.get("j1");
     expect(stored?.state).toBe("EMBEDDING");
     expect(stored?.chunksTotal).toBe(5);
-    expect(Object.keys(stored?.stages ?? {})).toEqual(expect.arrayContaining(["SPLITTING", "EMBEDDING"]));
+    // Splitting began before the job moved to EMBEDDING, and its trace says when.
+    const { SPLITTING: began, EMBEDDING: embedding } = stored?.stages ?? {};
+    expect(began && embedding && Date.parse(began) <= Date.parse(embedding)).toBe(true);
+  });
+
+  it("a batch reads its jobs in one round trip and writes each job once", async () => {
+    const jobs = new InMemoryJobs(job("j1", "UPLOADED"), job("j2", "UPLOADED"), job("j3", "UPLOADED"));
+    const published: string[] = [];
+    const messages = ["j1", "j2", "j3", "j2"].map(message);
+    const { outcomes } = await splitDocuments(messages, {
+      ...deps(jobs, Object.fromEntries(messages.map((m) => [m.key, `text of ${m.jobId}`]))),
+      publish: async (groups) => {
+        published.push(...groups.map((group) => group.groupId));
+      },
+    });
+    expect(outcomes.map((outcome) => outcome.kind)).toEqual(["split", "split", "split"]);
+    expect(jobs.calls).toEqual(["getMany", "advance", "advance", "advance"]);
+    expect(published).toEqual(["j1:0", "j1:1", "j2:0", "j2:1", "j3:0", "j3:1"]);
+    for (const id of ["j1", "j2", "j3"])
+      expect(jobs.jobs.get(id)).toMatchObject({ state: "EMBEDDING", chunksTotal: 3 });
+  });
+
+  it("a job that finished while its document was being split is skipped, not published", async () => {
+    const jobs = new InMemoryJobs(job("j1", "UPLOADED"));
+    const input: SplitDeps = {
+      ...deps(jobs, { [message("j1").key]: "one two" }),
+      split: async (documentId, bytes) => {
+        await jobs.fail("j1", "deleted by its owner");
+        return splitWords(documentId, bytes);
+      },
+    };
+    expect(await splitDocument(message("j1"), input)).toEqual({ kind: "skipped", reason: "job j1 is FAILED" });
+    expect(jobs.jobs.get("j1")).toMatchObject({ state: "FAILED", error: "deleted by its owner" });
   });
 
   it("a redelivered message splits again into the same groups and leaves the job where it is", async () => {
@@ -122,7 +154,7 @@ describe("split stage", () => {
     await expect(splitDocument(message("j1"), deps(jobs, { [message("j1").key]: timeout }))).rejects.toThrow(
       "socket hang up",
     );
-    expect(jobs.jobs.get("j1")?.state).toBe("SPLITTING");
+    expect(jobs.jobs.get("j1")?.state).toBe("UPLOADED");
     expect(jobs.jobs.get("j1")?.error).toBeUndefined();
   });
 });

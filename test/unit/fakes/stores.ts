@@ -90,11 +90,12 @@ export class InMemoryJobs implements JobPort {
     jobId: string,
     to: JobState,
     set: Partial<Pick<Job, "chunksTotal" | "size" | "error">> = {},
+    passed: Partial<Record<JobState, string>> = {},
   ): Promise<boolean> {
     this.calls.push("advance");
     const item = this.jobs.get(jobId);
     if (!item || !statesBefore(to).includes(item.state)) return false;
-    Object.assign(item, set, { state: to, stages: { ...item.stages, [to]: new Date().toISOString() } });
+    Object.assign(item, set, { state: to, stages: { ...item.stages, ...passed, [to]: new Date().toISOString() } });
     return true;
   }
 
