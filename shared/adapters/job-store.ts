@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
+  BatchWriteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -29,9 +30,10 @@ export interface BatchCount extends BatchRef {
 const UPLOAD_CHECKS = "UPLOADCHECK";
 const UPLOAD_CHECK_SHARDS = 4;
 
-/** DynamoDB's limits per TransactWriteItems and per BatchGetItem. */
+/** DynamoDB's limits per TransactWriteItems, BatchGetItem and BatchWriteItem. */
 const MAX_TRANSACTION_ITEMS = 100;
 const MAX_BATCH_GET_KEYS = 100;
+const MAX_BATCH_WRITE_ITEMS = 25;
 
 type TransactItem = NonNullable<TransactWriteCommandInput["TransactItems"]>[number];
 
@@ -132,11 +134,43 @@ export class JobStore {
     return due;
   }
 
-  /** Moves a job's upload check to `to` (from `from`), or drops it when `to` is undefined. */
-  async rescheduleUploadCheck(jobId: string, from: string, to?: Date): Promise<void> {
-    const items: TransactItem[] = [{ Delete: { TableName: this.table, Key: this.uploadCheckKey(jobId, from) } }];
-    if (to) items.push({ Put: { TableName: this.table, Item: this.uploadCheckItem(jobId, to) } });
-    await this.db.send(new TransactWriteCommand({ TransactItems: items }));
+  /** Moves a job's upload check to `to` (from `from`). */
+  async rescheduleUploadCheck(jobId: string, from: string, to: Date): Promise<void> {
+    await this.db.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          { Delete: { TableName: this.table, Key: this.uploadCheckKey(jobId, from) } },
+          { Put: { TableName: this.table, Item: this.uploadCheckItem(jobId, to) } },
+        ],
+      }),
+    );
+  }
+
+  /**
+   * Drops upload checks that are settled, 25 per request (idempotent: a check already gone is no
+   * error; a repeated one is sent once, as BatchWriteItem refuses a request that repeats a key).
+   */
+  async dropUploadChecks(checks: { jobId: string; checkAt: string }[]): Promise<void> {
+    const keys = [
+      ...new Map(
+        checks
+          .map((check) => this.uploadCheckKey(check.jobId, check.checkAt))
+          .map((key) => [`${key.pk}\n${key.sk}`, key]),
+      ).values(),
+    ];
+    for (let start = 0; start < keys.length; start += MAX_BATCH_WRITE_ITEMS) {
+      let pending = keys.slice(start, start + MAX_BATCH_WRITE_ITEMS).map((key) => ({ DeleteRequest: { Key: key } }));
+      await pRetry(
+        async () => {
+          const { UnprocessedItems } = await this.db.send(
+            new BatchWriteCommand({ RequestItems: { [this.table]: pending } }),
+          );
+          pending = (UnprocessedItems?.[this.table] ?? []) as typeof pending;
+          if (pending.length > 0) throw new Error(`DynamoDB left ${pending.length} deletes unprocessed`);
+        },
+        { retries: 8, minTimeout: 50 },
+      );
+    }
   }
 
   private uploadCheckKey(jobId: string, checkAt: string) {

@@ -216,4 +216,43 @@ describe("JobStore on DynamoDB Local", () => {
       InvalidJobCursorError,
     );
   });
+
+  it("finds upload checks when due, moves them, and drops settled ones in batches", async () => {
+    // Its own table: the due-date partitions are the table's, not a job's.
+    const checksTable = uniqueName("checks");
+    const drop = await createJobsTable(client, checksTable);
+    try {
+      const checks = new JobStore(DynamoDBDocumentClient.from(client), checksTable);
+      const base = Date.parse("2026-06-01T00:00:00.000Z");
+      const ids = Array.from({ length: 60 }, (_, i) => `due-${i}`);
+      for (const [i, jobId] of ids.entries()) {
+        await checks.create(
+          {
+            jobId,
+            tenant: "acme",
+            documentId: `doc-${jobId}`,
+            collection: "default",
+            filename: "a.txt",
+            contentType: "text/plain",
+            size: 1,
+            metadata: {},
+            objectKey: `uploads/acme/${jobId}/file`,
+          },
+          new Date(base + i * 1000),
+        );
+      }
+      const due = await checks.dueUploads(new Date(base + 29_500));
+      expect(due.map((check) => check.jobId).sort()).toEqual(ids.slice(0, 30).sort());
+
+      // One waits longer, the rest are settled: dropped over two BatchWriteItem requests.
+      const [later, ...settled] = due as [(typeof due)[number], ...typeof due];
+      await checks.rescheduleUploadCheck(later.jobId, later.checkAt, new Date(base + 3_600_000));
+      await checks.dropUploadChecks([...settled.slice(0, 3), ...settled]); // a repeat is sent once
+      expect(await checks.dueUploads(new Date(base + 29_500))).toEqual([]);
+      const all = await checks.dueUploads(new Date(base + 3_600_000));
+      expect(all.map((check) => check.jobId).sort()).toEqual([later.jobId, ...ids.slice(30)].sort());
+    } finally {
+      await drop();
+    }
+  });
 });
