@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { setPriority } from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { InvocationContext, LambdaError, WorkerReply } from "./worker-protocol.ts";
@@ -16,6 +17,12 @@ export interface FunctionDefinition {
   memoryMb: number;
   /** How many execution environments may run at once (reserved concurrency, or a local default). */
   concurrency: number;
+  /**
+   * No client waits on it (event-source and notification targets): its environments run at a lower
+   * CPU priority. In Lambda every environment has CPU of its own; on one machine the pipeline's
+   * work would otherwise queue the requests clients are waiting on behind it.
+   */
+  background?: boolean;
 }
 
 export type InvokeResult =
@@ -28,6 +35,9 @@ interface Worker {
 }
 
 const workerScript = fileURLToPath(new URL("./lambda-worker.ts", import.meta.url));
+
+/** Niceness of background functions' environments: a waiting request gets about 90 % of a contended core. */
+const BACKGROUND_NICENESS = 10;
 
 /**
  * Runs one function's invocations in warm worker processes: each is an execution environment
@@ -170,6 +180,13 @@ export class FunctionHost {
       },
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
+    if (this.definition.background && child.pid !== undefined) {
+      try {
+        setPriority(child.pid, BACKGROUND_NICENESS);
+      } catch {
+        // Best effort: without it the function still runs, only at the usual priority.
+      }
+    }
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) {
         createInterface({ input: stream }).on("line", (line) => {

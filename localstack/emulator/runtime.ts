@@ -245,12 +245,20 @@ export class LocalRuntime {
     for (const located of functionsByArn.values()) this.functionsByLogicalId.set(located.logicalId, located);
     const locate = (nameOrArn: string) =>
       functionsByArn.get(nameOrArn) ?? functionsByArn.get(nameOrArn.split(":").at(-1) ?? "");
-    // Functions a client waits on: the targets of HTTP routes.
+    // Functions a client waits on: the targets of HTTP routes, and the functions those invoke
+    // (named in their environment, as search names its shards).
     const routed = new Set(
       ofType("AWS::ApiGatewayV2::Integration").flatMap(
         (located) => locate(String(props(located).IntegrationUri))?.logicalId ?? [],
       ),
     );
+    for (const logicalId of [...routed]) {
+      const environment = JSON.stringify(props(this.functionsByLogicalId.get(logicalId) as Located).Environment ?? {});
+      for (const other of this.functionsByLogicalId.keys()) {
+        const name = physical.get(other)?.ref;
+        if (name && new RegExp(`(^|[^\\w-])${escapeRegExp(name)}($|[^\\w-])`).test(environment)) routed.add(other);
+      }
+    }
     const host = (nameOrArn: string): FunctionHost => {
       const located = locate(nameOrArn);
       if (!located) throw new Error(`the template refers to a function it does not declare: ${nameOrArn}`);
@@ -504,6 +512,7 @@ export class LocalRuntime {
       timeoutSeconds: Number(properties.Timeout ?? 3),
       memoryMb: Number(properties.MemorySize ?? 128),
       concurrency,
+      background: !answersRequests,
     };
   }
 
@@ -597,3 +606,5 @@ function startSchedule(
   schedule.stop = () => clearInterval(timer);
   return schedule;
 }
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
