@@ -198,27 +198,38 @@ export class ManifestStore {
   }
 
   /**
-   * Makes a completed revision searchable (no longer pending) and, in the same write per index,
-   * tombstones the revision it replaces, so search never shows both or neither. Every live index
-   * of the collection is updated (an upload lands in each of them).
+   * Makes completed revisions searchable (no longer pending) and, in the same write per index,
+   * tombstones the revisions they replace, so search never shows both or neither. Every live index
+   * of the collection is updated (an upload lands in each of them); a batch of revisions costs one
+   * write per index, not one per revision.
    */
-  async revealRevision(tenant: string, collection: string, revision: string, replaced?: string): Promise<void> {
+  async revealRevisions(
+    tenant: string,
+    collection: string,
+    revisions: readonly string[],
+    replaced: readonly string[] = [],
+  ): Promise<void> {
+    if (revisions.length === 0 && replaced.length === 0) return;
     const { indexes } = await this.collection(tenant, collection);
     const targets = indexes.size > 0 ? [...indexes.keys()] : [FIRST_INDEX];
     if (indexes.size === 0) await this.ensure(tenant, collection);
+    const changes = [
+      ...(revisions.length > 0 ? ["DELETE pending :revisions"] : []),
+      `ADD #version :one${replaced.length > 0 ? ", tombstones :replaced" : ""}`,
+    ];
     for (const index of targets) {
       try {
         await this.db.send(
           new UpdateCommand({
             TableName: this.table,
             Key: this.key(tenant, collection, index),
-            UpdateExpression: `DELETE pending :revision ADD #version :one${replaced ? ", tombstones :replaced" : ""}`,
+            UpdateExpression: changes.join(" "),
             ConditionExpression: "attribute_exists(pk) AND attribute_not_exists(dropped)",
             ExpressionAttributeNames: { "#version": "version" },
             ExpressionAttributeValues: {
-              ":revision": new Set([revision]),
+              ...(revisions.length > 0 ? { ":revisions": new Set(revisions) } : {}),
               ":one": 1,
-              ...(replaced ? { ":replaced": new Set([replaced]) } : {}),
+              ...(replaced.length > 0 ? { ":replaced": new Set(replaced) } : {}),
             },
           }),
         );

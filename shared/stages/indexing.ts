@@ -27,7 +27,7 @@ export interface IndexDeps {
   jobs: Pick<JobStore, "getMany" | "uncounted" | "countIndexed" | "completeIfDone" | "addWork">;
   manifests: Pick<
     ManifestStore,
-    "get" | "collection" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision" | "revealRevision"
+    "get" | "collection" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision" | "revealRevisions"
   >;
   blobs: SegmentBlobs;
   /** Sends groups (without vectors) to chunks.to-embed: copies for a second index, and re-routed groups. */
@@ -132,17 +132,23 @@ export async function indexGroups(groups: EmbeddedGroup[], deps: IndexDeps): Pro
     (job) => !isTerminal(job.state) && job.chunksTotal > 0 && job.chunksIndexed >= job.chunksTotal,
   );
   const completed: Job[] = [];
-  for (const job of distinctJobs([...finished, ...stalled, ...finishedElsewhere])) {
-    // A migration's job fills its new index: nothing to promote (its revisions are the uploads').
-    const migration = isMigrationJob(job.jobId);
-    if (!migration) await promote(job, deps);
+  const finishing = distinctJobs([...finished, ...stalled, ...finishedElsewhere]);
+  // A migration's job fills its new index: nothing to promote (its revisions are the uploads').
+  await promote(
+    finishing.filter((job) => !isMigrationJob(job.jobId)),
+    deps,
+  );
+  for (const job of finishing) {
     if (await deps.jobs.completeIfDone(job.jobId)) completed.push(job);
-    else if (!migration && (await deps.jobs.getMany([job.jobId])).get(job.jobId)?.state === "FAILED") {
+    else if (!isMigrationJob(job.jobId) && (await deps.jobs.getMany([job.jobId])).get(job.jobId)?.state === "FAILED") {
       // Failed meanwhile (a rare race with the dead-letter function): a FAILED job shows nothing.
       await deps.manifests.addTombstone(job.tenant, job.collection, revisionOf(job));
     }
   }
-  for (const job of [...replayed, ...completedElsewhere]) if (!isMigrationJob(job.jobId)) await promote(job, deps);
+  await promote(
+    [...replayed, ...completedElsewhere].filter((job) => !isMigrationJob(job.jobId)),
+    deps,
+  );
   // Compaction last: the revisions this batch completed are shown now, so their segments can be merged.
   for (const { tenant, collection, target } of batches.values()) {
     await requestCompaction(tenant, collection, target.index, deps);
@@ -276,23 +282,30 @@ const revisionOf = (job: Job) => documentKey({ documentId: job.documentId, revis
 const distinctJobs = (jobs: Job[]) => [...new Map(jobs.map((job) => [job.jobId, job])).values()];
 
 /**
- * A completed upload becomes its document's live revision: searchable from now on, and the
- * revision it replaces tombstoned (in the same manifest write when both are in one collection).
- * Idempotent, so a replay can run it again.
+ * Completed uploads become their documents' live revisions: searchable from now on, and the
+ * revisions they replace tombstoned in the same manifest write when both are in one collection.
+ * Each document's pointer moves on its own; the reveals are gathered, so a batch writes each
+ * collection's manifests once however many jobs it completes. Idempotent, so a replay can run it again.
  */
-async function promote(job: Job, deps: IndexDeps): Promise<void> {
-  const revision = revisionOf(job);
-  const replaced = await deps.manifests.promoteRevision(job.tenant, job.documentId, {
-    id: job.jobId,
-    collection: job.collection,
-    createdAt: job.createdAt,
-  });
-  const replacedKey = replaced && documentKey({ documentId: job.documentId, revision: replaced.id });
-  if (replaced && replaced.collection !== job.collection) {
-    await deps.manifests.addTombstone(job.tenant, replaced.collection, replacedKey as string);
-    await deps.manifests.revealRevision(job.tenant, job.collection, revision);
-  } else {
-    await deps.manifests.revealRevision(job.tenant, job.collection, revision, replacedKey);
+async function promote(jobs: Job[], deps: IndexDeps): Promise<void> {
+  const reveals = new Map<string, { tenant: string; collection: string; revisions: string[]; replaced: string[] }>();
+  for (const job of jobs) {
+    const replaced = await deps.manifests.promoteRevision(job.tenant, job.documentId, {
+      id: job.jobId,
+      collection: job.collection,
+      createdAt: job.createdAt,
+    });
+    const key = `${job.tenant}\n${job.collection}`;
+    const reveal = reveals.get(key) ?? { tenant: job.tenant, collection: job.collection, revisions: [], replaced: [] };
+    reveals.set(key, reveal);
+    reveal.revisions.push(revisionOf(job));
+    if (!replaced) continue;
+    const replacedKey = documentKey({ documentId: job.documentId, revision: replaced.id });
+    if (replaced.collection === job.collection) reveal.replaced.push(replacedKey);
+    else await deps.manifests.addTombstone(job.tenant, replaced.collection, replacedKey);
+  }
+  for (const { tenant, collection, revisions, replaced } of reveals.values()) {
+    await deps.manifests.revealRevisions(tenant, collection, revisions, replaced);
   }
 }
 

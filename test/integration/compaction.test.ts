@@ -248,7 +248,7 @@ describe("size-tiered compaction", () => {
       const ref = segmentRef(encoded, key);
       await manifests.addSegment("acme", collection, ref, TARGET, revisions);
       for (const revision of revisions) {
-        if (reveal || !revision.startsWith("report@")) await manifests.revealRevision("acme", collection, revision);
+        if (reveal || !revision.startsWith("report@")) await manifests.revealRevisions("acme", collection, [revision]);
       }
       return id;
     };

@@ -35,6 +35,26 @@ const segment = (id: string, chunks = 3): SegmentRef => ({
 const MINI = { index: "1", model: "all-minilm-l6-v2-q" };
 
 describe("ManifestStore on DynamoDB Local", () => {
+  it("reveals a batch's revisions and tombstones what they replace in one write", async () => {
+    await store.addSegment("acme", "reveal", segment("r1"), MINI, ["d1@j1", "d2@j2", "d3@j3"]);
+    const before = await store.get("acme", "reveal");
+    expect([...(before.pending ?? [])].sort()).toEqual(["d1@j1", "d2@j2", "d3@j3"]);
+    await store.revealRevisions("acme", "reveal", ["d1@j1", "d2@j2"], ["d1@j0"]);
+    const after = await store.get("acme", "reveal");
+    expect(after.pending ?? []).toEqual(["d3@j3"]);
+    expect(after.tombstones).toEqual(["d1@j0"]);
+    expect(after.version).toBe(before.version + 1);
+    // A replay changes nothing but the version; nothing to reveal writes nothing.
+    await store.revealRevisions("acme", "reveal", ["d1@j1", "d2@j2"], ["d1@j0"]);
+    await store.revealRevisions("acme", "reveal", []);
+    const again = await store.get("acme", "reveal");
+    expect({ pending: again.pending, tombstones: again.tombstones }).toEqual({
+      pending: ["d3@j3"],
+      tombstones: ["d1@j0"],
+    });
+    expect(again.version).toBe(before.version + 2);
+  });
+
   it("lists a segment once however often it is added", async () => {
     expect(await store.addSegment("acme", "docs", segment("s1"), MINI)).toBe(true);
     expect(await store.addSegment("acme", "docs", segment("s1"), MINI)).toBe(false);

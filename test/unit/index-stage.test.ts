@@ -209,7 +209,7 @@ describe("index stage", () => {
         addTombstone: (...args) => manifests.addTombstone(...args),
         replaceSegments: (...args) => manifests.replaceSegments(...args),
         promoteRevision: (...args) => manifests.promoteRevision(...args),
-        revealRevision: (...args) => manifests.revealRevision(...args),
+        revealRevisions: (...args) => manifests.revealRevisions(...args),
         addSegment: async (...args) => {
           listing();
           await gate;

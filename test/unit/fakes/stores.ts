@@ -171,7 +171,7 @@ export class InMemoryJobs implements JobPort {
 
 type ManifestPort = Pick<
   ManifestStore,
-  "get" | "collection" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision" | "revealRevision"
+  "get" | "collection" | "addSegment" | "addTombstone" | "replaceSegments" | "promoteRevision" | "revealRevisions"
 >;
 
 /** Indexes as the DynamoDB store keeps them: a manifest (with its model) per index, the active one, dropped ones. */
@@ -252,13 +252,18 @@ export class InMemoryManifests implements ManifestPort {
     return true;
   }
 
-  async revealRevision(tenant: string, collection: string, revision: string, replaced?: string): Promise<void> {
+  async revealRevisions(
+    tenant: string,
+    collection: string,
+    revisions: readonly string[],
+    replaced: readonly string[] = [],
+  ): Promise<void> {
+    if (revisions.length === 0 && replaced.length === 0) return;
     const { indexes } = await this.collection(tenant, collection);
     for (const index of indexes.size > 0 ? indexes.keys() : [FIRST_INDEX]) {
       const manifest = this.manifest(tenant, collection, index);
-      manifest.pending = (manifest.pending ?? []).filter((pending) => pending !== revision);
-      if (replaced && !manifest.tombstones.includes(replaced))
-        manifest.tombstones = [...manifest.tombstones, replaced].sort();
+      manifest.pending = (manifest.pending ?? []).filter((pending) => !revisions.includes(pending));
+      manifest.tombstones = [...new Set([...manifest.tombstones, ...replaced])].sort();
       manifest.version++;
     }
   }
