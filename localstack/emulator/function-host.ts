@@ -17,12 +17,8 @@ export interface FunctionDefinition {
   memoryMb: number;
   /** How many execution environments may run at once (reserved concurrency, or a local default). */
   concurrency: number;
-  /**
-   * No client waits on it (event-source and notification targets): its environments run at a lower
-   * CPU priority. In Lambda every environment has CPU of its own; on one machine the pipeline's
-   * work would otherwise queue the requests clients are waiting on behind it.
-   */
-  background?: boolean;
+  /** CPU niceness of its environments (0 or unset: the runtime's own priority). */
+  niceness?: number;
 }
 
 export type InvokeResult =
@@ -35,9 +31,6 @@ interface Worker {
 }
 
 const workerScript = fileURLToPath(new URL("./lambda-worker.ts", import.meta.url));
-
-/** Niceness of background functions' environments: a waiting request gets about 90 % of a contended core. */
-const BACKGROUND_NICENESS = 10;
 
 /**
  * Runs one function's invocations in warm worker processes: each is an execution environment
@@ -180,9 +173,10 @@ export class FunctionHost {
       },
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
-    if (this.definition.background && child.pid !== undefined) {
+    const { niceness } = this.definition;
+    if (niceness && child.pid !== undefined) {
       try {
-        setPriority(child.pid, BACKGROUND_NICENESS);
+        setPriority(child.pid, niceness);
       } catch {
         // Best effort: without it the function still runs, only at the usual priority.
       }

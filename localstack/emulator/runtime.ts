@@ -56,6 +56,13 @@ export interface RuntimeOptions {
    * requests overlap their waits on the servers instead of queueing behind each other.
    */
   maxRequestConcurrency?: number;
+  /**
+   * Niceness of the environments of functions no client waits on (0: the same CPU priority as
+   * the rest). Lambda gives every environment CPU of its own; on one machine the pipeline's work
+   * would otherwise queue the requests clients are waiting on behind it. The price: on a machine
+   * busy with other work, the pipeline gets less of it.
+   */
+  backgroundNiceness?: number;
   localHandlers?: LocalHandler[];
   log?: (line: string) => void;
   /** Only provision and prepare the functions: no event sources, notifications or API (one-off invocations). */
@@ -512,7 +519,7 @@ export class LocalRuntime {
       timeoutSeconds: Number(properties.Timeout ?? 3),
       memoryMb: Number(properties.MemorySize ?? 128),
       concurrency,
-      background: !answersRequests,
+      niceness: answersRequests ? 0 : (this.options.backgroundNiceness ?? 0),
     };
   }
 

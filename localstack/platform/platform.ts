@@ -58,6 +58,9 @@ export async function startPlatform(options: {
     // Environments per function behind an HTTP route (Lambda gives each request its own): a burst of
     // 20 uploads queued behind 2 environments waited ~10 requests' time each.
     maxRequestConcurrency: Number(process.env.LOCAL_REQUEST_CONCURRENCY ?? 4),
+    // The pipeline's functions yield the CPU to the API's: at 20 clients uploading while the
+    // pipeline embeds, POST /uploads otherwise waits behind the embedders.
+    backgroundNiceness: Number(process.env.LOCAL_BACKGROUND_NICENESS ?? 10),
     log,
     // The local identity provider first (the CLI's tokens), then the caller's (e.g. the console).
     localHandlers: [localTokenHandler(), ...(options.localHandlers ?? [])],
