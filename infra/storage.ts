@@ -24,6 +24,7 @@ export const DEAD_LETTER_KEYS = { failed: "aws/lambda/", redriven: "redriven/" }
 export type JobsTableAction =
   | "GetItem"
   | "BatchGetItem"
+  | "BatchWriteItem"
   | "PutItem"
   | "UpdateItem"
   | "DeleteItem"
@@ -144,7 +145,7 @@ export class Storage extends Construct {
     // listings and the collection manifests (guarded by a version attribute with conditional
     // writes). One table lets the index stage commit "batch marker + job counters + manifest
     // version" in one DynamoDB transaction, and it is one thing to back up (PITR) and to run locally.
-    const { partitionKey, sortKey, tenantJobsIndex, timeToLiveAttribute } = JOBS_TABLE;
+    const { partitionKey, sortKey, tenantJobsIndex, uploadChecksIndex, timeToLiveAttribute } = JOBS_TABLE;
     const string = dynamodb.AttributeType.STRING;
     this.jobsTable = new dynamodb.Table(this, "Jobs", {
       partitionKey: { name: partitionKey, type: string },
@@ -161,6 +162,12 @@ export class Storage extends Construct {
       partitionKey: { name: tenantJobsIndex.partitionKey, type: string },
       sortKey: { name: tenantJobsIndex.sortKey, type: string },
       projectionType: dynamodb.ProjectionType.ALL,
+    });
+    this.jobsTable.addGlobalSecondaryIndex({
+      indexName: uploadChecksIndex.indexName,
+      partitionKey: { name: uploadChecksIndex.partitionKey, type: string },
+      sortKey: { name: uploadChecksIndex.sortKey, type: string },
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
   }
 
@@ -181,6 +188,16 @@ export class Storage extends Construct {
       sid: "ListTenantJobs",
       actions: ["dynamodb:Query"],
       resourceArns: [`${this.jobsTable.tableArn}/index/${JOBS_TABLE.tenantJobsIndex.indexName}`],
+    });
+  }
+
+  /** Lets a function find the jobs whose upload check is due (Query on the upload-check index only). */
+  grantDueUploads(grantee: iam.IGrantable): iam.Grant {
+    return grantStatement({
+      grantee,
+      sid: "DueUploads",
+      actions: ["dynamodb:Query"],
+      resourceArns: [`${this.jobsTable.tableArn}/index/${JOBS_TABLE.uploadChecksIndex.indexName}`],
     });
   }
 

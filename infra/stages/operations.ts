@@ -194,11 +194,13 @@ export class Operations extends Construct {
         JOB_RETENTION_DAYS: jobRetentionDays,
       }),
     });
-    // Queries the upload due dates (table partitions UPLOADCHECK#n), moves or deletes them (a
-    // transaction of Delete + Put), reads and moves jobs on; HEADs and reads uploads (the
-    // listing makes a missing key a 404); lists, reads, archives and deletes dead letters;
-    // republishes them and documents.uploaded.
-    storage.grantJobs(this.sweeper, "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query");
+    // Queries the upload-check index for due jobs (and the UPLOADCHECK#n partitions where checks
+    // were items of their own before: drained, then dropped with BatchWriteItem), reads the due
+    // jobs (BatchGetItem) and moves them on or their check later (UpdateItem); HEADs and reads
+    // uploads (the listing makes a missing key a 404); lists, reads, archives and deletes dead
+    // letters; republishes them and documents.uploaded.
+    storage.grantJobs(this.sweeper, "GetItem", "BatchGetItem", "UpdateItem", "Query", "BatchWriteItem");
+    storage.grantDueUploads(this.sweeper);
     storage.grantUploads(this.sweeper, "ReadUploads", "s3:GetObject");
     storage.grantListUploads(this.sweeper);
     storage.grantListDeadLetters(this.sweeper);

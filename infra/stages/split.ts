@@ -78,7 +78,7 @@ export class SplitStage extends Construct {
       }),
     });
     // Reads the document, moves the job on with its chunk total.
-    storage.grantJobs(this.function, "GetItem", "UpdateItem");
+    storage.grantJobs(this.function, "GetItem", "BatchGetItem", "UpdateItem");
     storage.grantUploads(this.function, "ReadUpload", "s3:GetObject");
     streaming.grantProduce(this.function, [TOPICS.chunksToEmbed]);
     // Models on S3 are copied to /tmp during init: read and list the prefix.

@@ -4,6 +4,7 @@ import {
   DescribeTableCommand,
   type DynamoDBClient,
   ResourceNotFoundException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
@@ -128,13 +129,25 @@ export async function provisionTable(
   name: string,
   properties: Record<string, unknown>,
 ): Promise<void> {
+  const indexes = properties.GlobalSecondaryIndexes as CreateTableCommandInput["GlobalSecondaryIndexes"];
   try {
-    await targets.dynamodb.send(new DescribeTableCommand({ TableName: name }));
+    const { Table } = await targets.dynamodb.send(new DescribeTableCommand({ TableName: name }));
+    // As CloudFormation does on an update: indexes the template added are created (one per call).
+    const existing = new Set((Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
+    for (const { IndexName, KeySchema, Projection } of indexes ?? []) {
+      if (existing.has(IndexName)) continue;
+      await targets.dynamodb.send(
+        new UpdateTableCommand({
+          TableName: name,
+          AttributeDefinitions: properties.AttributeDefinitions as CreateTableCommandInput["AttributeDefinitions"],
+          GlobalSecondaryIndexUpdates: [{ Create: { IndexName, KeySchema, Projection } }],
+        }),
+      );
+    }
     return;
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
   }
-  const indexes = properties.GlobalSecondaryIndexes as CreateTableCommandInput["GlobalSecondaryIndexes"];
   await targets.dynamodb.send(
     new CreateTableCommand({
       TableName: name,

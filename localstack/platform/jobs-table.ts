@@ -9,18 +9,23 @@ import { JOBS_TABLE } from "../../shared/adapters/jobs-table.ts";
 
 /**
  * Creates a table shaped like the template's jobs table (the one definition in
- * shared/adapters/jobs-table.ts: keys, the tenant index, TTL), for tests and the evaluation,
+ * shared/adapters/jobs-table.ts: keys, the tenant and upload-check indexes, TTL), for tests and the evaluation,
  * which run the stores without the whole template.
  */
 export async function createJobsTable(client: DynamoDBClient, name: string): Promise<() => Promise<void>> {
-  const { partitionKey, sortKey, tenantJobsIndex, timeToLiveAttribute } = JOBS_TABLE;
+  const { partitionKey, sortKey, tenantJobsIndex, uploadChecksIndex, timeToLiveAttribute } = JOBS_TABLE;
   await client.send(
     new CreateTableCommand({
       TableName: name,
       BillingMode: "PAY_PER_REQUEST",
-      AttributeDefinitions: [partitionKey, sortKey, tenantJobsIndex.partitionKey, tenantJobsIndex.sortKey].map(
-        (AttributeName) => ({ AttributeName, AttributeType: "S" }),
-      ),
+      AttributeDefinitions: [
+        partitionKey,
+        sortKey,
+        tenantJobsIndex.partitionKey,
+        tenantJobsIndex.sortKey,
+        uploadChecksIndex.partitionKey,
+        uploadChecksIndex.sortKey,
+      ].map((AttributeName) => ({ AttributeName, AttributeType: "S" })),
       KeySchema: [
         { AttributeName: partitionKey, KeyType: "HASH" },
         { AttributeName: sortKey, KeyType: "RANGE" },
@@ -33,6 +38,14 @@ export async function createJobsTable(client: DynamoDBClient, name: string): Pro
             { AttributeName: tenantJobsIndex.sortKey, KeyType: "RANGE" },
           ],
           Projection: { ProjectionType: "ALL" },
+        },
+        {
+          IndexName: uploadChecksIndex.indexName,
+          KeySchema: [
+            { AttributeName: uploadChecksIndex.partitionKey, KeyType: "HASH" },
+            { AttributeName: uploadChecksIndex.sortKey, KeyType: "RANGE" },
+          ],
+          Projection: { ProjectionType: "KEYS_ONLY" },
         },
       ],
     }),

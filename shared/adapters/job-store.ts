@@ -7,14 +7,24 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  type QueryCommandInput,
   TransactWriteCommand,
   type TransactWriteCommandInput,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import pRetry from "p-retry";
 import { isTerminal, type Job, type JobState, statesBefore } from "../domain/jobs.ts";
+import { JOBS_TABLE } from "./jobs-table.ts";
 
 export type CountedStage = "embedded" | "indexed";
+
+/** A job's upload check that came due. */
+export interface UploadCheck {
+  jobId: string;
+  checkAt: string;
+  /** Written as an item of its own (before checks moved onto the jobs): dropped once settled. */
+  ownItem?: boolean;
+}
 
 /** A batch of chunks a stage handled, named by an id unique within its job. */
 export interface BatchRef {
@@ -26,7 +36,10 @@ export interface BatchCount extends BatchRef {
   chunks: number;
 }
 
-/** Partition keys of the upload due dates: `UPLOADCHECK#<shard>` / `<check time>#<job id>`. */
+/**
+ * Partition keys of the upload due dates, `UPLOADCHECK#<shard>`: in the upload-check index (gsi2pk),
+ * and, for checks written as items of their own before, the table's (sk `<check time>#<job id>`).
+ */
 const UPLOAD_CHECKS = "UPLOADCHECK";
 const UPLOAD_CHECK_SHARDS = 4;
 
@@ -52,9 +65,9 @@ export class JobStore {
   private key = (jobId: string) => ({ pk: `JOB#${jobId}`, sk: "JOB" });
 
   /**
-   * Records a new job waiting for its upload. With `uploadCheckAt`, a due-date entry is written in
-   * the same transaction (see `dueUploads`): the sweeper looks at the job then, so a job whose
-   * upload never arrives (or whose upload event was lost) never waits forever.
+   * Records a new job waiting for its upload. With `uploadCheckAt`, the job carries a due date
+   * (the upload-check index, see `dueUploads`): the sweeper looks at the job then, so a job whose
+   * upload never arrives (or whose upload event was lost) never waits forever. One write.
    */
   async create(
     job: Omit<Job, "state" | "stages" | "chunksTotal" | "chunksEmbedded" | "chunksIndexed" | "createdAt" | "updatedAt">,
@@ -71,13 +84,14 @@ export class JobStore {
       createdAt: now,
       updatedAt: now,
     };
-    const put: TransactItem = {
-      Put: {
+    await this.db.send(
+      new PutCommand({
         TableName: this.table,
         Item: {
           ...this.key(job.jobId),
           gsi1pk: `TENANT#${job.tenant}`,
           gsi1sk: `JOB#${now}#${job.jobId}`,
+          ...(uploadCheckAt ? this.uploadCheck(job.jobId, uploadCheckAt) : {}),
           // Abandoned uploads expire too; the TTL is pushed back as the job moves.
           expiresAt: this.expiry(),
           ...item,
@@ -87,73 +101,76 @@ export class JobStore {
           metadata: JSON.stringify(item.metadata),
         },
         ConditionExpression: "attribute_not_exists(pk)",
-      },
-    };
-    if (!uploadCheckAt) {
-      await this.db.send(new PutCommand(put.Put as ConstructorParameters<typeof PutCommand>[0]));
-      return item;
-    }
-    const transaction = [put, { Put: { TableName: this.table, Item: this.uploadCheckItem(job.jobId, uploadCheckAt) } }];
-    try {
-      await this.db.send(new TransactWriteCommand({ TransactItems: transaction }));
-    } catch (error) {
-      // As with a plain put: creating the same job twice is a conditional failure.
-      if (error instanceof TransactionCanceledException) {
-        const codes = (error.CancellationReasons ?? []).map((reason) => reason.Code);
-        if (codes.includes("ConditionalCheckFailed")) {
-          throw new ConditionalCheckFailedException({ message: "the job exists", $metadata: {} });
-        }
-      }
-      throw error;
-    }
+      }),
+    );
     return item;
   }
 
   /**
-   * Upload checks due at `now`: jobs created waiting for an upload whose check time has come
-   * (spread over a few partitions so no single key gets every upload). Returns at most `limit`.
+   * Upload checks due at `now`: jobs still waiting for an upload whose check time has come (the
+   * sparse upload-check index, spread over a few partitions so no single key gets every upload;
+   * eventually consistent, so a job that just moved on may still show up). Checks written as
+   * items of their own, before checks moved onto the jobs, are found too. At most `limit`.
    */
-  async dueUploads(now: Date, limit = 500): Promise<{ jobId: string; checkAt: string }[]> {
-    const due: { jobId: string; checkAt: string }[] = [];
+  async dueUploads(now: Date, limit = 500): Promise<UploadCheck[]> {
+    const due: UploadCheck[] = [];
+    const { indexName, partitionKey, sortKey } = JOBS_TABLE.uploadChecksIndex;
     for (let shard = 0; shard < UPLOAD_CHECK_SHARDS && due.length < limit; shard++) {
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await this.db.send(
-          new QueryCommand({
-            TableName: this.table,
-            KeyConditionExpression: "pk = :pk AND sk <= :now",
-            ExpressionAttributeValues: { ":pk": `${UPLOAD_CHECKS}#${shard}`, ":now": `${now.toISOString()}~` },
-            Limit: limit - due.length,
-            ...(start ? { ExclusiveStartKey: start } : {}),
-          }),
-        );
-        for (const item of page.Items ?? []) due.push({ jobId: String(item.jobId), checkAt: String(item.checkAt) });
-        start = due.length < limit ? page.LastEvaluatedKey : undefined;
-      } while (start);
+      const onJobs = await this.queryAll(
+        {
+          TableName: this.table,
+          IndexName: indexName,
+          KeyConditionExpression: "#pk = :pk AND #sk <= :now",
+          ExpressionAttributeNames: { "#pk": partitionKey, "#sk": sortKey },
+          ExpressionAttributeValues: { ":pk": `${UPLOAD_CHECKS}#${shard}`, ":now": now.toISOString() },
+        },
+        limit - due.length,
+      );
+      for (const item of onJobs)
+        due.push({ jobId: String(item.pk).slice("JOB#".length), checkAt: String(item[sortKey]) });
+      const ownItems = await this.queryAll(
+        {
+          TableName: this.table,
+          KeyConditionExpression: "pk = :pk AND sk <= :now",
+          ExpressionAttributeValues: { ":pk": `${UPLOAD_CHECKS}#${shard}`, ":now": `${now.toISOString()}~` },
+        },
+        limit - due.length,
+      );
+      for (const item of ownItems)
+        due.push({ jobId: String(item.jobId), checkAt: String(item.checkAt), ownItem: true });
     }
     return due;
   }
 
-  /** Moves a job's upload check to `to` (from `from`). */
-  async rescheduleUploadCheck(jobId: string, from: string, to: Date): Promise<void> {
-    await this.db.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Delete: { TableName: this.table, Key: this.uploadCheckKey(jobId, from) } },
-          { Put: { TableName: this.table, Item: this.uploadCheckItem(jobId, to) } },
-        ],
-      }),
-    );
+  /** Moves the upload check of a job still waiting for its upload to `to` (nothing if it moved on). */
+  async rescheduleUploadCheck(jobId: string, to: Date): Promise<void> {
+    const check = this.uploadCheck(jobId, to);
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: this.key(jobId),
+          UpdateExpression: "SET gsi2pk = :pk, gsi2sk = :sk",
+          ConditionExpression: "#state = :pending",
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: { ":pk": check.gsi2pk, ":sk": check.gsi2sk, ":pending": "PENDING_UPLOAD" },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
   }
 
   /**
-   * Drops upload checks that are settled, 25 per request (idempotent: a check already gone is no
-   * error; a repeated one is sent once, as BatchWriteItem refuses a request that repeats a key).
+   * Drops the items of settled checks that have items of their own (written before checks moved
+   * onto the jobs, whose every move removes theirs), 25 per request. Idempotent; a repeated check
+   * is sent once, as BatchWriteItem refuses a request that repeats a key.
    */
-  async dropUploadChecks(checks: { jobId: string; checkAt: string }[]): Promise<void> {
+  async dropUploadChecks(checks: UploadCheck[]): Promise<void> {
     const keys = [
       ...new Map(
         checks
+          .filter((check) => check.ownItem)
           .map((check) => this.uploadCheckKey(check.jobId, check.checkAt))
           .map((key) => [`${key.pk}\n${key.sk}`, key]),
       ).values(),
@@ -173,14 +190,30 @@ export class JobStore {
     }
   }
 
+  /** Every item of a query, page after page, up to `limit`. */
+  private async queryAll(input: QueryCommandInput, limit: number): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    while (items.length < limit) {
+      const page = await this.db.send(
+        new QueryCommand({ ...input, Limit: limit - items.length, ...(start ? { ExclusiveStartKey: start } : {}) }),
+      );
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+      if (!start) break;
+    }
+    return items;
+  }
+
+  /** A job's place in the upload-check index. */
+  private uploadCheck(jobId: string, at: Date) {
+    return { gsi2pk: this.uploadCheckKey(jobId, "").pk, gsi2sk: at.toISOString() };
+  }
+
+  /** The shard of a job's check, and the key an item of its own had (before checks moved onto jobs). */
   private uploadCheckKey(jobId: string, checkAt: string) {
     const shard = createHash("sha1").update(jobId).digest()[0] ?? 0;
     return { pk: `${UPLOAD_CHECKS}#${shard % UPLOAD_CHECK_SHARDS}`, sk: `${checkAt}#${jobId}` };
-  }
-
-  private uploadCheckItem(jobId: string, at: Date) {
-    const checkAt = at.toISOString();
-    return { ...this.uploadCheckKey(jobId, checkAt), jobId, checkAt, expiresAt: this.expiry() };
   }
 
   async get(jobId: string): Promise<Job | undefined> {
@@ -251,7 +284,8 @@ export class JobStore {
         new UpdateCommand({
           TableName: this.table,
           Key: this.key(jobId),
-          UpdateExpression: `SET ${assignments.join(", ")}`,
+          // Any move takes the job out of the upload-check index (only PENDING_UPLOAD jobs are in it).
+          UpdateExpression: `SET ${assignments.join(", ")} REMOVE gsi2pk, gsi2sk`,
           ConditionExpression: `attribute_exists(pk) AND #state IN (${from.map((_, i) => `:from${i}`).join(", ")})`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
@@ -668,7 +702,17 @@ function chunksByJob(batches: BatchCount[]): Map<string, number> {
 
 /** A job item without its table keys and TTL. */
 function toJob(item: Record<string, unknown>): Job {
-  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, expiresAt: _e, metadata, ...job } = item;
+  const {
+    pk: _pk,
+    sk: _sk,
+    gsi1pk: _g1,
+    gsi1sk: _g2,
+    gsi2pk: _g3,
+    gsi2sk: _g4,
+    expiresAt: _e,
+    metadata,
+    ...job
+  } = item;
   // JSON text (items written before this kept a map).
   return { ...job, metadata: typeof metadata === "string" ? JSON.parse(metadata) : (metadata ?? {}) } as unknown as Job;
 }

@@ -13,4 +13,10 @@ export const JOBS_TABLE = {
   timeToLiveAttribute: "expiresAt",
   /** A tenant's jobs, newest first: gsi1pk TENANT#<tenant>, gsi1sk JOB#<created>#<id>; whole items projected. */
   tenantJobsIndex: { indexName: "gsi1", partitionKey: "gsi1pk", sortKey: "gsi1sk" },
+  /**
+   * Jobs waiting for their upload, by when the sweeper looks at them: gsi2pk UPLOADCHECK#<shard>,
+   * gsi2sk <check time>. Sparse: only a job in PENDING_UPLOAD carries these attributes (every
+   * move on removes them), so an upload that arrives leaves nothing for the sweeper. Keys only.
+   */
+  uploadChecksIndex: { indexName: "gsi2", partitionKey: "gsi2pk", sortKey: "gsi2sk" },
 } as const;

@@ -32,25 +32,21 @@ export interface UploadSweep {
 }
 
 /**
- * Nearly every due check is for a job whose upload came long ago: the due jobs are read in one
- * round trip per 100 and their settled checks dropped in batches, so the usual upload costs the
- * sweeper a fraction of a request. A pass that stops half-way leaves its checks to the next one.
+ * Only jobs still waiting for their upload are due (an upload that arrives takes its job out of
+ * the upload-check index): the due jobs are read in one round trip per 100. A pass that stops
+ * half-way leaves its checks to the next one.
  */
 export async function sweepUploads(now: Date, deps: UploadSweepDeps): Promise<UploadSweep> {
   const sweep: UploadSweep = { recovered: [], expired: [], waiting: [] };
   const grace = deps.graceMs ?? UPLOAD_GRACE_MS;
   const due = await deps.jobs.dueUploads(now);
   const jobs = await deps.jobs.getMany(due.map((check) => check.jobId));
-  const settled: typeof due = [];
   for (const check of due) {
     const job = jobs.get(check.jobId);
-    if (job?.state !== "PENDING_UPLOAD") {
-      settled.push(check);
-      continue;
-    }
+    // Moved on meanwhile (the index is eventually consistent), or gone.
+    if (job?.state !== "PENDING_UPLOAD") continue;
     if (await deps.objects.exists(deps.bucket, job.objectKey)) {
       await deps.check(deps.bucket, job.objectKey);
-      settled.push(check);
       sweep.recovered.push(job.jobId);
       continue;
     }
@@ -61,13 +57,13 @@ export async function sweepUploads(now: Date, deps: UploadSweepDeps): Promise<Up
         job.jobId,
         `upload never arrived: the upload URL expired at ${new Date(expiresAt).toISOString()} without a file being uploaded; request a new upload`,
       );
-      settled.push(check);
       sweep.expired.push(job.jobId);
     } else {
-      await deps.jobs.rescheduleUploadCheck(check.jobId, check.checkAt, new Date(giveUpAt));
+      await deps.jobs.rescheduleUploadCheck(job.jobId, new Date(giveUpAt));
       sweep.waiting.push(job.jobId);
     }
   }
-  await deps.jobs.dropUploadChecks(settled);
+  // Checks that were items of their own are dropped once looked at (a waiting one now rides on its job).
+  await deps.jobs.dropUploadChecks(due);
   return sweep;
 }

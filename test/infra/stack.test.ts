@@ -293,7 +293,7 @@ describe("buckets", () => {
     });
   });
 
-  it("the jobs table: pk/sk, gsi1, on-demand, PITR, TTL on expiresAt", () => {
+  it("the jobs table: pk/sk, gsi1 (tenant listings), gsi2 (upload checks, keys only), on-demand, PITR, TTL on expiresAt", () => {
     synth.template.hasResourceProperties("AWS::DynamoDB::Table", {
       KeySchema: [
         { AttributeName: "pk", KeyType: "HASH" },
@@ -310,6 +310,14 @@ describe("buckets", () => {
             { AttributeName: "gsi1sk", KeyType: "RANGE" },
           ],
         }),
+        {
+          IndexName: "gsi2",
+          KeySchema: [
+            { AttributeName: "gsi2pk", KeyType: "HASH" },
+            { AttributeName: "gsi2sk", KeyType: "RANGE" },
+          ],
+          Projection: { ProjectionType: "KEYS_ONLY" },
+        },
       ],
     });
   });
@@ -764,12 +772,15 @@ describe("functions", () => {
   it("the sweeper queries upload due dates, reads uploads, replays and archives dead letters, and republishes", () => {
     const statements = statementsOf(json, functionId(json, "sweeper"));
     expect(actionsOn(statements, ids.table)).toEqual([
-      "dynamodb:DeleteItem",
+      "dynamodb:BatchGetItem",
+      "dynamodb:BatchWriteItem",
       "dynamodb:GetItem",
-      "dynamodb:PutItem",
       "dynamodb:Query",
+      "dynamodb:Query", // the table's, and the upload-check index's
       "dynamodb:UpdateItem",
     ]);
+    expect(actionsOn(statements, "/index/gsi2")).toEqual(["dynamodb:Query"]);
+    expect(actionsOn(statements, "/index/gsi1")).toEqual([]);
     expect(actionsOn(statements, ids.uploads)).toEqual(["s3:GetObject", "s3:ListBucket"]);
     expect(actionsOn(statements, ids.deadLetters)).toEqual([
       "s3:DeleteObject",
@@ -789,7 +800,7 @@ describe("functions", () => {
     }
   });
 
-  it("embed and index read a batch's jobs with BatchGetItem (an action of its own in IAM), a collection's indexes with Query", () => {
+  it("split, embed and index read a batch's jobs with BatchGetItem (an action of its own in IAM); embed and index a collection's indexes with Query", () => {
     for (const name of ["embed", "index"]) {
       expect(actionsOn(statementsOf(json, functionId(json, name)), ids.table), name).toEqual([
         "dynamodb:BatchGetItem",
@@ -799,6 +810,12 @@ describe("functions", () => {
         "dynamodb:UpdateItem",
       ]);
     }
+    // split reads its batch's jobs in one BatchGetItem and moves each on; a replay reads one.
+    expect(actionsOn(statementsOf(json, functionId(json, "split")), ids.table)).toEqual([
+      "dynamodb:BatchGetItem",
+      "dynamodb:GetItem",
+      "dynamodb:UpdateItem",
+    ]);
   });
 
   it("every Kafka mapping reports batch item failures; the sweeper runs every minute on a schedule", () => {

@@ -1,4 +1,5 @@
-import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { createHash } from "node:crypto";
+import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createJobsTable } from "../../localstack/platform/jobs-table.ts";
 import { InvalidJobCursorError, JobStore } from "../../shared/adapters/job-store.ts";
@@ -217,7 +218,7 @@ describe("JobStore on DynamoDB Local", () => {
     );
   });
 
-  it("finds upload checks when due, moves them, and drops settled ones in batches", async () => {
+  it("finds jobs whose upload check is due; a job that moves on leaves the check index, a waiting one is looked at later", async () => {
     // Its own table: the due-date partitions are the table's, not a job's.
     const checksTable = uniqueName("checks");
     const drop = await createJobsTable(client, checksTable);
@@ -241,16 +242,31 @@ describe("JobStore on DynamoDB Local", () => {
           new Date(base + i * 1000),
         );
       }
-      const due = await checks.dueUploads(new Date(base + 29_500));
-      expect(due.map((check) => check.jobId).sort()).toEqual(ids.slice(0, 30).sort());
+      // A check written as an item of its own by an earlier version is found, and dropped, too.
+      const shard = (createHash("sha1").update("legacy-1").digest()[0] ?? 0) % 4;
+      const legacyAt = new Date(base + 500).toISOString();
+      await DynamoDBDocumentClient.from(client).send(
+        new PutCommand({
+          TableName: checksTable,
+          Item: { pk: `UPLOADCHECK#${shard}`, sk: `${legacyAt}#legacy-1`, jobId: "legacy-1", checkAt: legacyAt },
+        }),
+      );
 
-      // One waits longer, the rest are settled: dropped over two BatchWriteItem requests.
-      const [later, ...settled] = due as [(typeof due)[number], ...typeof due];
-      await checks.rescheduleUploadCheck(later.jobId, later.checkAt, new Date(base + 3_600_000));
-      await checks.dropUploadChecks([...settled.slice(0, 3), ...settled]); // a repeat is sent once
+      const due = await checks.dueUploads(new Date(base + 29_500));
+      expect(due.map((check) => check.jobId).sort()).toEqual([...ids.slice(0, 30), "legacy-1"].sort());
+      expect(due.find((check) => check.jobId === "legacy-1")?.ownItem).toBe(true);
+
+      // An upload that arrives, or a job that fails, leaves the index with the move itself;
+      // one still waiting is looked at again later.
+      for (const jobId of ids.slice(1, 20)) await checks.advance(jobId, "UPLOADED");
+      for (const jobId of ids.slice(20, 30)) await checks.fail(jobId, "upload never arrived");
+      await checks.rescheduleUploadCheck("due-0", new Date(base + 3_600_000));
+      await checks.rescheduleUploadCheck("due-1", new Date(base + 3_600_000)); // moved on: nothing
+      await checks.dropUploadChecks(due);
       expect(await checks.dueUploads(new Date(base + 29_500))).toEqual([]);
       const all = await checks.dueUploads(new Date(base + 3_600_000));
-      expect(all.map((check) => check.jobId).sort()).toEqual([later.jobId, ...ids.slice(30)].sort());
+      expect(all.map((check) => check.jobId).sort()).toEqual(["due-0", ...ids.slice(30)].sort());
+      expect(await checks.get("due-0")).not.toHaveProperty("gsi2pk");
     } finally {
       await drop();
     }
