@@ -1,16 +1,20 @@
 /**
- * Cross-encoder latency: `npm run bench:rerank -- [--json FILE] [--dataset DIR] [--reranker DIR] [--queries N]`
+ * Cross-encoder latency: `npm run bench:rerank -- [--json FILE] [--dataset DIR] [--reranker DIR [--onnx FILE]...]
+ *   [--queries N] [--threads LIST] [--top LIST]`
  *
  * Times CrossEncoder.relevance (tokenizing, batching and the ONNX runs: what the search function's rerank
  * stage spends) over the top 20 and top 50 candidates of a query, for the generated models of the real
  * architectures (MiniLM-L6-H384 fp32 and int8, TinyBERT-L2-H128; random weights cost what trained ones do)
- * and for the installed cross-encoder, if any. Threads: one (the target: MiniLM-L6, top 20, p50 ≤ 150 ms on
+ * and for the installed cross-encoder, if any (or --reranker DIR; --onnx times other ONNX files of it too).
+ * The int8 MiniLM also runs with ONNX Runtime's full set of graph fusions, which the cross-encoder no longer
+ * uses (SLOW_FUSIONS in shared/ml/embedder.ts), so that the gain is measured in the same run. Threads: one (the target: MiniLM-L6, top 20, p50 ≤ 150 ms on
  * one core) and what the search function gets by default (ONNX_THREADS, else the cores, at most 4).
  *
  * Candidates are SciFact-length: with --dataset, real chunks of the corpus (split as the pipeline splits)
  * and real test queries; without, text of the same token lengths (SciFact's chunks, measured with the
  * embedder's tokenizer: median 167 word pieces, mean 151, 10th percentile 76, 90th 194; queries ~20).
- * Writes {runs: [{model, randomWeights, topN, threads, latencyMs: {p50, p95}, …}]} with --json.
+ * Every line names the ONNX file it ran. Writes {runs: [{model, onnxFile, randomWeights, topN, threads,
+ * latencyMs: {p50, p95}, …}]} with --json.
  */
 
 import { createReadStream, existsSync, writeFileSync } from "node:fs";
@@ -31,12 +35,26 @@ const options = new Command("bench:rerank")
   .option("--json <file>", "write the runs as JSON")
   .option("--dataset <dir>", "a BEIR dataset (corpus.jsonl, queries.jsonl) for real candidates and queries")
   .option("--reranker <dir>", "also time this cross-encoder (default: the installed one, if any)")
+  .option(
+    "--onnx <file>",
+    "with --reranker: an ONNX file of DIR to time (repeatable; default: the one it loads by default)",
+    (file: string, files: string[] = []) => [...files, file],
+  )
   .option("--queries <n>", "timed queries per run", (value) => Number(value), 30)
   .option("--threads <list>", "ONNX intra-op threads to time, comma-separated (default: 1 and the search default)")
+  .option("--top <list>", "candidate counts to time, comma-separated", "20,50")
   .parse()
-  .opts<{ json?: string; dataset?: string; reranker?: string; queries: number; threads?: string }>();
+  .opts<{
+    json?: string;
+    dataset?: string;
+    reranker?: string;
+    onnx?: string[];
+    queries: number;
+    threads?: string;
+    top: string;
+  }>();
 
-const TOP_N = [20, 50];
+const TOP_N = options.top.split(",").map(Number);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** A seeded generator, so that every run times the same texts. */
@@ -103,6 +121,8 @@ async function datasetTexts(dir: string, tokenizer: TextTokenizer, chunks: numbe
 interface Run {
   model: string;
   onnxFile: string;
+  /** ONNX Runtime graph transformers left out ("default": the cross-encoder's own choice, SLOW_FUSIONS). */
+  disabledOptimizers: string[] | "default";
   randomWeights: boolean;
   shape?: string;
   topN: number;
@@ -117,7 +137,7 @@ interface Run {
 async function main() {
   const embedderTokenizer = TextTokenizer.fromFile(modelPaths(await ensureModels()).embedder.tokenizer, 512);
   const random_ = await ensureRandomRerankers();
-  const subjects: { dir: string; onnxFile?: string; shape?: string }[] = [
+  const subjects: { dir: string; onnxFile?: string; shape?: string; disabledOptimizers?: string[] }[] = [
     {
       dir: random_["minilm-l6-h384"],
       onnxFile: "onnx/model.onnx",
@@ -128,10 +148,19 @@ async function main() {
       onnxFile: "onnx/model_quantized.onnx",
       shape: "MiniLM-L6-H384 (ms-marco-MiniLM-L-6-v2), int8",
     },
+    {
+      dir: random_["minilm-l6-h384"],
+      onnxFile: "onnx/model_quantized.onnx",
+      shape: "MiniLM-L6-H384, int8, all ORT fusions (before)",
+      disabledOptimizers: [],
+    },
     { dir: random_["tinybert-l2-h128"], shape: "TinyBERT-L2-H128 (ms-marco-TinyBERT-L-2-v2), fp32" },
   ];
   const installed = options.reranker ?? modelPaths(await ensureModels()).reranker;
-  if (existsSync(installed) && hasReranker(installed)) subjects.push({ dir: installed });
+  if (existsSync(installed) && hasReranker(installed)) {
+    if (options.onnx) for (const onnxFile of options.onnx) subjects.push({ dir: installed, onnxFile });
+    else subjects.push({ dir: installed });
+  }
 
   const queryCount = options.queries + 3;
   let texts: string[];
@@ -153,32 +182,44 @@ async function main() {
     Array.from({ length: 50 }, () => texts[Math.floor(rand() * texts.length)] as string),
   );
   const runs: Run[] = [];
-  for (const subject of subjects) {
-    for (const threads of threadCounts) {
-      const encoder = await CrossEncoder.load(subject.dir, {
-        threads,
-        ...(subject.onnxFile ? { onnxFile: subject.onnxFile } : {}),
-      });
-      for (const topN of TOP_N) {
-        const wall: number[] = [];
-        const cpu: number[] = [];
-        let tokens = 0;
-        for (const [i, question] of questions.entries()) {
-          const candidates = (lists[i] as string[]).slice(0, topN);
+  for (const threads of threadCounts) {
+    const encoders: CrossEncoder[] = [];
+    for (const subject of subjects) {
+      encoders.push(
+        await CrossEncoder.load(subject.dir, {
+          threads,
+          ...(subject.onnxFile ? { onnxFile: subject.onnxFile } : {}),
+          ...(subject.disabledOptimizers ? { disabledOptimizers: subject.disabledOptimizers } : {}),
+        }),
+      );
+    }
+    for (const topN of TOP_N) {
+      // The models take turns on each query, so that a load on the machine weighs on all of them alike.
+      const timings = subjects.map(() => ({ wall: [] as number[], cpu: [] as number[], tokens: 0 }));
+      for (const [i, question] of questions.entries()) {
+        const candidates = (lists[i] as string[]).slice(0, topN);
+        for (const [s, encoder] of encoders.entries()) {
+          const timing = timings[s] as (typeof timings)[number];
           const cpuStart = process.cpuUsage();
           const started = performance.now();
           await encoder.relevance(question, candidates);
           const elapsed = performance.now() - started;
           const used = process.cpuUsage(cpuStart);
           if (i < 3) continue; // warm-up
-          wall.push(elapsed);
-          cpu.push((used.user + used.system) / 1000);
-          for (const candidate of candidates) tokens += encoder.tokenizer.encodePair(question, candidate).ids.length;
+          timing.wall.push(elapsed);
+          timing.cpu.push((used.user + used.system) / 1000);
+          for (const candidate of candidates)
+            timing.tokens += encoder.tokenizer.encodePair(question, candidate).ids.length;
         }
+      }
+      for (const [s, encoder] of encoders.entries()) {
+        const subject = subjects[s] as (typeof subjects)[number];
+        const { wall, cpu, tokens } = timings[s] as (typeof timings)[number];
         const { info } = encoder;
         const run: Run = {
           model: info.name,
           onnxFile: info.onnxFile,
+          disabledOptimizers: subject.disabledOptimizers ?? "default",
           randomWeights: info.randomWeights,
           ...(subject.shape ? { shape: subject.shape } : {}),
           topN,
@@ -191,7 +232,7 @@ async function main() {
         };
         runs.push(run);
         log(
-          `${(subject.shape ?? info.name).padEnd(48)} top ${String(topN).padStart(2)}  threads ${threads}  batch ${info.batchSize}  ` +
+          `${(subject.shape ?? info.name).padEnd(48)} ${info.onnxFile.padEnd(26)} top ${String(topN).padStart(2)}  threads ${threads}  batch ${info.batchSize}  ` +
             `p50 ${run.latencyMs.p50} ms  p95 ${run.latencyMs.p95} ms  (cpu p50 ${run.cpuMs.p50} ms, ${run.meanPairTokens} tokens/pair)`,
         );
       }

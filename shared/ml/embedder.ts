@@ -29,16 +29,36 @@ function envInt(name: string): number | undefined {
  * One ONNX Runtime session, made once and reused for every call. Intra-op threads default to
  * the cores available (2 here and on a 2-vCPU Lambda); more threads than cores only adds
  * contention. Inter-op parallelism is off: these graphs are a single chain of layers.
+ * `disabledOptimizers` names ONNX Runtime graph transformers to leave out (see SLOW_FUSIONS).
  */
-export function createSession(onnxPath: string, threads?: number): Promise<InferenceSession> {
+export function createSession(
+  onnxPath: string,
+  threads?: number,
+  disabledOptimizers: readonly string[] = [],
+): Promise<InferenceSession> {
   const intraOpNumThreads = threads ?? envInt("ONNX_THREADS") ?? Math.min(4, availableParallelism());
   return InferenceSession.create(onnxPath, {
     intraOpNumThreads,
     interOpNumThreads: 1,
     executionMode: "sequential",
     graphOptimizationLevel: "all",
+    ...(disabledOptimizers.length > 0
+      ? { extra: { optimization: { disable_specified_optimizers: disabledOptimizers.join(";") } } }
+      : {}),
   });
 }
+
+/**
+ * Fusions that make BERT-style graphs slower on CPU. SkipLayerNormFusion turns a residual Add and
+ * the LayerNormalization after it into one SkipLayerNormalization node, whose CPU kernel is about 6x
+ * slower than the two ops it replaces (180 x 384 floats, one thread, ONNX Runtime 1.32: 445 us
+ * against 77 us). Whether ONNX Runtime applies it depends on the shape information the file carries:
+ * it does in the generated int8 MiniLM (quantize_dynamic records the shapes; 6 of its 13 LayerNorms),
+ * where leaving it out takes 14 % off reranking (bench:rerank, top 20, one thread); it does not in the
+ * Transformers.js int8 embedders. The cross-encoder leaves it out; the embedder keeps the defaults (its
+ * vectors are stored in the indexes, and an int8 model's output moves a little when the fusion changes).
+ */
+export const SLOW_FUSIONS: readonly string[] = ["SkipLayerNormFusion"];
 
 /**
  * Pads a batch to its longest sequence and builds the int64 tensors the session asks for

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { type InferenceSession, Tensor } from "onnxruntime-node";
 import type { CrossEncoderModel, CrossEncoderPort } from "../domain/rerank.ts";
-import { createSession } from "./embedder.ts";
+import { createSession, SLOW_FUSIONS } from "./embedder.ts";
 import { locateReranker, maxTokensOf, onnxRelative, type RerankerFiles } from "./reranker-files.ts";
 import { type Encoded, TextTokenizer } from "./tokenizer.ts";
 
@@ -30,6 +30,8 @@ export interface CrossEncoderSettings {
   maxTokens?: number;
   /** The ONNX file to use when the directory holds several (relative path, e.g. onnx/model_quantized.onnx). */
   onnxFile?: string;
+  /** ONNX Runtime graph transformers to leave out (default SLOW_FUSIONS; [] for ONNX Runtime's full set). */
+  disabledOptimizers?: readonly string[];
 }
 
 export interface CrossEncoderInfo extends CrossEncoderModel {
@@ -82,7 +84,7 @@ export class CrossEncoder implements CrossEncoderPort {
     const where = `${files.dir} (${onnxRelative(files)})`;
     let session: InferenceSession;
     try {
-      session = await createSession(files.onnx, settings.threads);
+      session = await createSession(files.onnx, settings.threads, settings.disabledOptimizers ?? SLOW_FUSIONS);
     } catch (error) {
       throw new CrossEncoderLoadError(`cannot load the cross-encoder ${where}: ${(error as Error).message}`);
     }
