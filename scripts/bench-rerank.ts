@@ -7,8 +7,9 @@
  * architectures (MiniLM-L6-H384 fp32 and int8, TinyBERT-L2-H128; random weights cost what trained ones do)
  * and for the installed cross-encoder, if any (or --reranker DIR; --onnx times other ONNX files of it too).
  * The int8 MiniLM also runs with ONNX Runtime's full set of graph fusions, which the cross-encoder no longer
- * uses (SLOW_FUSIONS in shared/ml/embedder.ts), so that the gain is measured in the same run. Threads: one (the target: MiniLM-L6, top 20, p50 ≤ 150 ms on
- * one core) and what the search function gets by default (ONNX_THREADS, else the cores, at most 4).
+ * uses (SLOW_FUSIONS in shared/ml/embedder.ts), so that the gain is measured in the same run. Threads: one
+ * (the target: MiniLM-L6, top 20, p50 ≤ 150 ms on one core) and what the search function gets by default
+ * (ONNX_THREADS, else the cores, at most 4).
  *
  * Candidates are SciFact-length: with --dataset, real chunks of the corpus (split as the pipeline splits)
  * and real test queries; without, text of the same token lengths (SciFact's chunks, measured with the
