@@ -41,17 +41,22 @@ export async function sweepUploads(now: Date, deps: UploadSweepDeps): Promise<Up
   const grace = deps.graceMs ?? UPLOAD_GRACE_MS;
   const due = await deps.jobs.dueUploads(now);
   const jobs = await deps.jobs.getMany(due.map((check) => check.jobId));
-  for (const check of due) {
-    const job = jobs.get(check.jobId);
+  // A job may be due twice (its check on the job and an item of its own from before): looked at once.
+  for (const jobId of new Set(due.map((check) => check.jobId))) {
+    const job = jobs.get(jobId);
     // Moved on meanwhile (the index is eventually consistent), or gone.
     if (job?.state !== "PENDING_UPLOAD") continue;
+    const expiresAt = Date.parse(job.uploadExpiresAt ?? job.createdAt);
+    const giveUpAt = expiresAt + grace;
     if (await deps.objects.exists(deps.bucket, job.objectKey)) {
-      await deps.check(deps.bucket, job.objectKey);
+      const outcome = await deps.check(deps.bucket, job.objectKey);
+      // Accepted or rejected, the job moved on; a check that took nothing up looks again later.
+      if (outcome.kind === "ignored") {
+        await deps.jobs.rescheduleUploadCheck(job.jobId, new Date(Math.max(giveUpAt, now.getTime() + grace)));
+      }
       sweep.recovered.push(job.jobId);
       continue;
     }
-    const expiresAt = Date.parse(job.uploadExpiresAt ?? job.createdAt);
-    const giveUpAt = expiresAt + grace;
     if (now.getTime() >= giveUpAt) {
       await deps.jobs.fail(
         job.jobId,
