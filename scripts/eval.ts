@@ -17,7 +17,7 @@
  * the one `--reranker DIR` names; without either it uses the generated random-weight MiniLM-L6 model, and
  * says so: its quality figures are meaningless, its latency is real.
  */
-import { createReadStream, existsSync, writeFileSync } from "node:fs";
+import { appendFileSync, createReadStream, existsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -73,6 +73,10 @@ const program = new Command("eval")
   )
   .option("--rerank-weight <w>", "the cross-encoder's share of the combined score (0-1)", (value) => Number(value))
   .option("--rerank-method <method>", "interpolate or rank")
+  .option(
+    "--candidates <file>",
+    "write each query's hybrid ranking (300 deep, fused scores, the text of the first 50) as JSON lines, for bench:late-interaction",
+  )
   .parse();
 const options = program.opts<{
   dataset: string;
@@ -88,6 +92,7 @@ const options = program.opts<{
   reranker?: string;
   rerankWeight?: number;
   rerankMethod?: "interpolate" | "rank";
+  candidates?: string;
 }>();
 
 /** The cross-encoder directory: --reranker, else the installed one, else the random-weight MiniLM-L6 shape. */
@@ -104,6 +109,8 @@ async function rerankerDir(installed: string): Promise<string> {
 
 /** How deep the quality pass ranks (Recall@100 counts documents; a document has ~2.4 chunks). */
 const QUALITY_DEPTH = 300;
+/** Candidates whose text --candidates writes (the deepest rerank benchmarked). */
+const CANDIDATE_TEXTS = 50;
 
 async function* jsonLines(file: string): AsyncGenerator<Record<string, unknown>> {
   for await (const line of createInterface({ input: createReadStream(file) })) if (line.trim()) yield JSON.parse(line);
@@ -296,6 +303,7 @@ async function main() {
   await service.search(tenant, searchRequest.parse({ query: "warm up", collection, k: 10 }));
   log(`cold load of the index: ${(performance.now() - coldStart).toFixed(0)} ms`);
   const wanted = options.modes?.split(",").map((mode) => mode.trim());
+  if (options.candidates) writeFileSync(options.candidates, "");
   for (const [name, settings] of Object.entries(modes)) {
     if (wanted && !wanted.includes(name) && !qualityOnly.has(name)) continue;
     const ndcg: number[] = [];
@@ -320,6 +328,15 @@ async function main() {
       if (settings.rerank && !response.rerank?.reranked) notReranked++;
       deepLatency.push(performance.now() - started);
       const ranking = [...new Set(response.results.map((result) => result.documentId))];
+      if (options.candidates && name === "hybrid") {
+        const candidates = response.results.map((result, i) => ({
+          documentId: result.documentId,
+          chunkId: result.chunkId,
+          fused: result.scores.fused,
+          ...(i < CANDIDATE_TEXTS ? { text: result.text } : {}),
+        }));
+        appendFileSync(options.candidates, `${JSON.stringify({ queryId: query.id, query: query.text, candidates })}\n`);
+      }
       const relevant = qrels.get(query.id) ?? new Map();
       ndcg.push(ndcgAtK(ranking, relevant, 10));
       recall.push(recallAtK(ranking, relevant, 100));
