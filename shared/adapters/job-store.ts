@@ -207,13 +207,18 @@ export class JobStore {
 
   /** A job's place in the upload-check index. */
   private uploadCheck(jobId: string, at: Date) {
-    return { gsi2pk: this.uploadCheckKey(jobId, "").pk, gsi2sk: at.toISOString() };
+    return { gsi2pk: this.uploadCheckShard(jobId), gsi2sk: at.toISOString() };
   }
 
-  /** The shard of a job's check, and the key an item of its own had (before checks moved onto jobs). */
+  /** The key an upload check had as an item of its own (before checks moved onto the jobs). */
   private uploadCheckKey(jobId: string, checkAt: string) {
+    return { pk: this.uploadCheckShard(jobId), sk: `${checkAt}#${jobId}` };
+  }
+
+  /** `UPLOADCHECK#<shard>`: a job's checks spread over a few partitions by its id. */
+  private uploadCheckShard(jobId: string): string {
     const shard = createHash("sha1").update(jobId).digest()[0] ?? 0;
-    return { pk: `${UPLOAD_CHECKS}#${shard % UPLOAD_CHECK_SHARDS}`, sk: `${checkAt}#${jobId}` };
+    return `${UPLOAD_CHECKS}#${shard % UPLOAD_CHECK_SHARDS}`;
   }
 
   async get(jobId: string): Promise<Job | undefined> {
