@@ -260,10 +260,14 @@ export class LocalRuntime {
       ),
     );
     for (const logicalId of [...routed]) {
-      const environment = JSON.stringify(props(this.functionsByLogicalId.get(logicalId) as Located).Environment ?? {});
+      // Function names as whole words of the environment's values (a list, an ARN's last part).
+      const words = new Set(
+        JSON.stringify(props(this.functionsByLogicalId.get(logicalId) as Located).Environment ?? {})
+          .split(/[^\w-]+/)
+          .filter(Boolean),
+      );
       for (const other of this.functionsByLogicalId.keys()) {
-        const name = physical.get(other)?.ref;
-        if (name && new RegExp(`(^|[^\\w-])${escapeRegExp(name)}($|[^\\w-])`).test(environment)) routed.add(other);
+        if (words.has(physical.get(other)?.ref ?? "")) routed.add(other);
       }
     }
     const host = (nameOrArn: string): FunctionHost => {
@@ -613,5 +617,3 @@ function startSchedule(
   schedule.stop = () => clearInterval(timer);
   return schedule;
 }
-
-const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
