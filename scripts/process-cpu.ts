@@ -35,6 +35,11 @@ function readProc(pid: number): ProcInfo | undefined {
   }
 }
 
+/** CPU milliseconds (user + system) one process has spent so far; NaN when it is gone. */
+export function processCpuMs(pid: number): number {
+  return readProc(pid)?.cpuMs ?? Number.NaN;
+}
+
 function allProcesses(): ProcInfo[] {
   return readdirSync("/proc")
     .filter((name) => /^\d+$/.test(name))
