@@ -15,6 +15,10 @@
  * logging and metrics, the upload check's read, the markers that count each batch once, index
  * segments and their manifests, compaction.
  *
+ * With the platform running (`npm start`), POST /uploads is also timed alone, at `--concurrency`
+ * clients and nothing else running (no PUT, so no pipeline), with the CPU each process spent per
+ * request: the least an upload request costs here, and so the least latency that many clients see.
+ *
  * The ceiling follows: with the cores saturated, documents/min ≤ cores × 60 s ÷ (embedding +
  * floor) CPU-s per document, and the pipeline's share of the embedder alone ≤ embedding ÷
  * (embedding + floor). `--json FILE` writes the figures.
@@ -35,8 +39,12 @@ import {
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { Command } from "commander";
 import pMap from "p-map";
+import { DataDistillerClient } from "../cli/api-client.ts";
 import { ensureModels } from "../layers/models.ts";
 import { createJobsTable } from "../localstack/platform/jobs-table.ts";
+import { cdkOut } from "../localstack/platform/platform.ts";
+import { mintToken } from "../localstack/platform/tokens.ts";
+import { repoRoot } from "../localstack/servers/paths.ts";
 import { readPid } from "../localstack/servers/process.ts";
 import { stackUp } from "../localstack/servers/stack.ts";
 import { dynamoDocumentClient, s3Client } from "../shared/adapters/aws-clients.ts";
@@ -47,14 +55,18 @@ import { encodeVector } from "../shared/domain/messages.ts";
 import { modelPaths } from "../shared/ml/model-files.ts";
 import { EMBEDDER_MAX_TOKENS, embedderTokenCounter, TextTokenizer } from "../shared/ml/tokenizer.ts";
 import { embedderThroughput } from "./embedder-throughput.ts";
-import { processCpuMs } from "./process-cpu.ts";
+import { cpuSpent, functionServices, platformCpu, processCpuMs } from "./process-cpu.ts";
+import { percentiles } from "./retrieval-metrics.ts";
 
 const options = new Command("bench:floor")
   .requiredOption("--dataset <dir>", "a BEIR-format dataset (corpus.jsonl)")
   .option("--limit <n>", "the first N documents", (value) => Number(value), 1000)
+  .option("--endpoint <url>", "the API, when the platform runs", `http://127.0.0.1:${process.env.API_PORT ?? 3000}`)
+  .option("--concurrency <n>", "clients asking POST /uploads at once", (value) => Number(value), 20)
+  .option("--requests <n>", "POST /uploads requests (0: skip the API)", (value) => Number(value), 600)
   .option("--json <file>", "also write the figures as JSON")
   .parse()
-  .opts<{ dataset: string; limit: number; json?: string }>();
+  .opts<{ dataset: string; limit: number; endpoint: string; concurrency: number; requests: number; json?: string }>();
 
 /** Requests in flight at once against each server (the pipeline's functions run a few at a time too). */
 const CLIENTS = 8;
@@ -250,6 +262,44 @@ async function kafkaFloor(docs: Doc[]) {
   }
 }
 
+/**
+ * POST /uploads alone on the idle platform: latency percentiles after the first 2 × concurrency
+ * (they start the API's environments) and CPU per request by role. Undefined when no API answers.
+ */
+async function uploadRequestFloor() {
+  if (options.requests <= 0) return undefined;
+  const token = await mintToken({ tenant: "bench-floor", audience: "datadistiller" });
+  const api = new DataDistillerClient(options.endpoint, token);
+  const ask = (i: number) =>
+    api.requestUpload({ filename: `floor-${i}.txt`, contentType: "text/plain", size: 1000, collection: "bench-floor" });
+  try {
+    await ask(-1);
+  } catch {
+    console.log(`\n(no API at ${options.endpoint}: POST /uploads not measured; \`npm start\` runs it)`);
+    return undefined;
+  }
+  const services = functionServices(cdkOut);
+  const before = platformCpu(repoRoot, services);
+  const benchBefore = process.cpuUsage();
+  const latencies: number[] = [];
+  await pMap(
+    Array.from({ length: options.requests }, (_, i) => i),
+    async (i) => {
+      const asked = performance.now();
+      await ask(i);
+      latencies[i] = performance.now() - asked;
+    },
+    { concurrency: options.concurrency },
+  );
+  const bench = process.cpuUsage(benchBefore);
+  const spent = cpuSpent(before, platformCpu(repoRoot, services));
+  spent.set("bench-client", (bench.user + bench.system) / 1000);
+  const cpuMsPerRequest = Object.fromEntries(
+    [...spent].filter(([, cpuMs]) => cpuMs > 0).map(([role, cpuMs]) => [role, cpuMs / options.requests]),
+  );
+  return { latency: percentiles(latencies.slice(2 * options.concurrency)), cpuMsPerRequest };
+}
+
 const ms = (value: number) => `${value.toFixed(1).padStart(6)} ms`;
 
 async function main() {
@@ -275,6 +325,7 @@ async function main() {
     kafka: kafka.server,
     kafkaClient: kafka.client,
   };
+  const uploads = await uploadRequestFloor();
   const floorMs = Object.values(parts).reduce((sum, value) => sum + value, 0);
   const ceilingRatio = embedMs / (embedMs + floorMs);
   const ceilingDocumentsPerMinute = (cores * 60_000) / (embedMs + floorMs);
@@ -289,6 +340,19 @@ async function main() {
       `${ceilingDocumentsPerMinute.toFixed(0)} documents/min on ${cores} cores; ` +
       `85% would leave ${(embedMs / 0.85 - embedMs).toFixed(1)} ms per document for everything but embedding`,
   );
+  if (uploads) {
+    const { latency, cpuMsPerRequest } = uploads;
+    const total = Object.values(cpuMsPerRequest).reduce((sum, value) => sum + value, 0);
+    console.log(
+      `\nPOST /uploads alone, ${options.concurrency} clients, nothing else running: p50 ${latency.p50.toFixed(0)} ms, ` +
+        `p95 ${latency.p95.toFixed(0)}, p99 ${latency.p99.toFixed(0)}; CPU per request ${total.toFixed(1)} ms (` +
+        Object.entries(cpuMsPerRequest)
+          .sort((a, b) => b[1] - a[1])
+          .map(([role, value]) => `${role} ${value.toFixed(1)}`)
+          .join(", ") +
+        `), so ${options.concurrency} clients on ${cores} cores wait ≥ ${((options.concurrency * total) / cores).toFixed(0)} ms per request on average`,
+    );
+  }
   if (options.json) {
     const round = (value: number) => Math.round(value * 100) / 100;
     writeFileSync(
@@ -303,6 +367,19 @@ async function main() {
           floorTotalCpuMsPerDocument: round(floorMs),
           ceilingRatio: round(ceilingRatio),
           ceilingDocumentsPerMinute: Math.round(ceilingDocumentsPerMinute),
+          uploadRequestAlone: uploads
+            ? {
+                concurrency: options.concurrency,
+                ms: {
+                  p50: round(uploads.latency.p50),
+                  p95: round(uploads.latency.p95),
+                  p99: round(uploads.latency.p99),
+                },
+                cpuMsPerRequest: Object.fromEntries(
+                  Object.entries(uploads.cpuMsPerRequest).map(([role, value]) => [role, round(value)]),
+                ),
+              }
+            : null,
         },
         null,
         2,
