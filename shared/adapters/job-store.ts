@@ -358,16 +358,22 @@ export class JobStore {
    * per job, the indexed count and the move to INDEXING. `seen` holds the jobs as read before the
    * batch was indexed; a job that changed since (or a replayed batch) cancels the transaction, and
    * its batches are then counted and advanced one at a time.
-   * Returns the batches this call counted and the jobs whose every chunk is now counted: the
-   * caller makes them searchable, then completes them (`completeIfDone`), so a client that sees
-   * COMPLETED finds the document.
+   *
+   * A job whose last chunks a transaction counts is completed by that same write, once
+   * `beforeCompleting` has made it searchable (so a client that sees COMPLETED finds the
+   * document); its chunk total must still be the one seen. Without `beforeCompleting`, or when
+   * the transaction is cancelled, jobs whose every chunk is counted are returned as `finished`:
+   * the caller makes them searchable, then completes them (`completeIfDone`).
+   * Returns the batches this call counted, the jobs it completed and the jobs left finished.
    */
   async countIndexed<B extends BatchCount>(
     batches: B[],
     seen: ReadonlyMap<string, Job>,
-  ): Promise<{ counted: B[]; finished: Job[] }> {
+    options: { beforeCompleting?: (jobs: Job[]) => Promise<void> } = {},
+  ): Promise<{ counted: B[]; finished: Job[]; completed: Job[] }> {
     const counted: B[] = [];
     const finished = new Map<string, Job>();
+    const completed: Job[] = [];
     // What each job's counter is known to hold, moved along as transactions commit.
     const indexedSoFar = new Map([...seen].map(([jobId, job]) => [jobId, job.chunksIndexed]));
     for (const part of transactionParts(distinctBatches(batches))) {
@@ -378,15 +384,29 @@ export class JobStore {
           job !== undefined && before !== undefined && job.chunksTotal > 0 && before + chunks >= job.chunksTotal;
         return { jobId, chunks, job, before, finishes };
       });
-      const updates = plan.flatMap(({ jobId, chunks, before }) =>
-        before === undefined ? [] : [this.indexedUpdate(jobId, chunks, before)],
+      const countable = plan.every(({ before }) => before !== undefined);
+      const completing = countable && options.beforeCompleting ? plan.filter((entry) => entry.finishes) : [];
+      if (completing.length > 0) await options.beforeCompleting?.(completing.map(({ job }) => job as Job));
+      const updates = plan.flatMap(({ jobId, chunks, before, job }) =>
+        before === undefined
+          ? []
+          : [
+              this.indexedUpdate(
+                jobId,
+                chunks,
+                before,
+                completing.some((entry) => entry.jobId === jobId) ? job : undefined,
+              ),
+            ],
       );
       const markers = part.map((batch) => this.markerPut("indexed", batch));
-      if (updates.length === plan.length && (await this.transact([...markers, ...updates]))) {
+      if (countable && (await this.transact([...markers, ...updates]))) {
         counted.push(...part);
         for (const { jobId, chunks, job, before, finishes } of plan) {
           indexedSoFar.set(jobId, (before ?? 0) + chunks);
-          if (finishes && job) finished.set(jobId, job);
+          if (!finishes || !job) continue;
+          if (completing.some((entry) => entry.jobId === jobId)) completed.push(job);
+          else finished.set(jobId, job);
         }
         continue;
       }
@@ -399,7 +419,7 @@ export class JobStore {
           finished.set(job.jobId, job);
       }
     }
-    return { counted, finished: [...finished.values()] };
+    return { counted, finished: [...finished.values()], completed };
   }
 
   /**
@@ -581,9 +601,13 @@ export class JobStore {
     };
   }
 
-  /** Adds to the indexed count of a job last seen at `seen`, moving it to INDEXING. */
-  private indexedUpdate(jobId: string, chunks: number, seen: number): TransactItem {
-    return {
+  /**
+   * Adds to the indexed count of a job last seen at `seen`, moving it to INDEXING; or, given the
+   * job as seen (`completes`), to COMPLETED, provided its chunk total is still the one seen.
+   */
+  private indexedUpdate(jobId: string, chunks: number, seen: number, completes?: Job): TransactItem {
+    const now = new Date().toISOString();
+    const update: TransactItem = {
       Update: {
         TableName: this.table,
         Key: this.key(jobId),
@@ -594,10 +618,26 @@ export class JobStore {
         ExpressionAttributeValues: {
           ":n": chunks,
           ":to": "INDEXING",
-          ":now": new Date().toISOString(),
+          ":now": now,
           ":seen": seen,
           ":embedding": "EMBEDDING",
           ":indexing": "INDEXING",
+        },
+      },
+    };
+    if (!completes || !update.Update) return update;
+    const { Update } = update;
+    return {
+      Update: {
+        ...Update,
+        UpdateExpression: `${Update.UpdateExpression}, #stages.#done = :now, expiresAt = :expires`,
+        ConditionExpression: `${Update.ConditionExpression} AND chunksTotal = :total`,
+        ExpressionAttributeNames: { ...Update.ExpressionAttributeNames, "#done": "COMPLETED" },
+        ExpressionAttributeValues: {
+          ...Update.ExpressionAttributeValues,
+          ":to": "COMPLETED",
+          ":expires": this.expiry(),
+          ":total": completes.chunksTotal,
         },
       },
     };

@@ -112,7 +112,21 @@ export async function indexGroups(groups: EmbeddedGroup[], deps: IndexDeps): Pro
     forwarded += await forwardToOtherIndexes(tenant, collection, target, batch, running, deps);
   }
   const counting = fresh.filter(({ group }) => !rerouted.has(group.groupId));
-  const { counted, finished } = await deps.jobs.countIndexed(counting, running);
+  // Jobs this batch finishes are made searchable first and completed by the counting write itself.
+  const revealedEarly = new Map<string, Job>();
+  const {
+    counted,
+    finished,
+    completed: completedByCount,
+  } = await deps.jobs.countIndexed(counting, running, {
+    beforeCompleting: async (jobs) => {
+      await promote(
+        jobs.filter((job) => !isMigrationJob(job.jobId)),
+        deps,
+      );
+      for (const job of jobs) revealedEarly.set(job.jobId, job);
+    },
+  });
   // A job is searchable before it is COMPLETED, so a client that sees COMPLETED finds it. Jobs
   // read with every chunk counted but not completed are those of an invocation that stopped
   // between the two (this is its replay): finished here, idempotently.
@@ -122,7 +136,7 @@ export async function indexGroups(groups: EmbeddedGroup[], deps: IndexDeps): Pro
   // A group written here but counted by another invocation (a duplicate delivered to both at once)
   // listed its revision as pending again, perhaps after that invocation revealed it: look again.
   const countedHere = new Set(counted.map((batch) => batch.batchId));
-  const handled = new Set([...finished, ...stalled, ...replayed].map((job) => job.jobId));
+  const handled = new Set([...finished, ...stalled, ...replayed, ...completedByCount].map((job) => job.jobId));
   const raced = [
     ...new Set(counting.filter(({ batchId }) => !countedHere.has(batchId)).map(({ jobId }) => jobId)),
   ].filter((jobId) => !handled.has(jobId));
@@ -131,20 +145,29 @@ export async function indexGroups(groups: EmbeddedGroup[], deps: IndexDeps): Pro
   const finishedElsewhere = racedJobs.filter(
     (job) => !isTerminal(job.state) && job.chunksTotal > 0 && job.chunksIndexed >= job.chunksTotal,
   );
-  const completed: Job[] = [];
-  const finishing = distinctJobs([...finished, ...stalled, ...finishedElsewhere]);
+  const completed: Job[] = [...completedByCount];
+  const completedIds = new Set(completed.map((job) => job.jobId));
+  const finishing = distinctJobs([...finished, ...stalled, ...finishedElsewhere]).filter(
+    (job) => !completedIds.has(job.jobId),
+  );
   // A migration's job fills its new index: nothing to promote (its revisions are the uploads').
   await promote(
     finishing.filter((job) => !isMigrationJob(job.jobId)),
     deps,
   );
+  const unsettled: Job[] = [];
   for (const job of finishing) {
     if (await deps.jobs.completeIfDone(job.jobId)) completed.push(job);
-    else if (!isMigrationJob(job.jobId) && (await deps.jobs.getMany([job.jobId])).get(job.jobId)?.state === "FAILED") {
-      // Failed meanwhile (a rare race with the dead-letter function): a FAILED job shows nothing.
-      await deps.manifests.addTombstone(job.tenant, job.collection, revisionOf(job));
-    }
+    else unsettled.push(job);
   }
+  // Shown, yet not completed here: a job that failed meanwhile (a rare race with the dead-letter
+  // function) must show nothing.
+  const settled = new Set([...completed, ...unsettled].map((job) => job.jobId));
+  unsettled.push(...[...revealedEarly.values()].filter((job) => !settled.has(job.jobId)));
+  await hideFailed(
+    unsettled.filter((job) => !isMigrationJob(job.jobId)),
+    deps,
+  );
   await promote(
     [...replayed, ...completedElsewhere].filter((job) => !isMigrationJob(job.jobId)),
     deps,
@@ -306,6 +329,16 @@ async function promote(jobs: Job[], deps: IndexDeps): Promise<void> {
   }
   for (const { tenant, collection, revisions, replaced } of reveals.values()) {
     await deps.manifests.revealRevisions(tenant, collection, revisions, replaced);
+  }
+}
+
+/** Tombstones the revisions of those jobs that are FAILED now. */
+async function hideFailed(jobs: Job[], deps: IndexDeps): Promise<void> {
+  if (jobs.length === 0) return;
+  const now = await deps.jobs.getMany(jobs.map((job) => job.jobId));
+  for (const job of jobs) {
+    if (now.get(job.jobId)?.state === "FAILED")
+      await deps.manifests.addTombstone(job.tenant, job.collection, revisionOf(job));
   }
 }
 

@@ -142,7 +142,7 @@ describe("JobStore on DynamoDB Local", () => {
     const indexingSince = jobs.get("ix2")?.stages.INDEXING;
 
     // Replayed with the stale view: nothing is added, nothing completes twice.
-    expect(await store.countIndexed(batches, seen)).toEqual({ counted: [], finished: [] });
+    expect(await store.countIndexed(batches, seen)).toEqual({ counted: [], finished: [], completed: [] });
     // The rest of ix2 against a fresh view completes it, keeping when it started indexing.
     const rest = [{ jobId: "ix2", batchId: "ix2:1", chunks: 6 }];
     const second = await store.countIndexed(rest, await store.getMany(["ix2"]));
@@ -152,6 +152,62 @@ describe("JobStore on DynamoDB Local", () => {
     expect(jobs.get("ix1")?.chunksIndexed).toBe(3);
     expect(jobs.get("ix2")).toMatchObject({ state: "COMPLETED", chunksIndexed: 10 });
     expect(jobs.get("ix2")?.stages.INDEXING).toBe(indexingSince);
+  });
+
+  it("completes the jobs a batch finishes in the counting write, after making them searchable", async () => {
+    const walkToEmbedding = async (jobId: string, chunksTotal: number) => {
+      await newJob(jobId);
+      await store.advance(jobId, "EMBEDDING", { chunksTotal });
+    };
+    await walkToEmbedding("fc1", 3); // finished by this batch
+    await walkToEmbedding("fc2", 10); // only partly
+    await walkToEmbedding("fc3", 2); // its total grows before the count (a second index's copies)
+    const seen = await store.getMany(["fc1", "fc2", "fc3"]);
+    await store.addWork([{ jobId: "fc3", batchId: "fc3:copy", chunks: 2 }]);
+    const statesWhenRevealed: string[] = [];
+    const batches = [
+      { jobId: "fc1", batchId: "fc1:0", chunks: 3 },
+      { jobId: "fc2", batchId: "fc2:0", chunks: 4 },
+      { jobId: "fc3", batchId: "fc3:0", chunks: 2 },
+    ];
+    const options = {
+      beforeCompleting: async (jobs: { jobId: string }[]) => {
+        const now = await store.getMany(jobs.map((job) => job.jobId));
+        statesWhenRevealed.push(...jobs.map((job) => `${job.jobId} ${now.get(job.jobId)?.state}`));
+      },
+    };
+    const result = await store.countIndexed(batches, seen, options);
+    // fc3's changed total cancels the transaction: everything is then counted one batch at a time,
+    // and nothing is completed by a count (fc1 is left finished, for completeIfDone).
+    expect(statesWhenRevealed).toEqual(["fc1 EMBEDDING", "fc3 EMBEDDING"]);
+    expect(result.counted).toEqual(batches);
+    expect(result.completed).toEqual([]);
+    expect(result.finished.map((job) => job.jobId)).toEqual(["fc1"]);
+    expect(await store.get("fc3")).toMatchObject({ state: "INDEXING", chunksIndexed: 2, chunksTotal: 4 });
+
+    // Without a changed total, the count itself completes: one write, both stage times recorded.
+    await walkToEmbedding("fc4", 3);
+    await walkToEmbedding("fc5", 5);
+    statesWhenRevealed.length = 0;
+    const next = [
+      { jobId: "fc4", batchId: "fc4:0", chunks: 3 },
+      { jobId: "fc5", batchId: "fc5:0", chunks: 1 },
+    ];
+    const done = await store.countIndexed(next, await store.getMany(["fc4", "fc5"]), options);
+    expect(statesWhenRevealed).toEqual(["fc4 EMBEDDING"]);
+    expect(done.completed.map((job) => job.jobId)).toEqual(["fc4"]);
+    expect(done.finished).toEqual([]);
+    const fc4 = await store.get("fc4");
+    expect(fc4).toMatchObject({ state: "COMPLETED", chunksIndexed: 3 });
+    expect(Object.keys(fc4?.stages ?? {})).toEqual(expect.arrayContaining(["INDEXING", "COMPLETED"]));
+    expect(await store.get("fc5")).toMatchObject({ state: "INDEXING", chunksIndexed: 1 });
+    // Replayed: counted before, so nothing is revealed, counted or completed again.
+    statesWhenRevealed.length = 0;
+    expect(await store.countIndexed(next, await store.getMany(["fc4", "fc5"]), options)).toMatchObject({
+      counted: [],
+      completed: [],
+    });
+    expect(await store.completeIfDone("fc4")).toBe(false);
   });
 
   it("splits a batch too big for one transaction and still counts and completes exactly", async () => {

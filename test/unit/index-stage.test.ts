@@ -247,6 +247,41 @@ describe("index stage", () => {
     expect(hiddenWhenCompleted).toEqual([false, false]);
   });
 
+  it("completes a finished job with its count (no second write) once it is searchable", async () => {
+    const jobs = new InMemoryJobs(job("j1", "EMBEDDING", { chunksTotal: 2 }));
+    const { deps, manifests } = harness(jobs);
+    const result = await indexGroups([embedded(chunkGroup("j1", 0, 2))], deps);
+    expect(result.completed.map((completed) => completed.jobId)).toEqual(["j1"]);
+    expect(jobs.jobs.get("j1")).toMatchObject({ state: "COMPLETED", chunksIndexed: 2 });
+    expect(jobs.calls).not.toContain("completeIfDone");
+    expect(manifests.live.get("acme\ndoc-j1")?.id).toBe("j1");
+  });
+
+  it("a job shown ahead of its count that failed meanwhile is hidden again", async () => {
+    const jobs = new InMemoryJobs(job("j1", "EMBEDDING", { chunksTotal: 2 }));
+    const { deps, manifests } = harness(jobs);
+    // The dead-letter function fails the job between its reveal and the counting write, which the
+    // failure cancels: the job is neither completed nor left finished.
+    const failing: IndexDeps = {
+      ...deps,
+      jobs: {
+        getMany: (...args) => jobs.getMany(...args),
+        uncounted: (...args) => jobs.uncounted(...args),
+        addWork: (...args) => jobs.addWork(...args),
+        completeIfDone: (...args) => jobs.completeIfDone(...args),
+        countIndexed: async (_batches, seen, options) => {
+          await options?.beforeCompleting?.([...seen.values()]);
+          await jobs.fail("j1", "a poison record");
+          return { counted: [], finished: [], completed: [] };
+        },
+      },
+    };
+    const result = await indexGroups([embedded(chunkGroup("j1", 0, 2))], failing);
+    expect(result.completed).toEqual([]);
+    expect(jobs.jobs.get("j1")?.state).toBe("FAILED");
+    expect((await manifests.get("acme", "default")).tombstones).toEqual(["doc-j1@j1"]);
+  });
+
   it("a replay completes a job whose every chunk was counted by an invocation that stopped before completing it", async () => {
     const jobs = new InMemoryJobs(job("j1", "EMBEDDING", { chunksTotal: 2 }));
     const { deps, manifests } = harness(jobs);
@@ -256,7 +291,8 @@ describe("index stage", () => {
       jobs: {
         getMany: (...args) => jobs.getMany(...args),
         uncounted: (...args) => jobs.uncounted(...args),
-        countIndexed: (...args) => jobs.countIndexed(...args),
+        // Counted without completing (as when the counting transaction is cancelled), then stopped.
+        countIndexed: (batches, seen) => jobs.countIndexed(batches, seen),
         addWork: (...args) => jobs.addWork(...args),
         completeIfDone: async () => {
           throw new Error("timed out");

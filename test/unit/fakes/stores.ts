@@ -126,17 +126,22 @@ export class InMemoryJobs implements JobPort {
   async countIndexed<B extends BatchCount>(
     batches: B[],
     seen: ReadonlyMap<string, Job>,
-  ): Promise<{ counted: B[]; finished: Job[] }> {
+    options: { beforeCompleting?: (jobs: Job[]) => Promise<void> } = {},
+  ): Promise<{ counted: B[]; finished: Job[]; completed: Job[] }> {
     this.calls.push("countIndexed");
     const counted = batches.filter((batch) => this.count("indexed", batch));
-    const finished: Job[] = [];
+    const done: Job[] = [];
     for (const jobId of new Set(counted.map((batch) => batch.jobId))) {
       await this.advance(jobId, "INDEXING");
       const item = this.jobs.get(jobId);
-      const done = item && item.chunksTotal > 0 && item.chunksIndexed >= item.chunksTotal && !isTerminal(item.state);
-      if (done) finished.push(seen.get(jobId) ?? item);
+      const all = item && item.chunksTotal > 0 && item.chunksIndexed >= item.chunksTotal && !isTerminal(item.state);
+      if (all) done.push(seen.get(jobId) ?? item);
     }
-    return { counted, finished };
+    // As the store: jobs whose last chunks were counted are completed with them, once made searchable.
+    if (!options.beforeCompleting || done.length === 0) return { counted, finished: done, completed: [] };
+    await options.beforeCompleting(done);
+    for (const job of done) await this.advance(job.jobId, "COMPLETED");
+    return { counted, finished: [], completed: done };
   }
 
   async completeIfDone(jobId: string): Promise<boolean> {
