@@ -385,19 +385,15 @@ export class JobStore {
         return { jobId, chunks, job, before, finishes };
       });
       const countable = plan.every(({ before }) => before !== undefined);
-      const completing = countable && options.beforeCompleting ? plan.filter((entry) => entry.finishes) : [];
-      if (completing.length > 0) await options.beforeCompleting?.(completing.map(({ job }) => job as Job));
-      const updates = plan.flatMap(({ jobId, chunks, before, job }) =>
-        before === undefined
-          ? []
-          : [
-              this.indexedUpdate(
-                jobId,
-                chunks,
-                before,
-                completing.some((entry) => entry.jobId === jobId) ? job : undefined,
-              ),
-            ],
+      // Jobs this part finishes are shown first, then completed by the counting write itself.
+      const completing = new Map(
+        countable && options.beforeCompleting
+          ? plan.flatMap(({ jobId, job, finishes }) => (finishes && job ? [[jobId, job] as const] : []))
+          : [],
+      );
+      if (completing.size > 0) await options.beforeCompleting?.([...completing.values()]);
+      const updates = plan.flatMap(({ jobId, chunks, before }) =>
+        before === undefined ? [] : [this.indexedUpdate(jobId, chunks, before, completing.get(jobId))],
       );
       const markers = part.map((batch) => this.markerPut("indexed", batch));
       if (countable && (await this.transact([...markers, ...updates]))) {
@@ -405,7 +401,7 @@ export class JobStore {
         for (const { jobId, chunks, job, before, finishes } of plan) {
           indexedSoFar.set(jobId, (before ?? 0) + chunks);
           if (!finishes || !job) continue;
-          if (completing.some((entry) => entry.jobId === jobId)) completed.push(job);
+          if (completing.has(jobId)) completed.push(job);
           else finished.set(jobId, job);
         }
         continue;
@@ -606,38 +602,39 @@ export class JobStore {
    * job as seen (`completes`), to COMPLETED, provided its chunk total is still the one seen.
    */
   private indexedUpdate(jobId: string, chunks: number, seen: number, completes?: Job): TransactItem {
-    const now = new Date().toISOString();
-    const update: TransactItem = {
+    const completion: {
+      set: string;
+      condition: string;
+      names: Record<string, string>;
+      values: Record<string, unknown>;
+    } = completes
+      ? {
+          set: ", #stages.#done = :now, expiresAt = :expires",
+          condition: " AND chunksTotal = :total",
+          names: { "#done": "COMPLETED" },
+          values: { ":expires": this.expiry(), ":total": completes.chunksTotal },
+        }
+      : { set: "", condition: "", names: {}, values: {} };
+    return {
       Update: {
         TableName: this.table,
         Key: this.key(jobId),
-        UpdateExpression:
-          "ADD chunksIndexed :n SET #state = :to, #stages.#indexing = if_not_exists(#stages.#indexing, :now), updatedAt = :now",
-        ConditionExpression: "chunksIndexed = :seen AND #state IN (:embedding, :indexing)",
-        ExpressionAttributeNames: { "#state": "state", "#stages": "stages", "#indexing": "INDEXING" },
+        UpdateExpression: `ADD chunksIndexed :n SET #state = :to, #stages.#indexing = if_not_exists(#stages.#indexing, :now), updatedAt = :now${completion.set}`,
+        ConditionExpression: `chunksIndexed = :seen AND #state IN (:embedding, :indexing)${completion.condition}`,
+        ExpressionAttributeNames: {
+          "#state": "state",
+          "#stages": "stages",
+          "#indexing": "INDEXING",
+          ...completion.names,
+        },
         ExpressionAttributeValues: {
           ":n": chunks,
-          ":to": "INDEXING",
-          ":now": now,
+          ":to": completes ? "COMPLETED" : "INDEXING",
+          ":now": new Date().toISOString(),
           ":seen": seen,
           ":embedding": "EMBEDDING",
           ":indexing": "INDEXING",
-        },
-      },
-    };
-    if (!completes || !update.Update) return update;
-    const { Update } = update;
-    return {
-      Update: {
-        ...Update,
-        UpdateExpression: `${Update.UpdateExpression}, #stages.#done = :now, expiresAt = :expires`,
-        ConditionExpression: `${Update.ConditionExpression} AND chunksTotal = :total`,
-        ExpressionAttributeNames: { ...Update.ExpressionAttributeNames, "#done": "COMPLETED" },
-        ExpressionAttributeValues: {
-          ...Update.ExpressionAttributeValues,
-          ":to": "COMPLETED",
-          ":expires": this.expiry(),
-          ":total": completes.chunksTotal,
+          ...completion.values,
         },
       },
     };
