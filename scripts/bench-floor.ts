@@ -110,7 +110,9 @@ async function readDocs(): Promise<Doc[]> {
  */
 async function measure(server: "dynamodb" | "s3" | "kafka", documents: number, work: () => Promise<void>) {
   const pid = readPid(server);
-  if (pid === undefined) throw new Error(`${server} is not running (npm run stack:up)`);
+  if (pid === undefined) {
+    throw new Error(`no ${server} process of this checkout's stack to measure (one started elsewhere is not read)`);
+  }
   const serverCpu = () => processCpuMs(pid);
   const [serverBefore, clientBefore] = [serverCpu(), process.cpuUsage()];
   await work();
@@ -253,7 +255,10 @@ async function kafkaFloor(docs: Doc[]) {
         const batch = all.slice(start, start + PRODUCE_BATCH).map((value, i) => ({ key: String(start + i), value }));
         await producer.send({ topic, acks: -1, messages: batch });
       }
+      const stuck = setTimeout(() => allConsumed(), 120_000);
       await done;
+      clearTimeout(stuck);
+      if (consumed < all.length) throw new Error(`only ${consumed} of ${all.length} messages came back within 120 s`);
     });
   } finally {
     await Promise.allSettled([consumer.disconnect(), producer.disconnect()]);
