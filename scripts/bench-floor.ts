@@ -24,10 +24,8 @@
  * (embedding + floor). `--json FILE` writes the figures.
  */
 import { randomUUID } from "node:crypto";
-import { createReadStream, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   CreateBucketCommand,
@@ -54,6 +52,7 @@ import { documentSplitter } from "../shared/domain/document-splitter.ts";
 import { encodeVector } from "../shared/domain/messages.ts";
 import { modelPaths } from "../shared/ml/model-files.ts";
 import { EMBEDDER_MAX_TOKENS, embedderTokenCounter, TextTokenizer } from "../shared/ml/tokenizer.ts";
+import { beirDocuments } from "./beir.ts";
 import { embedderThroughput } from "./embedder-throughput.ts";
 import { cpuSpent, functionServices, platformCpu, processCpuMs } from "./process-cpu.ts";
 import { percentiles } from "./retrieval-metrics.ts";
@@ -91,13 +90,10 @@ async function readDocs(): Promise<Doc[]> {
     embedderTokenCounter(TextTokenizer.fromFile(models.embedder.tokenizer, EMBEDDER_MAX_TOKENS)),
   );
   const docs: Doc[] = [];
-  for await (const line of createInterface({ input: createReadStream(join(options.dataset, "corpus.jsonl")) })) {
-    if (!line.trim()) continue;
-    const doc = JSON.parse(line) as { _id: string; title?: string; text?: string };
-    const text = [doc.title, doc.text].filter(Boolean).join("\n\n");
+  for await (const { id, text } of beirDocuments(options.dataset)) {
     if (!text.trim()) continue;
-    const chunks = await split(doc._id, new TextEncoder().encode(text), "text/plain");
-    docs.push({ id: doc._id, text, chunks: chunks.map((chunk) => chunk.text) });
+    const chunks = await split(id, new TextEncoder().encode(text), "text/plain");
+    docs.push({ id, text, chunks: chunks.map((chunk) => chunk.text) });
     if (docs.length >= options.limit) break;
   }
   if (docs.length === 0) throw new Error(`no document with text in ${options.dataset}/corpus.jsonl`);

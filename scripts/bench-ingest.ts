@@ -11,10 +11,8 @@
  * 3. The embedder alone, on the same machine, in the same run, as the yardstick.
  * `--latency` runs only the first part. `--json FILE` writes the figures others rely on.
  */
-import { createReadStream, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { Command } from "commander";
 import pMap from "p-map";
 import { PDFDocument, StandardFonts } from "pdf-lib";
@@ -26,6 +24,7 @@ import { repoRoot } from "../localstack/servers/paths.ts";
 import { documentSplitter } from "../shared/domain/document-splitter.ts";
 import { modelPaths } from "../shared/ml/model-files.ts";
 import { EMBEDDER_MAX_TOKENS, embedderTokenCounter, TextTokenizer } from "../shared/ml/tokenizer.ts";
+import { beirDocuments } from "./beir.ts";
 import { embedderThroughput } from "./embedder-throughput.ts";
 import { cpuSpent, functionServices, platformCpu } from "./process-cpu.ts";
 import { percentiles } from "./retrieval-metrics.ts";
@@ -85,16 +84,13 @@ const load = () =>
 async function readCorpus(): Promise<{ docs: { id: string; text: string }[]; empty: number }> {
   const docs: { id: string; text: string }[] = [];
   let empty = 0;
-  for await (const line of createInterface({ input: createReadStream(join(options.dataset, "corpus.jsonl")) })) {
-    if (!line.trim()) continue;
-    const doc = JSON.parse(line) as { _id: string; title?: string; text?: string };
-    const text = [doc.title, doc.text].filter(Boolean).join("\n\n");
+  for await (const { id, text } of beirDocuments(options.dataset)) {
     // An empty file is refused at upload (and would fail its job): skipped and counted.
     if (!text.trim()) {
       empty++;
       continue;
     }
-    docs.push({ id: doc._id, text });
+    docs.push({ id, text });
     if (options.limit && docs.length >= options.limit) break;
   }
   if (docs.length === 0) throw new Error(`no document with text in ${options.dataset}/corpus.jsonl`);

@@ -32,7 +32,6 @@
  * two thirds of the int8 cross-encoder's: not offered as a rerank mode.
  */
 import { createReadStream, existsSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Command } from "commander";
 import { configuredDefaultModel, ensureModels } from "../layers/models.ts";
@@ -41,6 +40,7 @@ import { batchTensors, createSession } from "../shared/ml/embedder.ts";
 import { modelFiles } from "../shared/ml/model-files.ts";
 import { embeddingModel } from "../shared/ml/model-registry.ts";
 import { TextTokenizer } from "../shared/ml/tokenizer.ts";
+import { beirQrels } from "./beir.ts";
 import { ndcgAtK } from "./retrieval-metrics.ts";
 
 const options = new Command("bench:late-interaction")
@@ -142,13 +142,7 @@ async function main() {
   };
 
   // Judgements and rankings.
-  const qrels = new Map<string, Map<string, number>>();
-  for await (const line of createInterface({ input: createReadStream(join(options.dataset, "qrels", "test.tsv")) })) {
-    const [queryId, docId, score] = line.split("\t");
-    if (!queryId || !docId || queryId === "query-id") continue;
-    if (!qrels.has(queryId)) qrels.set(queryId, new Map());
-    qrels.get(queryId)?.set(docId, Number(score));
-  }
+  const qrels = await beirQrels(options.dataset);
   if (!existsSync(options.candidates))
     throw new Error(`${options.candidates} not found: run the eval with --candidates`);
   let rankings: QueryRanking[] = [];

@@ -9,9 +9,7 @@
  * another, so the figures compare under the same load.
  */
 import { fork } from "node:child_process";
-import { createReadStream, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
+import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { configuredEmbeddingModels, ensureModels } from "../layers/models.ts";
@@ -20,6 +18,7 @@ import { Embedder } from "../shared/ml/embedder.ts";
 import { modelFiles } from "../shared/ml/model-files.ts";
 import { EMBEDDING_MODEL_IDS, parseModelList } from "../shared/ml/model-registry.ts";
 import { EMBEDDER_MAX_TOKENS, embedderTokenCounter, TextTokenizer } from "../shared/ml/tokenizer.ts";
+import { beirDocuments } from "./beir.ts";
 
 interface Figures {
   model: string;
@@ -67,14 +66,8 @@ if (process.argv[2] === "bench-models-child" && process.send) {
     embedderTokenCounter(TextTokenizer.fromFile(modelFiles(modelDir, first as string).tokenizer, EMBEDDER_MAX_TOKENS)),
   );
   const texts: string[] = [];
-  for await (const line of createInterface({ input: createReadStream(join(options.dataset, "corpus.jsonl")) })) {
-    if (!line.trim()) continue;
-    const doc = JSON.parse(line) as { _id: string; title?: string; text?: string };
-    const chunks = await split(
-      doc._id,
-      new TextEncoder().encode([doc.title, doc.text].filter(Boolean).join("\n\n")),
-      "text/plain",
-    );
+  for await (const { id, text } of beirDocuments(options.dataset)) {
+    const chunks = await split(id, new TextEncoder().encode(text), "text/plain");
     texts.push(...chunks.map((chunk) => chunk.text));
     if (texts.length >= options.chunks) break;
   }

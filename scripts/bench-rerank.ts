@@ -30,6 +30,7 @@ import { modelPaths } from "../shared/ml/model-files.ts";
 import { CrossEncoder } from "../shared/ml/reranker.ts";
 import { hasReranker } from "../shared/ml/reranker-files.ts";
 import { embedderTokenCounter, TextTokenizer } from "../shared/ml/tokenizer.ts";
+import { beirDocuments } from "./beir.ts";
 import { percentiles } from "./retrieval-metrics.ts";
 
 const options = new Command("bench:rerank")
@@ -103,12 +104,8 @@ function chunkLength(rand: () => number): number {
 async function datasetTexts(dir: string, tokenizer: TextTokenizer, chunks: number, queries: number) {
   const split = documentSplitter(embedderTokenCounter(tokenizer));
   const texts: string[] = [];
-  for await (const line of createInterface({ input: createReadStream(join(dir, "corpus.jsonl")) })) {
-    if (!line.trim()) continue;
-    const doc = JSON.parse(line);
-    const text = [doc.title, doc.text].filter(Boolean).join("\n\n");
-    for (const chunk of await split(String(doc._id), new TextEncoder().encode(text), "text/plain"))
-      texts.push(chunk.text);
+  for await (const { id, text } of beirDocuments(dir)) {
+    for (const chunk of await split(id, new TextEncoder().encode(text), "text/plain")) texts.push(chunk.text);
     if (texts.length >= chunks) break;
   }
   const questions: string[] = [];

@@ -6,9 +6,8 @@
  * original) and renormalised, so replicas are near neighbours, not copies. Everything is deterministic.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { ensureModels } from "../layers/models.ts";
 import { cacheDir } from "../localstack/servers/paths.ts";
 import { documentSplitter } from "../shared/domain/document-splitter.ts";
@@ -16,6 +15,7 @@ import type { DocumentInfo, EmbeddedChunk } from "../shared/domain/types.ts";
 import { Embedder } from "../shared/ml/embedder.ts";
 import { modelPaths } from "../shared/ml/model-files.ts";
 import { embedderTokenCounter } from "../shared/ml/tokenizer.ts";
+import { beirDocuments, beirQrels, jsonLines } from "./beir.ts";
 import { EmbeddingCache } from "./eval-cache.ts";
 import { rng } from "./seeded-random.ts";
 
@@ -91,10 +91,6 @@ export function chunkAt(
   };
 }
 
-async function* jsonLines(file: string): AsyncGenerator<Record<string, unknown>> {
-  for await (const line of createInterface({ input: createReadStream(file) })) if (line.trim()) yield JSON.parse(line);
-}
-
 /**
  * A BEIR dataset's chunks with their embeddings (from the evaluation's cache; chunks not cached yet are
  * embedded and added to it) and its test queries with theirs (cached too).
@@ -109,9 +105,7 @@ export async function datasetData(dir: string, log: (line: string) => void): Pro
   const cache = new EmbeddingCache(dir, embedder.model, models.embedder.onnx);
   const base: BaseChunk[] = [];
   let documents = 0;
-  for await (const doc of jsonLines(join(dir, "corpus.jsonl"))) {
-    const documentId = String(doc._id);
-    const text = [doc.title, doc.text].filter(Boolean).join("\n\n");
+  for await (const { id: documentId, text } of beirDocuments(dir)) {
     const chunks = await split(documentId, new TextEncoder().encode(text), "text/plain");
     const vectors = await cache.embed(
       chunks.map((chunk) => chunk.text),
@@ -124,11 +118,7 @@ export async function datasetData(dir: string, log: (line: string) => void): Pro
     if (documents % 1000 === 0) log(`base chunks: ${documents} documents, ${base.length} chunks`);
   }
   cache.save();
-  const tested = new Set<string>();
-  for await (const line of createInterface({ input: createReadStream(join(dir, "qrels", "test.tsv")) })) {
-    const [queryId] = line.split("\t");
-    if (queryId && queryId !== "query-id") tested.add(queryId);
-  }
+  const tested = await beirQrels(dir);
   const texts: string[] = [];
   for await (const query of jsonLines(join(dir, "queries.jsonl")))
     if (tested.has(String(query._id))) texts.push(String(query.text));

@@ -17,10 +17,9 @@
  * the one `--reranker DIR` names; without either it uses the generated random-weight MiniLM-L6 model, and
  * says so: its quality figures are meaningless, its latency is real.
  */
-import { appendFileSync, createReadStream, existsSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { Command } from "commander";
 import { configuredDefaultModel, ensureModels } from "../layers/models.ts";
 import { ensureRandomRerankers, type RandomRerankerName } from "../layers/random-rerankers.ts";
@@ -44,6 +43,7 @@ import { embedderTokenCounter } from "../shared/ml/tokenizer.ts";
 import { compactCollection } from "../shared/stages/compaction.ts";
 import { indexGroups } from "../shared/stages/indexing.ts";
 import { SearchService, searchRequest } from "../shared/stages/search.ts";
+import { beirDocuments, beirQrels, jsonLines } from "./beir.ts";
 import { EmbeddingCache } from "./eval-cache.ts";
 import { createBucket, createJobsTable } from "./eval-resources.ts";
 import { mrrAtK, ndcgAtK, percentiles, recallAtK } from "./retrieval-metrics.ts";
@@ -112,10 +112,6 @@ const QUALITY_DEPTH = 300;
 /** Candidates whose text --candidates writes (the deepest rerank benchmarked). */
 const CANDIDATE_TEXTS = 50;
 
-async function* jsonLines(file: string): AsyncGenerator<Record<string, unknown>> {
-  for await (const line of createInterface({ input: createReadStream(file) })) if (line.trim()) yield JSON.parse(line);
-}
-
 async function main() {
   const dir = options.dataset;
   for (const file of ["corpus.jsonl", "queries.jsonl", join("qrels", "test.tsv")]) {
@@ -137,13 +133,7 @@ async function main() {
   );
 
   // Judgements and queries.
-  const qrels = new Map<string, Map<string, number>>();
-  for await (const line of createInterface({ input: createReadStream(join(dir, "qrels", "test.tsv")) })) {
-    const [queryId, docId, score] = line.split("\t");
-    if (!queryId || !docId || queryId === "query-id") continue;
-    if (!qrels.has(queryId)) qrels.set(queryId, new Map());
-    qrels.get(queryId)?.set(docId, Number(score));
-  }
+  const qrels = await beirQrels(dir);
   const queries: { id: string; text: string }[] = [];
   for await (const query of jsonLines(join(dir, "queries.jsonl"))) {
     if (qrels.has(String(query._id))) queries.push({ id: String(query._id), text: String(query.text) });
@@ -208,9 +198,7 @@ async function main() {
     });
     pending = [];
   };
-  for await (const doc of jsonLines(join(dir, "corpus.jsonl"))) {
-    const documentId = String(doc._id);
-    const text = [doc.title, doc.text].filter(Boolean).join("\n\n");
+  for await (const { id: documentId, text } of beirDocuments(dir)) {
     let docChunks: Awaited<ReturnType<typeof split>>;
     try {
       docChunks = await split(documentId, new TextEncoder().encode(text), "text/plain");
